@@ -1,0 +1,648 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to the hostnet.macvlan collection
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+#
+# PRIVATE: this file is internal to the hostnet.macvlan collection. It is not a public API and may change
+# in any release without notice. Do not import it from other collections.
+
+"""The only file that imports pyroute2.
+
+It reads links, addresses and routes into plain dicts (one dump each per namespace), applies one planned
+action at a time, enters network namespaces, hides the differences between pyroute2 releases (0.7.x as
+packaged by Debian 12, 0.9.x from PyPI), and turns kernel errors into messages a user can act on.
+
+Messages are built by hand (``ifinfmsg``/``ifaddrmsg``/``rtmsg`` and ``nlm_request``) rather than through
+pyroute2's keyword APIs: those changed between 0.7 and 0.9 and silently drop attributes they do not know.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import traceback
+
+from ansible_collections.hostnet.macvlan.plugins.module_utils import _model
+
+PYROUTE2_IMPORT_ERROR = None
+try:
+    from pyroute2 import IPRoute
+    from pyroute2.netlink import NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REQUEST
+    from pyroute2.netlink.exceptions import NetlinkError
+    from pyroute2.netlink.rtnl import (
+        RTM_DELADDR,
+        RTM_DELLINK,
+        RTM_DELROUTE,
+        RTM_GETADDR,
+        RTM_GETLINK,
+        RTM_GETROUTE,
+        RTM_NEWADDR,
+        RTM_NEWLINK,
+        RTM_NEWROUTE,
+    )
+    from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg
+    from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
+    from pyroute2.netlink.rtnl.rtmsg import rtmsg
+except ImportError:
+    PYROUTE2_IMPORT_ERROR = traceback.format_exc()
+
+HAS_PYROUTE2 = PYROUTE2_IMPORT_ERROR is None
+
+PYROUTE2_INSTALL_HINT = (
+    "Install it on the managed node: 'apt-get install python3-pyroute2' (Debian/Ubuntu), "
+    "'dnf install python3-pyroute2' (Fedora/RHEL with EPEL), or 'python3 -m pip install pyroute2' "
+    "for the interpreter Ansible uses there (ansible_python_interpreter)."
+)
+
+IFF_UP = 0x1
+IFF_PROMISC = 0x100
+CLONE_NEWNET = 0x40000000
+AF_INET = 2
+AF_INET6 = 10
+RT_TABLE_MAIN = 254
+RTPROT_KERNEL = 2
+RTPROT_STATIC = 4
+RTN_UNICAST = 1
+RT_SCOPE_UNIVERSE = 0
+RT_SCOPE_LINK = 253
+# Route origins the collection never touches: the kernel's connected routes, router advertisements, DHCP.
+UNMANAGED_ROUTE_PROTOCOLS = (RTPROT_KERNEL, 9, 16)
+MACADDR_SET = 3
+MACADDR_FLUSH = 2
+
+MACVLAN_KINDS = ("macvlan", "macvtap")
+
+# pyroute2 (0.7.x to 0.9.x at least) knows IFLA_MACVLAN_* only up to MACADDR_COUNT and silently drops the
+# broadcast queue attributes. This map is complete up to Linux 6.4 and decodes every value as an integer.
+_MACVLAN_NLA_MAP = (
+    ("IFLA_MACVLAN_UNSPEC", "none"),
+    ("IFLA_MACVLAN_MODE", "uint32"),
+    ("IFLA_MACVLAN_FLAGS", "uint16"),
+    ("IFLA_MACVLAN_MACADDR_MODE", "uint32"),
+    ("IFLA_MACVLAN_MACADDR", "l2addr"),
+    ("IFLA_MACVLAN_MACADDR_DATA", "macaddr_data"),
+    ("IFLA_MACVLAN_MACADDR_COUNT", "uint32"),
+    ("IFLA_MACVLAN_BC_QUEUE_LEN", "uint32"),
+    ("IFLA_MACVLAN_BC_QUEUE_LEN_USED", "uint32"),
+    ("IFLA_MACVLAN_BC_CUTOFF", "int32"),
+)
+
+
+class NetlinkFailure(Exception):
+    """A netlink operation failed; the message says what, why and what to do."""
+
+    def __init__(self, msg, code=None):
+        super().__init__(msg)
+        self.code = code
+
+
+def _install_macvlan_map():
+    """Point pyroute2's macvlan/macvtap IFLA_INFO_DATA decoders at the complete attribute map (idempotent)."""
+    data_map = ifinfmsg.ifinfo.data_map
+    for kind in MACVLAN_KINDS:
+        current = data_map.get(kind)
+        if current is None or getattr(current, "_hostnet_complete", False):
+            continue
+        data_map[kind] = type(
+            "hostnet_%s_data" % kind, (current,), {"nla_map": _MACVLAN_NLA_MAP, "_hostnet_complete": True}
+        )
+
+
+def _fix_handle(ipr):
+    """pyroute2 0.9.x: the sync IPRoute's nlm_request reads status['nlm_generator'], which it never sets."""
+    status = getattr(ipr, "status", None)
+    if status is not None:
+        try:
+            if "nlm_generator" not in status:
+                status["nlm_generator"] = False
+        except TypeError:
+            pass
+
+
+_LIBC = None
+
+
+def _setns(fd):
+    global _LIBC
+    if _LIBC is None:
+        _LIBC = ctypes.CDLL(None, use_errno=True)
+    if _LIBC.setns(fd, CLONE_NEWNET) != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, os.strerror(code))
+
+
+def open_netns_fd(ns, option="netns"):
+    """Open the file that stands for namespace ``ns``; the caller closes it."""
+    path = _model.netns_path(ns)
+    try:
+        return os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        raise NetlinkFailure(
+            "%s: network namespace %r does not exist (%s not found). Create it first ('ip netns add NAME') or "
+            "give the path of a running process's namespace, e.g. /proc/PID/ns/net" % (option, ns, path),
+            errno.ENOENT,
+        ) from None
+    except PermissionError:
+        raise NetlinkFailure(
+            "%s: cannot open %s: permission denied; managing network namespaces needs root" % (option, path),
+            errno.EACCES,
+        ) from None
+
+
+def _msgs(result, msg_type):
+    return [m for m in (result or ()) if m.get("header", {}).get("type") == msg_type]
+
+
+def _mac(value):
+    return value.lower() if isinstance(value, str) else None
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Decoding: netlink messages -> plain dicts
+# ---------------------------------------------------------------------------------------------------------
+
+
+def link_from_msg(msg):
+    """A link as a plain dict; macvlan attributes are filled in for macvlan/macvtap links only."""
+    linkinfo = msg.get_attr("IFLA_LINKINFO")
+    kind = linkinfo.get_attr("IFLA_INFO_KIND") if linkinfo is not None else None
+    flags = msg["flags"]
+    link = {
+        "name": msg.get_attr("IFLA_IFNAME"),
+        "ifindex": msg["index"],
+        "kind": kind,
+        "mac_address": _mac(msg.get_attr("IFLA_ADDRESS")),
+        "mtu": msg.get_attr("IFLA_MTU"),
+        "link_state": "up" if flags & IFF_UP else "down",
+        "operstate": (msg.get_attr("IFLA_OPERSTATE") or "UNKNOWN"),
+        "promisc": bool(flags & IFF_PROMISC),
+        "promiscuity": msg.get_attr("IFLA_PROMISCUITY") or 0,
+        "parent_ifindex": msg.get_attr("IFLA_LINK"),
+        "parent_netnsid": msg.get_attr("IFLA_LINK_NETNSID"),
+    }
+    if kind in MACVLAN_KINDS:
+        data = linkinfo.get_attr("IFLA_INFO_DATA")
+        attrs = dict((k, v) for k, v in data["attrs"]) if data is not None else {}
+        mode = attrs.get("IFLA_MACVLAN_MODE")
+        mvflags = attrs.get("IFLA_MACVLAN_FLAGS") or 0
+        macs = []
+        macdata = attrs.get("IFLA_MACVLAN_MACADDR_DATA")
+        if macdata is not None:
+            macs = sorted({_mac(v) for k, v in macdata["attrs"] if k == "IFLA_MACVLAN_MACADDR"})
+        bclim = attrs.get("IFLA_MACVLAN_BC_CUTOFF")
+        link.update(
+            {
+                "mode": _model.MODE_NAMES.get(mode, mode),
+                "nopromisc": bool(mvflags & _model.FLAG_NOPROMISC),
+                "nodst": bool(mvflags & _model.FLAG_NODST),
+                "flags": mvflags,
+                "source_macs": macs,
+                "bcqueuelen": attrs.get("IFLA_MACVLAN_BC_QUEUE_LEN"),
+                "bcqueuelen_used": attrs.get("IFLA_MACVLAN_BC_QUEUE_LEN_USED"),
+                # The kernel leaves the attribute out while it holds its default; where it knows it at all
+                # (the queue length attribute came earlier, in 5.11), absent means the default.
+                "bclim": bclim
+                if bclim is not None
+                else (_model.BCLIM_DEFAULT if _bc_cutoff_known() and "IFLA_MACVLAN_BC_QUEUE_LEN" in attrs else None),
+            }
+        )
+    return link
+
+
+_KERNEL_RELEASE = None
+
+
+def kernel_release():
+    global _KERNEL_RELEASE
+    if _KERNEL_RELEASE is None:
+        _KERNEL_RELEASE = os.uname().release
+    return _KERNEL_RELEASE
+
+
+def _bc_cutoff_known():
+    version = _model.kernel_version(kernel_release())
+    return version is not None and version >= _model.KERNEL_REQUIREMENTS["bclim"][0]
+
+
+def address_from_msg(msg):
+    family = msg["family"]
+    if family not in (AF_INET, AF_INET6):
+        return None
+    ip = msg.get_attr("IFA_LOCAL") if family == AF_INET else None
+    ip = ip or msg.get_attr("IFA_ADDRESS")
+    if ip is None:
+        return None
+    return msg["index"], _model.normalize_cidr("%s/%d" % (ip, msg["prefixlen"]))
+
+
+def route_from_msg(msg):
+    """A route managed by the collection as (oif, {'dest','gateway','metric'}), or None for the rest."""
+    family = msg["family"]
+    if family not in (AF_INET, AF_INET6):
+        return None
+    table = msg.get_attr("RTA_TABLE") or msg["table"]
+    if table != RT_TABLE_MAIN or msg["type"] != RTN_UNICAST or msg["proto"] in UNMANAGED_ROUTE_PROTOCOLS:
+        return None
+    oif = msg.get_attr("RTA_OIF")
+    if oif is None:
+        return None
+    dst = msg.get_attr("RTA_DST") or ("::" if family == AF_INET6 else "0.0.0.0")
+    route = _model.normalize_route(
+        {
+            "dest": "%s/%d" % (dst, msg["dst_len"]),
+            "gateway": msg.get_attr("RTA_GATEWAY"),
+            "metric": msg.get_attr("RTA_PRIORITY") or 0,
+        }
+    )
+    return oif, route
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Snapshot of one namespace
+# ---------------------------------------------------------------------------------------------------------
+
+
+class Snapshot:
+    """Everything the engine knows about one namespace, from one dump per object type."""
+
+    def __init__(self, ns, links, addresses=None, routes=None):
+        self.ns = ns
+        self.links = {link["name"]: link for link in links}
+        self.by_index = {link["ifindex"]: link for link in links}
+        self.addresses = addresses  # {ifindex: [cidr, ...]} or None when not dumped
+        self.routes = routes  # {ifindex: [route, ...]} or None when not dumped
+
+    def link_addresses(self, name):
+        link = self.links.get(name)
+        if link is None or self.addresses is None:
+            return []
+        return _model.sort_addresses(self.addresses.get(link["ifindex"], []))
+
+    def link_routes(self, name):
+        link = self.links.get(name)
+        if link is None or self.routes is None:
+            return []
+        return _model.sort_routes(self.routes.get(link["ifindex"], []))
+
+    def parent_name(self, link):
+        """The parent's name when it lives in this namespace, else None."""
+        if link.get("parent_netnsid") is not None:
+            return None
+        parent = self.by_index.get(link.get("parent_ifindex"))
+        return parent["name"] if parent else None
+
+    def children(self, parent_ifindex):
+        """macvlan/macvtap links of this namespace whose parent is ``parent_ifindex`` in this namespace."""
+        return [
+            link
+            for link in self.links.values()
+            if link["kind"] in MACVLAN_KINDS
+            and link["parent_ifindex"] == parent_ifindex
+            and link.get("parent_netnsid") is None
+        ]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Session: one handle per namespace, observe and apply
+# ---------------------------------------------------------------------------------------------------------
+
+
+class Session:
+    """Netlink handles for the namespaces one module run works in (usually one)."""
+
+    def __init__(self):
+        if not HAS_PYROUTE2:
+            raise NetlinkFailure("pyroute2 is not installed. " + PYROUTE2_INSTALL_HINT)
+        _install_macvlan_map()
+        self._handles = {}
+        self._indexes = {}  # (ns, name) -> ifindex, learned from dumps
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def close(self):
+        for ipr in self._handles.values():
+            try:
+                ipr.close()
+            except Exception:  # noqa: BLE001 - closing must never hide the real outcome
+                pass
+        self._handles = {}
+
+    def handle(self, ns, option="netns"):
+        if ns not in self._handles:
+            self._handles[ns] = self._open(ns, option)
+        return self._handles[ns]
+
+    @staticmethod
+    def _open(ns, option):
+        if ns is None:
+            ipr = IPRoute()
+        else:
+            target = open_netns_fd(ns, option)
+            home = os.open("/proc/self/ns/net", os.O_RDONLY)
+            try:
+                try:
+                    _setns(target)
+                except OSError as exc:
+                    raise NetlinkFailure(
+                        "%s: cannot enter network namespace %r: %s (entering a namespace needs root, "
+                        "CAP_SYS_ADMIN)" % (option, ns, exc.strerror),
+                        exc.errno,
+                    ) from None
+                try:
+                    # A netlink socket stays bound to the namespace it was created in.
+                    ipr = IPRoute()
+                finally:
+                    _setns(home)
+            finally:
+                os.close(target)
+                os.close(home)
+        _fix_handle(ipr)
+        return ipr
+
+    def _request(self, ns, msg, msg_type, flags):
+        ipr = self.handle(ns)
+        try:
+            return list(ipr.nlm_request(msg, msg_type=msg_type, msg_flags=flags) or ())
+        except NetlinkError as exc:
+            raise NetlinkFailure(os.strerror(exc.code) if exc.code else str(exc), exc.code) from None
+
+    def _dump(self, ns, msg, msg_type, reply_type):
+        return _msgs(self._request(ns, msg, msg_type, NLM_F_REQUEST | NLM_F_DUMP), reply_type)
+
+    def dump_links(self, ns):
+        msg = ifinfmsg()
+        msg["family"] = 0
+        links = [link_from_msg(m) for m in self._dump(ns, msg, RTM_GETLINK, RTM_NEWLINK)]
+        for key in [k for k in self._indexes if k[0] == ns]:
+            del self._indexes[key]
+        for link in links:
+            self._indexes[(ns, link["name"])] = link["ifindex"]
+        return links
+
+    def observe(self, ns, addresses=True, routes=True):
+        """One dump of links (and of addresses and routes when asked) of namespace ``ns``."""
+        links = self.dump_links(ns)
+        addr_map = route_map = None
+        if addresses:
+            addr_map = {}
+            msg = ifaddrmsg()
+            msg["family"] = 0
+            for m in self._dump(ns, msg, RTM_GETADDR, RTM_NEWADDR):
+                item = address_from_msg(m)
+                if item is not None:
+                    addr_map.setdefault(item[0], []).append(item[1])
+        if routes:
+            route_map = {}
+            msg = rtmsg()
+            msg["family"] = 0
+            for m in self._dump(ns, msg, RTM_GETROUTE, RTM_NEWROUTE):
+                item = route_from_msg(m)
+                if item is not None:
+                    route_map.setdefault(item[0], []).append(item[1])
+        return Snapshot(ns, links, addr_map, route_map)
+
+    def ifindex(self, ns, name):
+        """The index of ``name`` in ``ns``; one re-dump after creations serves every later lookup."""
+        key = (ns, name)
+        if key not in self._indexes:
+            self.dump_links(ns)
+        if key not in self._indexes:
+            raise NetlinkFailure("interface %r not found in %s" % (name, describe_ns(ns)), errno.ENODEV)
+        return self._indexes[key]
+
+    def forget(self, ns, name):
+        self._indexes.pop((ns, name), None)
+
+    # -- apply -------------------------------------------------------------------------------------------
+
+    def apply(self, action):
+        """Carry out one planned action; raise NetlinkFailure with a clear message when the kernel refuses."""
+        op = action["op"]
+        try:
+            getattr(self, "_op_" + op)(action)
+        except NetlinkFailure as exc:
+            raise NetlinkFailure(explain(exc.code, action, str(exc)), exc.code) from None
+
+    def _link_msg(self, ns, name, index=None):
+        msg = ifinfmsg()
+        msg["family"] = 0
+        msg["index"] = self.ifindex(ns, name) if index is None else index
+        msg["attrs"] = []
+        return msg
+
+    def _newlink(self, ns, msg, create=False):
+        flags = NLM_F_REQUEST | NLM_F_ACK
+        if create:
+            flags |= NLM_F_CREATE | NLM_F_EXCL
+        self._request(ns, msg, RTM_NEWLINK, flags)
+
+    @staticmethod
+    def _linkinfo(kind, data):
+        return ("IFLA_LINKINFO", {"attrs": [("IFLA_INFO_KIND", kind), ("IFLA_INFO_DATA", {"attrs": data})]})
+
+    def _op_create(self, action):
+        spec = action["spec"]
+        ns = action["ns"]
+        data = [("IFLA_MACVLAN_MODE", _model.MODE_VALUES[spec["mode"]])]
+        flags = (_model.FLAG_NOPROMISC if spec.get("nopromisc") else 0) | (
+            _model.FLAG_NODST if spec.get("nodst") else 0
+        )
+        if flags:
+            data.append(("IFLA_MACVLAN_FLAGS", flags))
+        if spec.get("source_macs"):
+            data.append(("IFLA_MACVLAN_MACADDR_MODE", MACADDR_SET))
+            data.append(("IFLA_MACVLAN_MACADDR_DATA", _macaddr_data(spec["source_macs"])))
+        if spec.get("bcqueuelen") is not None:
+            data.append(("IFLA_MACVLAN_BC_QUEUE_LEN", spec["bcqueuelen"]))
+        if spec.get("bclim") is not None:
+            data.append(("IFLA_MACVLAN_BC_CUTOFF", spec["bclim"]))
+        msg = self._link_msg(ns, spec["name"], index=0)
+        msg["attrs"] = [
+            ("IFLA_IFNAME", spec["name"]),
+            ("IFLA_LINK", self.ifindex(ns, spec["parent"])),
+            self._linkinfo(spec["type"], data),
+        ]
+        if spec.get("mac_address"):
+            msg["attrs"].append(("IFLA_ADDRESS", spec["mac_address"]))
+        if spec.get("mtu") is not None:
+            msg["attrs"].append(("IFLA_MTU", spec["mtu"]))
+        if spec.get("link_state") == "up":
+            msg["flags"] = IFF_UP
+            msg["change"] = IFF_UP
+        target_fd = None
+        if action.get("link_ns") != ns:
+            target_fd = open_netns_fd(action["link_ns"], "link_netns")
+            msg["attrs"].append(("IFLA_NET_NS_FD", target_fd))
+        try:
+            self._newlink(ns, msg, create=True)
+        finally:
+            if target_fd is not None:
+                os.close(target_fd)
+        self.forget(action["link_ns"], spec["name"])
+
+    def _op_delete(self, action):
+        msg = self._link_msg(action["ns"], action["name"])
+        self._request(action["ns"], msg, RTM_DELLINK, NLM_F_REQUEST | NLM_F_ACK)
+        self.forget(action["ns"], action["name"])
+
+    def _op_recreate(self, action):
+        self._op_delete({"op": "delete", "ns": action["old_ns"], "name": action["spec"]["name"]})
+        self._op_create(action)
+
+    def _op_move_netns(self, action):
+        msg = self._link_msg(action["ns"], action["name"])
+        target_fd = open_netns_fd(action["link_ns"], "link_netns")
+        try:
+            msg["attrs"].append(("IFLA_NET_NS_FD", target_fd))
+            self._newlink(action["ns"], msg)
+        finally:
+            os.close(target_fd)
+        self.forget(action["ns"], action["name"])
+        self.forget(action["link_ns"], action["name"])
+
+    def _set_data(self, action, data):
+        msg = self._link_msg(action["ns"], action["name"])
+        msg["attrs"].append(self._linkinfo(action["kind"], data))
+        self._newlink(action["ns"], msg)
+
+    def _op_set_mode(self, action):
+        self._set_data(action, [("IFLA_MACVLAN_MODE", _model.MODE_VALUES[action["after"]])])
+
+    def _op_set_flags(self, action):
+        self._set_data(action, [("IFLA_MACVLAN_FLAGS", action["after"])])
+
+    def _op_set_source_macs(self, action):
+        macs = action["after"]
+        if macs:
+            self._set_data(
+                action,
+                [("IFLA_MACVLAN_MACADDR_MODE", MACADDR_SET), ("IFLA_MACVLAN_MACADDR_DATA", _macaddr_data(macs))],
+            )
+        else:
+            self._set_data(action, [("IFLA_MACVLAN_MACADDR_MODE", MACADDR_FLUSH)])
+
+    def _op_set_bcqueuelen(self, action):
+        self._set_data(action, [("IFLA_MACVLAN_BC_QUEUE_LEN", action["after"])])
+
+    def _op_set_bclim(self, action):
+        self._set_data(action, [("IFLA_MACVLAN_BC_CUTOFF", action["after"])])
+
+    def _op_set_mac_address(self, action):
+        msg = self._link_msg(action["ns"], action["name"])
+        msg["attrs"].append(("IFLA_ADDRESS", action["after"]))
+        self._newlink(action["ns"], msg)
+
+    def _op_set_mtu(self, action):
+        msg = self._link_msg(action["ns"], action["name"])
+        msg["attrs"].append(("IFLA_MTU", action["after"]))
+        self._newlink(action["ns"], msg)
+
+    def _set_flag(self, action, bit, on):
+        msg = self._link_msg(action["ns"], action["name"])
+        msg["flags"] = bit if on else 0
+        msg["change"] = bit
+        self._newlink(action["ns"], msg)
+
+    def _op_set_link_state(self, action):
+        self._set_flag(action, IFF_UP, action["after"] == "up")
+
+    def _op_set_promisc(self, action):
+        self._set_flag(action, IFF_PROMISC, action["after"])
+
+    def _addr_msg(self, action):
+        cidr = action["address"]
+        ip, prefix = cidr.split("/")
+        family = AF_INET6 if ":" in ip else AF_INET
+        msg = ifaddrmsg()
+        msg["family"] = family
+        msg["prefixlen"] = int(prefix)
+        msg["index"] = self.ifindex(action["ns"], action["name"])
+        msg["attrs"] = [("IFA_LOCAL", ip), ("IFA_ADDRESS", ip)] if family == AF_INET else [("IFA_ADDRESS", ip)]
+        return msg
+
+    def _op_add_address(self, action):
+        flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL
+        self._request(action["ns"], self._addr_msg(action), RTM_NEWADDR, flags)
+
+    def _op_del_address(self, action):
+        self._request(action["ns"], self._addr_msg(action), RTM_DELADDR, NLM_F_REQUEST | NLM_F_ACK)
+
+    def _route_msg(self, action):
+        route = action["route"]
+        dest, dst_len = route["dest"].split("/")
+        family = AF_INET6 if ":" in dest else AF_INET
+        msg = rtmsg()
+        msg["family"] = family
+        msg["dst_len"] = int(dst_len)
+        msg["table"] = RT_TABLE_MAIN
+        msg["proto"] = RTPROT_STATIC
+        msg["type"] = RTN_UNICAST
+        msg["scope"] = RT_SCOPE_UNIVERSE if route["gateway"] else RT_SCOPE_LINK
+        msg["attrs"] = [("RTA_OIF", self.ifindex(action["ns"], action["name"])), ("RTA_PRIORITY", route["metric"])]
+        if int(dst_len):
+            msg["attrs"].append(("RTA_DST", dest))
+        if route["gateway"]:
+            msg["attrs"].append(("RTA_GATEWAY", route["gateway"]))
+        return msg
+
+    def _op_add_route(self, action):
+        flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL
+        self._request(action["ns"], self._route_msg(action), RTM_NEWROUTE, flags)
+
+    def _op_del_route(self, action):
+        self._request(action["ns"], self._route_msg(action), RTM_DELROUTE, NLM_F_REQUEST | NLM_F_ACK)
+
+
+def _macaddr_data(macs):
+    # pyroute2 0.9 accepts a plain list here and silently sends nothing: always give the nested form.
+    return {"attrs": [("IFLA_MACVLAN_MACADDR", mac) for mac in macs]}
+
+
+def describe_ns(ns):
+    return "the module's own network namespace" if ns is None else "network namespace %r" % ns
+
+
+def explain(code, action, detail):
+    """Turn a kernel errno for one action into a message that says what to do."""
+    op = action["op"]
+    name = action.get("name") or action.get("spec", {}).get("name")
+    spec = action.get("spec") or {}
+    where = describe_ns(action.get("ns"))
+    prefix = "%s %s in %s failed: %s" % (op, name, where, detail)
+    if code == errno.EPERM:
+        return prefix + ". Changing links needs root (CAP_NET_ADMIN); run the task with become: true"
+    if code == errno.EEXIST and op in ("create", "recreate"):
+        return prefix + ". An interface named %r already exists (created concurrently?)" % name
+    if code == errno.EEXIST and op == "add_route":
+        return prefix + ". The route %s already exists in the main table with another device or gateway" % (
+            action["route"]["dest"]
+        )
+    if code == errno.EADDRINUSE:
+        return (
+            prefix + ". Another macvlan on the same parent (or the parent itself) already uses this MAC address; "
+            "give each link a unique mac_address"
+        )
+    if code == errno.EINVAL and op in ("create", "recreate"):
+        return prefix + (
+            ". The kernel refused the link: check that the MTU (%s) does not exceed the parent's, and that the "
+            "parent %r has no passthru macvlan (and, for passthru, no other macvlan)" % (spec.get("mtu"), spec.get("parent"))
+        )
+    if code == errno.EINVAL and op == "set_mode":
+        return prefix + ". The kernel cannot switch a link into or out of passthru mode in place; use recreate: auto"
+    if code == errno.EINVAL and op == "set_mtu":
+        return prefix + ". The MTU %s is larger than the parent's MTU" % action.get("after")
+    if code == errno.ENETDOWN:
+        return prefix + ". The link is down: routes need link_state up"
+    if code == errno.ENETUNREACH:
+        return prefix + ". The gateway is not reachable through this link: add an address in its subnet first"
+    if code == errno.EOPNOTSUPP:
+        return prefix + ". The kernel does not support this operation for %s links" % action.get("kind", "these")
+    if code == errno.ENODEV:
+        return prefix + ". The interface disappeared while the module ran"
+    return prefix

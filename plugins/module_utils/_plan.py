@@ -1,0 +1,446 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to the hostnet.macvlan collection
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+#
+# PRIVATE: this file is internal to the hostnet.macvlan collection. It is not a public API and may change
+# in any release without notice. Do not import it from other collections.
+
+"""Planning: (observed state, desired state) -> ordered list of small action records.
+
+Pure code. It reads snapshots (plain data with ``links``/``by_index``/``addresses``/``routes``), never
+a socket. It decides what the kernel can change in place and what is immutable (parent, type, passthru,
+namespace placement), refuses what the kernel would refuse before anything is touched, and predicts the
+state after the plan so check mode and diff can show it.
+"""
+
+from __future__ import annotations
+
+from ansible_collections.hostnet.macvlan.plugins.module_utils import _model
+
+MACVLAN_KINDS = ("macvlan", "macvtap")
+
+# Attributes of a link the user sees (return value ``link``, diff, facts).
+VIEW_KEYS = (
+    "name",
+    "type",
+    "parent",
+    "mode",
+    "mac_address",
+    "mtu",
+    "link_state",
+    "source_macs",
+    "nopromisc",
+    "nodst",
+    "bcqueuelen",
+    "bclim",
+    "addresses",
+    "routes",
+)
+
+# In-place attributes in the order they are applied.
+IN_PLACE = ("mode", "flags", "source_macs", "mac_address", "mtu", "bcqueuelen", "bclim", "link_state")
+
+
+class PlanError(ValueError):
+    """The desired state cannot be reached from the observed one without breaking a rule. Nothing changed."""
+
+
+def ns_label(ns):
+    return "the host namespace" if ns is None else "netns %s" % ns
+
+
+def resolve_parent(link, where, work):
+    """(namespace, name) of a link's parent, as far as the two snapshots can tell."""
+    if link.get("parent_netnsid") is None:
+        parent = where.by_index.get(link.get("parent_ifindex"))
+        return (where.ns, parent["name"] if parent else None)
+    if work is not where:
+        parent = work.by_index.get(link.get("parent_ifindex"))
+        return (work.ns, parent["name"] if parent else None)
+    return ("<other netns>", None)
+
+
+def link_view(link, where, work, with_l3=True):
+    """The user-level view of an observed macvlan/macvtap link."""
+    if link is None:
+        return None
+    view = {
+        "name": link["name"],
+        "type": link["kind"],
+        "parent": resolve_parent(link, where, work)[1],
+        "mode": link.get("mode"),
+        "mac_address": link["mac_address"],
+        "mtu": link["mtu"],
+        "link_state": link["link_state"],
+        "source_macs": list(link.get("source_macs") or []),
+        "nopromisc": link.get("nopromisc"),
+        "nodst": link.get("nodst"),
+        "bcqueuelen": link.get("bcqueuelen"),
+        "bclim": link.get("bclim"),
+    }
+    if with_l3:
+        view["addresses"] = where.link_addresses(link["name"])
+        view["routes"] = where.link_routes(link["name"])
+    return view
+
+
+def _flags_of(nopromisc, nodst):
+    return (_model.FLAG_NOPROMISC if nopromisc else 0) | (_model.FLAG_NODST if nodst else 0)
+
+
+def _creation_spec(spec):
+    """What a new link gets: the desired values, kernel defaults for what the user left unset."""
+    created = dict(spec)
+    created["source_macs"] = spec["source_macs"] or []
+    created["nopromisc"] = bool(spec.get("nopromisc"))
+    created["nodst"] = bool(spec.get("nodst"))
+    return created
+
+
+def _predict_created(spec, parent):
+    view = {key: spec.get(key) for key in VIEW_KEYS}
+    view["source_macs"] = list(spec["source_macs"] or [])
+    view["nopromisc"] = bool(spec.get("nopromisc"))
+    view["nodst"] = bool(spec.get("nodst"))
+    if view["mtu"] is None:
+        view["mtu"] = parent.get("mtu")
+    view["addresses"] = list(spec["addresses"] or [])
+    view["routes"] = list(spec["routes"] or [])
+    return view
+
+
+def _check_parent(spec, work, where, existing):
+    """Refuse what the kernel would refuse, before anything is touched."""
+    parent_name = spec["parent"]
+    parent = work.links.get(parent_name)
+    if parent is None:
+        raise PlanError(
+            "parent: %r does not exist in %s; create the parent interface first" % (parent_name, ns_label(work.ns))
+        )
+    if parent["kind"] in MACVLAN_KINDS:
+        raise PlanError(
+            "parent: %r is itself a %s; stack the link on that link's own parent instead" % (parent_name, parent["kind"])
+        )
+    if spec["mtu"] is not None and parent["mtu"] is not None and spec["mtu"] > parent["mtu"]:
+        raise PlanError(
+            "mtu: %d is larger than the MTU of parent %r (%d); a macvlan cannot exceed its parent"
+            % (spec["mtu"], parent_name, parent["mtu"])
+        )
+    siblings = work.children(parent["ifindex"])
+    if where is not work:
+        siblings += [
+            link
+            for link in where.links.values()
+            if link["kind"] in MACVLAN_KINDS
+            and link.get("parent_netnsid") is not None
+            and link["parent_ifindex"] == parent["ifindex"]
+        ]
+    siblings = [link for link in siblings if link is not existing]
+    if spec["mode"] == "passthru" and siblings:
+        raise PlanError(
+            "mode: passthru needs parent %r to itself, but it already has %s; the kernel allows no other link "
+            "on a passthru parent" % (parent_name, ", ".join(sorted(s["name"] for s in siblings)))
+        )
+    passthru = [s["name"] for s in siblings if s.get("mode") == "passthru"]
+    if spec["mode"] != "passthru" and passthru:
+        raise PlanError(
+            "parent: %r already has the passthru link %s; the kernel allows no other link on a passthru parent"
+            % (parent_name, passthru[0])
+        )
+    mac = spec.get("mac_address")
+    if mac and spec["mode"] != "passthru":
+        if parent["mac_address"] == mac:
+            raise PlanError(
+                "mac_address: %s is the MAC address of parent %r; a macvlan needs its own address" % (mac, parent_name)
+            )
+        for sibling in siblings:
+            if sibling["mac_address"] == mac:
+                raise PlanError(
+                    "mac_address: %s is already used by %r on parent %r; the kernel refuses duplicate MAC "
+                    "addresses among the links of one parent (EADDRINUSE)" % (mac, sibling["name"], parent_name)
+                )
+    return parent
+
+
+def _refuse_other_kind(link, spec, ns):
+    if link is not None and link["kind"] not in MACVLAN_KINDS:
+        raise PlanError(
+            "name: %r already exists in %s as a %s interface, not a macvlan or macvtap; the collection never "
+            "repurposes or deletes an interface of another kind" % (spec["name"], ns_label(ns), link["kind"] or "plain")
+        )
+
+
+def plan_link(spec, work, where):
+    """Plan one link. ``work`` is the snapshot of ``netns`` (parent lookup, creation), ``where`` that of the
+    namespace the link lives in (``link_netns``, or the same snapshot).
+
+    Returns (actions, before, after): ``before``/``after`` are user-level views (None when absent).
+    """
+    name = spec["name"]
+    ns_work = spec.get("netns")
+    ns_link = spec.get("link_netns") or ns_work
+    existing = where.links.get(name)
+    before = link_view(existing, where, work) if existing and existing["kind"] in MACVLAN_KINDS else None
+
+    if spec["state"] == "absent":
+        if existing is None:
+            return [], None, None
+        _refuse_other_kind(existing, spec, ns_link)
+        action = {"op": "delete", "ns": ns_link, "name": name, "kind": existing["kind"]}
+        return [action], before, None
+
+    _refuse_other_kind(existing, spec, ns_link)
+    stray = None
+    if existing is None and where is not work:
+        stray = work.links.get(name)
+        _refuse_other_kind(stray, spec, ns_work)
+        before = link_view(stray, work, work) if stray is not None else None
+    parent = _check_parent(spec, work, where, existing or stray)
+    base = {"ns": ns_link, "link_ns": ns_link, "name": name, "kind": spec["type"]}
+    create = {"op": "create", "ns": ns_work, "link_ns": ns_link, "name": name, "spec": _creation_spec(spec)}
+
+    actions = []
+    current = None
+    if existing is None and stray is None:
+        actions.append(create)
+        after = _predict_created(spec, parent)
+        return actions + _l3_actions(spec, base, [], []), None, after
+
+    if stray is not None:
+        # The link exists where it is created but is wanted in link_netns: a move keeps it, when nothing
+        # immutable differs. Moving drops its addresses and routes and takes it down.
+        reasons = _immutable_reasons(spec, stray, (work.ns, resolve_parent(stray, work, work)[1]))
+        if reasons:
+            return _recreate(spec, create, base, reasons, parent, before, old_ns=ns_work)
+        actions.append({"op": "move_netns", "ns": ns_work, "link_ns": ns_link, "name": name, "kind": stray["kind"]})
+        current = dict(stray, link_state="down")
+        current_addresses, current_routes = [], []
+    else:
+        reasons = _immutable_reasons(spec, existing, resolve_parent(existing, where, work), ns_work)
+        if reasons:
+            return _recreate(spec, create, base, reasons, parent, before, old_ns=ns_link)
+        current = existing
+        current_addresses = where.link_addresses(name)
+        current_routes = where.link_routes(name)
+
+    after = dict(before)
+    after["link_state"] = current["link_state"]
+    actions += _in_place_actions(spec, current, base, after)
+    actions += _l3_actions(spec, base, current_addresses, current_routes)
+    if spec["addresses"] is not None:
+        kept = [cidr for cidr in current_addresses if cidr not in _model.managed_addresses(current_addresses, spec["addresses"])]
+        after["addresses"] = _model.sort_addresses(set(kept) | set(spec["addresses"]))
+    elif stray is not None:
+        after["addresses"] = []
+    if spec["routes"] is not None:
+        after["routes"] = list(spec["routes"])
+    elif stray is not None:
+        after["routes"] = []
+    return actions, before, after
+
+
+def _immutable_reasons(spec, link, parent, ns_work=None):
+    reasons = []
+    want_parent = (spec.get("netns") if ns_work is None else ns_work, spec["parent"])
+    if parent != want_parent:
+        have = parent[1] if parent[0] == want_parent[0] else "%s in %s" % (parent[1], ns_label(parent[0]))
+        reasons.append("parent %s -> %s" % (have, spec["parent"]))
+    if link["kind"] != spec["type"]:
+        reasons.append("type %s -> %s" % (link["kind"], spec["type"]))
+    if (link.get("mode") == "passthru") != (spec["mode"] == "passthru"):
+        reasons.append("mode %s -> %s (into or out of passthru)" % (link.get("mode"), spec["mode"]))
+    return reasons
+
+
+def _recreate(spec, create, base, reasons, parent, before, old_ns):
+    if spec["recreate"] == "never":
+        raise PlanError(
+            "%s: %s cannot change in place (%s) and recreate is never; set recreate: auto to delete and "
+            "re-create the link" % (reasons[0].split(" ")[0], spec["name"], "; ".join(reasons))
+        )
+    action = dict(create, op="recreate", old_ns=old_ns, reasons=reasons)
+    after = _predict_created(spec, parent)
+    return [action] + _l3_actions(spec, base, [], []), before, after
+
+
+def _in_place_actions(spec, current, base, after):
+    actions = []
+
+    def change(op, before_value, after_value, **extra):
+        action = dict(base, op=op, before=before_value, after=after_value)
+        action.update(extra)
+        actions.append(action)
+
+    if current.get("mode") != spec["mode"]:
+        change("set_mode", current.get("mode"), spec["mode"])
+        after["mode"] = spec["mode"]
+    cur_flags = current.get("flags") or 0
+    want_flags = cur_flags
+    for key, bit in (("nopromisc", _model.FLAG_NOPROMISC), ("nodst", _model.FLAG_NODST)):
+        if spec.get(key) is not None:
+            want_flags = (want_flags | bit) if spec[key] else (want_flags & ~bit)
+            after[key] = spec[key]
+    if want_flags != cur_flags:
+        change("set_flags", cur_flags, want_flags)
+    cur_macs = list(current.get("source_macs") or [])
+    if spec["mode"] != "source" and cur_macs and current.get("mode") == "source":
+        after["source_macs"] = []  # the kernel flushes the list when a link leaves source mode
+    if spec["source_macs"] is not None and spec["source_macs"] != cur_macs:
+        change(
+            "set_source_macs",
+            cur_macs,
+            spec["source_macs"],
+            add=sorted(set(spec["source_macs"]) - set(cur_macs)),
+            remove=sorted(set(cur_macs) - set(spec["source_macs"])),
+        )
+        after["source_macs"] = list(spec["source_macs"])
+    for key, op in (("mac_address", "set_mac_address"), ("mtu", "set_mtu"), ("bcqueuelen", "set_bcqueuelen")):
+        if spec.get(key) is not None and spec[key] != current.get(key):
+            change(op, current.get(key), spec[key])
+            after[key] = spec[key]
+    if spec.get("bclim") is not None and spec["bclim"] != current.get("bclim"):
+        change("set_bclim", current.get("bclim"), spec["bclim"])
+        after["bclim"] = spec["bclim"]
+    if spec["link_state"] != current["link_state"]:
+        change("set_link_state", current["link_state"], spec["link_state"])
+        after["link_state"] = spec["link_state"]
+    return actions
+
+
+def _l3_actions(spec, base, current_addresses, current_routes):
+    actions = []
+    if spec["addresses"] is not None:
+        want = set(spec["addresses"])
+        have = set(_model.managed_addresses(current_addresses, spec["addresses"]))
+        for cidr in _model.sort_addresses(have - want):
+            actions.append(dict(base, op="del_address", address=cidr))
+        for cidr in _model.sort_addresses(want - have):
+            actions.append(dict(base, op="add_address", address=cidr))
+    if spec["routes"] is not None:
+        want = {_model.route_key(r): r for r in spec["routes"]}
+        have = {_model.route_key(r): r for r in current_routes}
+        for key in sorted(set(have) - set(want), key=str):
+            actions.append(dict(base, op="del_route", route=have[key]))
+        for key in sorted(set(want) - set(have), key=str):
+            actions.append(dict(base, op="add_route", route=want[key]))
+    return actions
+
+
+def plan_promisc(name, promisc, snapshot):
+    """Plan the IFF_PROMISC flag of one interface."""
+    link = snapshot.links.get(name)
+    if link is None:
+        raise PlanError("name: %r does not exist in %s" % (name, ns_label(snapshot.ns)))
+    if link["promisc"] == promisc:
+        return []
+    return [{"op": "set_promisc", "ns": snapshot.ns, "name": name, "before": link["promisc"], "after": promisc}]
+
+
+def spec_from_view(view, netns=None, link_netns=None):
+    """The desired state that restores an observed link exactly (used by rollback)."""
+    spec = {key: view.get(key) for key in VIEW_KEYS}
+    spec.update(
+        {
+            "state": "present",
+            "type": view["type"],
+            "netns": netns,
+            "link_netns": link_netns,
+            "recreate": "auto",
+            "source_macs": list(view["source_macs"]) if view["mode"] == "source" else None,
+            "nopromisc": view["nopromisc"] if view["mode"] == "passthru" else None,
+            "nodst": view["nodst"] if view["mode"] == "source" else None,
+        }
+    )
+    if spec["bclim"] is not None and spec["bclim"] == _model.BCLIM_DEFAULT:
+        spec["bclim"] = None
+    return spec
+
+
+def verify_link(spec, view):
+    """Compare the link read back from the kernel with what was asked; return the differing attributes."""
+    problems = []
+    if spec["state"] == "absent":
+        if view is not None:
+            problems.append("the link still exists")
+        return problems
+    if view is None:
+        return ["the link does not exist after it was created"]
+    checks = [("type", spec["type"]), ("parent", spec["parent"]), ("mode", spec["mode"]), ("link_state", spec["link_state"])]
+    for key in ("mac_address", "mtu", "source_macs", "nopromisc", "nodst", "bcqueuelen", "bclim", "addresses"):
+        if spec.get(key) is not None:
+            checks.append((key, spec[key]))
+    if spec.get("routes") is not None:
+        checks.append(("routes", spec["routes"]))
+    for key, want in checks:
+        have = view.get(key)
+        if key == "addresses":
+            have = _model.managed_addresses(have or [], want)
+        if have != want:
+            problems.append("%s is %r, expected %r" % (key, have, want))
+    return problems
+
+
+def describe(action):
+    """One human-readable line per action (the ``actions`` return value)."""
+    op = action["op"]
+    name = action.get("name")
+    where = "" if action.get("link_ns") in (None,) and action.get("ns") is None else " in %s" % ns_label(
+        action.get("link_ns", action.get("ns"))
+    )
+    if op in ("create", "recreate"):
+        spec = action["spec"]
+        details = ["mode %s" % spec["mode"]]
+        for key in ("mac_address", "mtu", "bcqueuelen", "bclim"):
+            if spec.get(key) is not None:
+                details.append("%s %s" % (key.replace("_", " "), spec[key]))
+        if spec.get("source_macs"):
+            details.append("source macs %s" % ", ".join(spec["source_macs"]))
+        for flag in ("nopromisc", "nodst"):
+            if spec.get(flag):
+                details.append(flag)
+        details.append(spec["link_state"])
+        text = "create %s %s on %s (%s)%s" % (spec["type"], name, spec["parent"], ", ".join(details), where)
+        if op == "recreate":
+            text = "recreate %s %s: %s cannot change in place; %s" % (
+                spec["type"],
+                name,
+                "; ".join(action["reasons"]),
+                text,
+            )
+        return text
+    if op == "delete":
+        return "delete %s %s%s" % (action.get("kind") or "link", name, where)
+    if op == "move_netns":
+        return "move %s from %s to %s" % (name, ns_label(action["ns"]), ns_label(action["link_ns"]))
+    if op == "set_source_macs":
+        return "set source macs of %s: add %s, remove %s" % (
+            name,
+            ", ".join(action["add"]) or "none",
+            ", ".join(action["remove"]) or "none",
+        )
+    if op == "set_flags":
+        return "set flags of %s: %s -> %s" % (name, flag_names(action["before"]), flag_names(action["after"]))
+    if op.startswith("set_"):
+        return "set %s of %s: %s -> %s%s" % (op[4:].replace("_", " "), name, action["before"], action["after"], where)
+    if op in ("add_address", "del_address"):
+        verb = "add" if op.startswith("add") else "remove"
+        return "%s address %s %s %s" % (verb, action["address"], "to" if verb == "add" else "from", name)
+    if op in ("add_route", "del_route"):
+        route = action["route"]
+        via = " via %s" % route["gateway"] if route["gateway"] else ""
+        verb = "add" if op.startswith("add") else "remove"
+        return "%s route %s%s metric %d %s %s" % (
+            verb,
+            route["dest"],
+            via,
+            route["metric"],
+            "on" if verb == "add" else "from",
+            name,
+        )
+    return "%s %s" % (op, name)
+
+
+def flag_names(flags):
+    names = [n for n, bit in (("nopromisc", _model.FLAG_NOPROMISC), ("nodst", _model.FLAG_NODST)) if flags & bit]
+    return ",".join(names) or "none"

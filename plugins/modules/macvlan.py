@@ -1,0 +1,358 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: contributors to the hostnet.macvlan collection
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: macvlan
+short_description: Manage one Linux macvlan or macvtap link
+version_added: 0.1.0
+description:
+  - Creates, changes and removes one macvlan or macvtap link on a parent interface, over netlink.
+  - Attributes the kernel can change in place (mode between V(private), V(vepa), V(bridge) and V(source),
+    MAC address, MTU, source MACs, flags, broadcast queue settings, addresses, routes, up/down) are changed in
+    place. Attributes it cannot change (parent, type, moving into or out of V(passthru), namespace placement)
+    follow O(recreate).
+  - Every change is read back from the kernel and compared with what was asked; a difference fails the task
+    and names the attribute. When a step or the read-back fails, the link is restored to what it was before
+    the task, and the failure lists what was restored.
+  - Bad input (invalid names or MAC addresses, an MTU above the parent's, a missing parent or namespace,
+    options that do not fit the mode, an interface of another kind with the same name) fails before anything
+    is changed.
+author:
+  - hostnet.macvlan maintainers
+extends_documentation_fragment:
+  - hostnet.macvlan.netns
+  - hostnet.macvlan.netns.requirements
+attributes:
+  check_mode:
+    support: full
+    description: Plans the change, reports it (and the diff) and changes nothing.
+  diff_mode:
+    support: full
+    description: Shows the link's attributes before and after.
+  idempotent:
+    support: full
+    description: A second run with the same options reports no change.
+  platform:
+    support: full
+    platforms: posix
+    description: Linux only.
+options:
+  name:
+    description:
+      - Name of the link; at most 15 bytes, without C(/), C(:) or whitespace.
+      - An existing interface of another kind (veth, bridge, a physical NIC) with this name is never changed or
+        deleted; the task fails instead.
+    type: str
+    required: true
+  parent:
+    description:
+      - Parent ("lower") interface, looked up in O(netns). Required when O(state=present).
+      - Must not itself be a macvlan or macvtap.
+      - Changing the parent of an existing link re-creates it (see O(recreate)).
+    type: str
+  type:
+    description:
+      - V(macvlan) for a network interface, V(macvtap) for a tap character device (C(/dev/tapN)) as used by
+        QEMU/libvirt.
+      - Changing the type of an existing link re-creates it.
+    type: str
+    choices: [macvlan, macvtap]
+    default: macvlan
+  mode:
+    description:
+      - How the link talks to its siblings on the same parent.
+      - V(bridge) - siblings talk directly inside the kernel (the default here, as in Docker, CNI and
+        NetworkManager; the kernel's own default is V(vepa)).
+      - V(private) - siblings never talk to each other, even if the switch reflects the frames.
+      - V(vepa) - every frame leaves through the parent; siblings talk only if the switch port reflects frames
+        (hairpin/reflective relay).
+      - V(passthru) - the link owns the parent, may change its MAC address; no other link can share the parent.
+      - V(source) - the link receives only frames from the MAC addresses in O(source_macs).
+      - Changing between V(private), V(vepa), V(bridge) and V(source) is done in place; into or out of
+        V(passthru) re-creates the link.
+    type: str
+    choices: [private, vepa, bridge, passthru, source]
+    default: bridge
+  state:
+    description:
+      - V(present) creates or updates the link, V(absent) deletes it (if it is a macvlan or macvtap).
+    type: str
+    choices: [present, absent]
+    default: present
+  link_state:
+    description:
+      - Administrative state of the link (the C(IFF_UP) flag).
+    type: str
+    choices: [up, down]
+    default: up
+  mac_address:
+    description:
+      - Unicast MAC address of the link, e.g. C(02:42:ac:11:00:10). Lower-cased. Omit to keep the current one
+        (a new link gets a random address).
+      - Must differ from the parent's and from every other link on the same parent.
+    type: str
+  mtu:
+    description:
+      - MTU of the link (68-65535); it cannot exceed the parent's MTU. Omit to keep the current one (a new
+        link inherits the parent's).
+    type: int
+  source_macs:
+    description:
+      - The exact set of source MAC addresses a V(source) mode link accepts frames from. Addresses not listed
+        are removed. Only valid with O(mode=source). Omit to leave the list as it is.
+    type: list
+    elements: str
+  nopromisc:
+    description:
+      - V(passthru) mode only. When true, the kernel does not put the parent into promiscuous mode for this
+        link (C(MACVLAN_FLAG_NOPROMISC)). Omit to keep the current setting.
+    type: bool
+  nodst:
+    description:
+      - V(source) mode only. When true, frames that match a source MAC are not also delivered by destination
+        MAC (C(MACVLAN_FLAG_NODST)). Omit to keep the current setting.
+    type: bool
+  bcqueuelen:
+    description:
+      - Length of the broadcast/multicast receive queue requested by this link
+        (C(IFLA_MACVLAN_BC_QUEUE_LEN), Linux 5.11 or later). The parent uses the largest value requested by
+        its links (reported as C(bcqueuelen_used)).
+    type: int
+  bclim:
+    description:
+      - Broadcast cutoff of the parent's macvlan port (C(IFLA_MACVLAN_BC_CUTOFF), Linux 6.4 or later):
+        multicast is queued and delivered to all links only while the number of links is below this limit.
+        V(-1) disables queued delivery. This setting is shared by all links of the parent.
+    type: int
+  addresses:
+    description:
+      - The exact set of IP addresses with prefix length (IPv4 and IPv6), e.g. V(192.0.2.10/24),
+        V(2001:db8::10/64). Addresses not listed are removed, except IPv6 link-local ones the kernel adds.
+      - Omit to leave the link's addresses untouched.
+    type: list
+    elements: str
+  routes:
+    description:
+      - The exact set of routes through this link in the main table. Routes the kernel adds for addresses
+        (C(proto kernel)), and routes from router advertisements or DHCP, are never touched.
+      - Omit to leave the link's routes untouched. Needs O(link_state=up).
+    type: list
+    elements: dict
+    suboptions:
+      dest:
+        description:
+          - Destination network with prefix length, e.g. V(198.51.100.0/24), or V(default).
+        type: str
+        required: true
+      gateway:
+        description:
+          - Next hop; omit for a route straight onto the link.
+        type: str
+      metric:
+        description:
+          - Route metric; the kernel's default (0 for IPv4, 1024 for IPv6) when omitted.
+        type: int
+  link_netns:
+    description:
+      - Network namespace the link is moved into after it is created in O(netns) (where the parent is); the
+        link is looked for there afterwards. A name from C(ip netns list) or a path such as
+        C(/proc/PID/ns/net).
+      - A link that exists in O(netns) is moved in place. Moving drops its addresses and routes (they are then
+        set again in the new namespace) and takes it down.
+    type: str
+  recreate:
+    description:
+      - What to do when an attribute the kernel cannot change in place differs (parent, type, into or out of
+        V(passthru), namespace placement).
+      - V(auto) deletes and re-creates the link (reported in RV(actions)); V(never) fails naming the attribute
+        and changes nothing.
+    type: str
+    choices: [auto, never]
+    default: auto
+seealso:
+  - module: hostnet.macvlan.promisc
+  - module: hostnet.macvlan.macvlan_info
+  - name: Linux macvlan driver
+    description: The kernel's macvlan and macvtap documentation.
+    link: https://docs.kernel.org/networking/macvlan.html
+"""
+
+EXAMPLES = r"""
+- name: The parent accepts frames for its macvlans' MAC addresses
+  hostnet.macvlan.promisc:
+    name: eth1
+    promisc: true
+
+- name: A bridge-mode macvlan with a fixed MAC, MTU and addresses
+  hostnet.macvlan.macvlan:
+    name: mv-web
+    parent: eth1
+    mode: bridge
+    mac_address: "02:42:ac:11:00:10"
+    mtu: 1400
+    addresses:
+      - 192.0.2.10/24
+      - 2001:db8::10/64
+    routes:
+      - dest: 198.51.100.0/24
+        gateway: 192.0.2.1
+
+- name: A source-mode macvlan that only hears two peers
+  hostnet.macvlan.macvlan:
+    name: mv-src
+    parent: eth1
+    mode: source
+    source_macs:
+      - "02:00:00:00:00:01"
+      - "02:00:00:00:00:02"
+    nodst: true
+
+- name: A passthru macvtap for a VM that owns eth2
+  hostnet.macvlan.macvlan:
+    name: mvtap0
+    parent: eth2
+    mode: passthru
+    type: macvtap
+    nopromisc: true
+
+- name: A macvlan for a container, moved into its network namespace
+  hostnet.macvlan.macvlan:
+    name: mv-app
+    parent: eth1
+    link_netns: /proc/4242/ns/net
+    addresses: [192.0.2.20/24]
+
+- name: Remove a link
+  hostnet.macvlan.macvlan:
+    name: mv-old
+    state: absent
+"""
+
+RETURN = r"""
+link:
+  description:
+    - The link as read back from the kernel after the change (in check mode, as predicted).
+    - When O(state=absent), only RV(link.name) and RV(link.state).
+  returned: always
+  type: dict
+  contains:
+    name:
+      description: Link name.
+      type: str
+      sample: mv-web
+    state:
+      description: V(present) or V(absent).
+      type: str
+      sample: present
+    type:
+      description: V(macvlan) or V(macvtap).
+      type: str
+      sample: macvlan
+    parent:
+      description: Parent interface name.
+      type: str
+      sample: eth1
+    mode:
+      description: Mode.
+      type: str
+      sample: bridge
+    mac_address:
+      description: MAC address (lower case).
+      type: str
+      sample: "02:42:ac:11:00:10"
+    mtu:
+      description: MTU.
+      type: int
+      sample: 1400
+    link_state:
+      description: V(up) or V(down) (the administrative flag).
+      type: str
+      sample: up
+    operstate:
+      description: Operational state reported by the kernel (C(UP), C(LOWERLAYERDOWN), ...).
+      type: str
+      sample: UP
+    source_macs:
+      description: Source MAC addresses (source mode), sorted.
+      type: list
+      elements: str
+      sample: []
+    nopromisc:
+      description: The C(nopromisc) flag.
+      type: bool
+      sample: false
+    nodst:
+      description: The C(nodst) flag.
+      type: bool
+      sample: false
+    bcqueuelen:
+      description: Broadcast queue length requested by this link; null when the kernel does not report it.
+      type: int
+      sample: 1000
+    bcqueuelen_used:
+      description: Broadcast queue length the parent uses (the largest requested).
+      type: int
+      sample: 1000
+    bclim:
+      description: Broadcast cutoff of the parent's macvlan port; null when the kernel does not support it.
+      type: int
+      sample: 1
+    addresses:
+      description: IP addresses with prefix length, IPv4 first.
+      type: list
+      elements: str
+      sample: [192.0.2.10/24, "2001:db8::10/64", "fe80::42:acff:fe11:10/64"]
+    routes:
+      description: Routes through the link in the main table that the collection manages.
+      type: list
+      elements: dict
+      sample: [{dest: 198.51.100.0/24, gateway: 192.0.2.1, metric: 0}]
+    netns:
+      description: Namespace the link lives in; null for the module's own.
+      type: str
+      sample: null
+    ifindex:
+      description: Interface index (not in check mode).
+      type: int
+      sample: 7
+    promisc:
+      description: The link's own IFF_PROMISC flag (not in check mode).
+      type: bool
+      sample: false
+    promiscuity:
+      description: The link's promiscuity counter (not in check mode).
+      type: int
+      sample: 0
+actions:
+  description: What was done (or, in check mode, would be done), one line per step, in order.
+  returned: always
+  type: list
+  elements: str
+  sample:
+    - create macvlan mv-web on eth1 (mode bridge, mac address 02:42:ac:11:00:10, mtu 1400, up)
+    - add address 192.0.2.10/24 to mv-web
+rolled_back:
+  description: On failure, what was done to restore the link to its state before the task.
+  returned: failure after a change was started
+  type: list
+  elements: str
+  sample: ["mv-web: delete macvlan mv-web"]
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.hostnet.macvlan.plugins.module_utils._runner import LINK_OPTIONS, run_link_module
+
+
+def main():
+    module = AnsibleModule(argument_spec=LINK_OPTIONS, supports_check_mode=True)
+    run_link_module(module)
+
+
+if __name__ == "__main__":
+    main()

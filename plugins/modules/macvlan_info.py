@@ -1,0 +1,132 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: contributors to the hostnet.macvlan collection
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: macvlan_info
+short_description: Facts about macvlan and macvtap links and their parents
+version_added: 0.1.0
+description:
+  - Reads every macvlan and macvtap link of a network namespace with all its attributes, and the
+    promiscuous flag, promiscuity counter, MTU, MAC address and state of each parent, from one netlink dump.
+  - Read-only; works without root.
+author:
+  - hostnet.macvlan maintainers
+extends_documentation_fragment:
+  - hostnet.macvlan.netns
+  - hostnet.macvlan.netns.requirements
+attributes:
+  check_mode:
+    support: full
+    description: Read-only; runs the same in check mode.
+  diff_mode:
+    support: none
+  idempotent:
+    support: full
+    description: Never changes anything.
+  platform:
+    support: full
+    platforms: posix
+    description: Linux only.
+options:
+  names:
+    description:
+      - Report only the links with these names.
+    type: list
+    elements: str
+  parents:
+    description:
+      - Report only the links on these parents, and these parents (even without links).
+    type: list
+    elements: str
+seealso:
+  - module: hostnet.macvlan.macvlan
+  - module: hostnet.macvlan.promisc
+"""
+
+EXAMPLES = r"""
+- name: Facts about eth1's macvlans
+  hostnet.macvlan.macvlan_info:
+    parents: [eth1]
+  register: facts
+
+- name: Show each link's mode
+  ansible.builtin.debug:
+    msg: "{{ item.key }} is in {{ item.value.mode }} mode"
+  loop: "{{ facts.links | dict2items }}"
+
+- name: Assert the parent is promiscuous
+  ansible.builtin.assert:
+    that: facts.parents.eth1.promisc
+"""
+
+RETURN = r"""
+links:
+  description:
+    - macvlan and macvtap links by name, with the attributes of the M(hostnet.macvlan.macvlan) module's
+      RV(hostnet.macvlan.macvlan#module:link) return value.
+  returned: always
+  type: dict
+  sample:
+    mv-web:
+      name: mv-web
+      type: macvlan
+      parent: eth1
+      mode: bridge
+      mac_address: "02:42:ac:11:00:10"
+      mtu: 1400
+      link_state: up
+      operstate: UP
+      source_macs: []
+      nopromisc: false
+      nodst: false
+      bcqueuelen: 1000
+      bcqueuelen_used: 1000
+      bclim: 1
+      addresses: [192.0.2.10/24]
+      routes: []
+      ifindex: 7
+      parent_ifindex: 3
+      parent_netnsid: null
+      promisc: false
+      promiscuity: 0
+parents:
+  description: Parents of the reported links (and those named in O(parents)), by name.
+  returned: always
+  type: dict
+  sample:
+    eth1:
+      name: eth1
+      kind: null
+      ifindex: 3
+      promisc: true
+      promiscuity: 1
+      mtu: 1500
+      mac_address: "52:54:00:12:34:56"
+      link_state: up
+      operstate: UP
+      children: [mv-web]
+kernel:
+  description: Release of the running kernel (attribute support depends on it).
+  returned: always
+  type: str
+  sample: 6.1.0-18-amd64
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.hostnet.macvlan.plugins.module_utils._runner import NETNS_OPTIONS, run_info_module
+
+
+def main():
+    argument_spec = dict(NETNS_OPTIONS, names={"type": "list", "elements": "str"}, parents={"type": "list", "elements": "str"})
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    run_info_module(module)
+
+
+if __name__ == "__main__":
+    main()
