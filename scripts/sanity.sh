@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Run `ansible-test sanity --venv` offline on a copy of the collection.
+#
+# ansible-test wants to run from a real directory ending in
+# ansible_collections/<namespace>/<name> (it resolves symlinks), so the files
+# git sees are mirrored to .build/sanity/ansible_collections/hostnet/macvlan
+# (scripts/sync-tree.py) and the tests run there.  The pip bootstrap script it
+# would download is replaced by our stand-in (scripts/install-getpip-cache.py).
+#
+# 1. all sanity tests on SANITY_PYTHON (default 3.11, the controller's);
+# 2. the target-side tests (compile, import) on every other Python the modules
+#    must run on (SANITY_EXTRA_PYTHONS, default "3.9 3.10 3.12 3.13") that is
+#    installed: on PATH, or under pyenv's versions directory.  Missing ones are
+#    reported and skipped.
+#
+# Extra arguments go to the first ansible-test run (e.g. --test pep8); the
+# extra Pythons are then skipped.  First run about 1-3 minutes (ansible-test
+# builds its virtualenvs under ~/.ansible/test and tests/output), later runs
+# reuse them.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+VENV=${VENV:-$ROOT/.venv}
+DEST=${SANITY_DIR:-$ROOT/.build/sanity/ansible_collections/hostnet/macvlan}
+SANITY_PYTHON=${SANITY_PYTHON:-3.11}
+SANITY_EXTRA_PYTHONS=${SANITY_EXTRA_PYTHONS-3.9 3.10 3.12 3.13}
+ANSIBLE_TEST=$VENV/bin/ansible-test
+
+log() { printf 'sanity: %s\n' "$*"; }
+
+# Directory holding a working pythonX.Y, preferring PATH, else pyenv's install.
+python_dir() {
+    local v=$1 p d
+    if p=$(command -v "python$v") && "$p" -c 'import sys' >/dev/null 2>&1; then
+        dirname "$p"
+        return
+    fi
+    for d in $(compgen -G "${PYENV_ROOT:-$HOME/.pyenv}/versions/$v.*/bin" | sort -V -r); do
+        if [[ -x $d/python$v ]] && "$d/python$v" -c 'import sys' >/dev/null 2>&1; then
+            echo "$d"
+            return
+        fi
+    done
+    return 1
+}
+
+"$VENV/bin/python" "$ROOT/scripts/sync-tree.py" "$DEST"
+# DEST sits inside this repository's ignored .build/: give it a git directory
+# of its own, or ansible-test would use this repository's and see no files.
+[[ -e $DEST/.git ]] || git init -q "$DEST"
+"$VENV/bin/python" "$ROOT/scripts/install-getpip-cache.py"
+
+cd "$DEST"
+# ansible-test sets the collection path itself.
+unset ANSIBLE_COLLECTIONS_PATH ANSIBLE_COLLECTIONS_PATHS
+
+log "ansible-test sanity --venv --python $SANITY_PYTHON $*"
+"$ANSIBLE_TEST" sanity --venv --python "$SANITY_PYTHON" "$@"
+
+if [[ $# -gt 0 ]]; then
+    log "arguments given: not running the extra Pythons ($SANITY_EXTRA_PYTHONS)"
+    exit 0
+fi
+for v in $SANITY_EXTRA_PYTHONS; do
+    if ! dir=$(python_dir "$v"); then
+        log "Python $v not installed: skipping compile/import on $v"
+        continue
+    fi
+    log "ansible-test sanity --venv --python $v --test compile --test import ($dir/python$v)"
+    PATH=$dir:$PATH "$ANSIBLE_TEST" sanity --venv --python "$v" --test compile --test import
+done
