@@ -1,0 +1,118 @@
+# hostnet.macvlan: development and CI entry points.  `make help` lists them.
+#
+# Every target installs what it needs first (scripts/bootstrap.sh: Debian
+# packages, then .venv from requirements/), so a fresh clone only needs
+# `make test`.  Tools run from .venv; Ansible finds this repository as the
+# collection hostnet.macvlan through .build/collections (scripts/collection-path.sh).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+.DELETE_ON_ERROR:
+MAKEFLAGS += --no-builtin-rules
+
+ROOT := $(CURDIR)
+VENV := $(ROOT)/.venv
+BUILD := $(ROOT)/.build
+STAMP := $(VENV)/.bootstrap.stamp
+COLLECTIONS := $(BUILD)/collections
+COLLECTION_LINK := $(COLLECTIONS)/ansible_collections/hostnet/macvlan
+
+# Python sources ruff checks (only the directories that exist).
+LINT_PATHS := $(wildcard plugins tests scripts)
+# Extra arguments: make unit PYTEST_ARGS='-k model -x'; make sanity SANITY_ARGS='--test pep8'
+PYTEST_ARGS ?=
+SANITY_ARGS ?=
+
+export PATH := $(VENV)/bin:$(PATH)
+# ansible, ansible-playbook, ansible-doc, ansible-lint find hostnet.macvlan here
+# (scripts/sanity.sh unsets it: ansible-test sets up its own).
+export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
+export PYTHONDONTWRITEBYTECODE := 1
+ifdef CI
+export ANSIBLE_NOCOLOR := 1
+export ANSIBLE_FORCE_COLOR := 0
+export PY_COLORS := 0
+export NO_COLOR := 1
+endif
+# pytest imports ansible_collections.hostnet.macvlan.plugins... through the link
+PYTEST_ENV := PYTHONPATH=$(COLLECTIONS)$(if $(PYTHONPATH),:$(PYTHONPATH))
+
+.PHONY: help venv bootstrap collection-path lint format sanity changelog-lint unit integration test demo build lock clean distclean
+
+help: ## list the targets
+	@grep -E '^[a-z -]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+
+# --- setup ---------------------------------------------------------------
+
+# Re-run bootstrap when the requirements or the script change (the script
+# itself decides whether pip has anything to do, from the hash in the stamp).
+$(STAMP): requirements/test.txt requirements/constraints.txt scripts/bootstrap.sh
+	bash scripts/bootstrap.sh
+	@touch $@
+
+venv bootstrap: ## install Debian packages and .venv (always re-checks; idempotent)
+	bash scripts/bootstrap.sh
+
+collection-path: $(STAMP) ## link .build/collections/ansible_collections/hostnet/macvlan -> repo
+	@bash scripts/collection-path.sh >/dev/null
+
+lock: $(STAMP) ## re-resolve requirements/test.txt into requirements/constraints.txt
+	bash scripts/lock.sh
+
+# --- checks --------------------------------------------------------------
+
+lint: $(STAMP) collection-path ## ruff check + ruff format --check + ansible-lint (production profile)
+	ruff check $(LINT_PATHS)
+	ruff format --check --diff $(LINT_PATHS)
+	ansible-lint
+
+format: $(STAMP) ## apply ruff's fixes and formatting
+	ruff check --fix $(LINT_PATHS)
+	ruff format $(LINT_PATHS)
+
+sanity: $(STAMP) ## ansible-test sanity --venv on a copy in .build/sanity (offline)
+	bash scripts/sanity.sh $(SANITY_ARGS)
+
+changelog-lint: $(STAMP) ## antsibull-changelog lint (fragments and changelog.yaml)
+	antsibull-changelog lint
+	antsibull-changelog lint-changelog-yaml changelogs/changelog.yaml
+
+unit: $(STAMP) collection-path ## pytest tests/unit (no root needed)
+	$(PYTEST_ENV) python -m pytest tests/unit $(PYTEST_ARGS)
+
+integration: $(STAMP) collection-path ## pytest tests/integration (root: network namespaces, veth, macvlan)
+	@if [[ $$(id -u) -ne 0 ]]; then echo "integration: needs root (network namespaces, links)" >&2; exit 1; fi
+	$(PYTEST_ENV) python -m pytest tests/integration $(PYTEST_ARGS)
+
+# Each step in order, stopping at the first failure; prints how long each took.
+TEST_STEPS := lint sanity changelog-lint unit integration
+test: $(STAMP) ## lint, sanity, changelog-lint, unit, integration (stops at the first failure)
+	@for step in $(TEST_STEPS); do \
+		echo "=== make $$step"; \
+		start=$$(date +%s); \
+		if ! $(MAKE) --no-print-directory $$step; then \
+			echo "=== make $$step FAILED after $$(( $$(date +%s) - start ))s" >&2; exit 1; \
+		fi; \
+		echo "=== make $$step passed in $$(( $$(date +%s) - start ))s"; \
+	done
+
+# --- use -----------------------------------------------------------------
+
+demo: $(STAMP) collection-path ## run scripts/demo.sh (needs root)
+	bash scripts/demo.sh
+
+# Built from a copy holding only the files git sees, so local caches and
+# untracked-but-ignored files never end up in the artifact.
+BUILD_SRC := $(BUILD)/src/ansible_collections/hostnet/macvlan
+build: $(STAMP) ## ansible-galaxy collection build into .build/ (from the files git sees)
+	python scripts/sync-tree.py $(BUILD_SRC)
+	ansible-galaxy collection build --force --output-path $(BUILD) $(BUILD_SRC)
+
+# --- cleanup -------------------------------------------------------------
+
+clean: ## remove .build and tests/output (keeps .venv)
+	rm -rf $(BUILD) tests/output
+
+distclean: clean ## clean, and remove .venv
+	rm -rf $(VENV)
