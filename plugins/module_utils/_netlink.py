@@ -620,8 +620,10 @@ def explain(code, action, detail):
     if code == errno.EEXIST and op in ("create", "recreate"):
         return prefix + ". An interface named %r already exists (created concurrently?)" % name
     if code == errno.EEXIST and op == "add_route":
-        return prefix + ". The route %s already exists in the main table with another device or gateway" % (
-            action["route"]["dest"]
+        return (
+            prefix
+            + ". The route %s already exists in the main table with another device or gateway"
+            % (action["route"]["dest"])
         )
     if code == errno.EADDRINUSE:
         return (
@@ -631,7 +633,8 @@ def explain(code, action, detail):
     if code == errno.EINVAL and op in ("create", "recreate"):
         return prefix + (
             ". The kernel refused the link: check that the MTU (%s) does not exceed the parent's, and that the "
-            "parent %r has no passthru macvlan (and, for passthru, no other macvlan)" % (spec.get("mtu"), spec.get("parent"))
+            "parent %r has no passthru macvlan (and, for passthru, no other macvlan)"
+            % (spec.get("mtu"), spec.get("parent"))
         )
     if code == errno.EINVAL and op == "set_mode":
         return prefix + ". The kernel cannot switch a link into or out of passthru mode in place; use recreate: auto"

@@ -120,7 +120,8 @@ def _check_parent(spec, work, where, existing):
         )
     if parent["kind"] in MACVLAN_KINDS:
         raise PlanError(
-            "parent: %r is itself a %s; stack the link on that link's own parent instead" % (parent_name, parent["kind"])
+            "parent: %r is itself a %s; stack the link on that link's own parent instead"
+            % (parent_name, parent["kind"])
         )
     if spec["mtu"] is not None and parent["mtu"] is not None and spec["mtu"] > parent["mtu"]:
         raise PlanError(
@@ -229,7 +230,11 @@ def plan_link(spec, work, where):
     actions += _in_place_actions(spec, current, base, after)
     actions += _l3_actions(spec, base, current_addresses, current_routes)
     if spec["addresses"] is not None:
-        kept = [cidr for cidr in current_addresses if cidr not in _model.managed_addresses(current_addresses, spec["addresses"])]
+        kept = [
+            cidr
+            for cidr in current_addresses
+            if cidr not in _model.managed_addresses(current_addresses, spec["addresses"])
+        ]
         after["addresses"] = _model.sort_addresses(set(kept) | set(spec["addresses"]))
     elif stray is not None:
         after["addresses"] = []
@@ -366,7 +371,12 @@ def verify_link(spec, view):
         return problems
     if view is None:
         return ["the link does not exist after it was created"]
-    checks = [("type", spec["type"]), ("parent", spec["parent"]), ("mode", spec["mode"]), ("link_state", spec["link_state"])]
+    checks = [
+        ("type", spec["type"]),
+        ("parent", spec["parent"]),
+        ("mode", spec["mode"]),
+        ("link_state", spec["link_state"]),
+    ]
     for key in ("mac_address", "mtu", "source_macs", "nopromisc", "nodst", "bcqueuelen", "bclim", "addresses"):
         if spec.get(key) is not None:
             checks.append((key, spec[key]))
@@ -385,8 +395,10 @@ def describe(action):
     """One human-readable line per action (the ``actions`` return value)."""
     op = action["op"]
     name = action.get("name")
-    where = "" if action.get("link_ns") in (None,) and action.get("ns") is None else " in %s" % ns_label(
-        action.get("link_ns", action.get("ns"))
+    where = (
+        ""
+        if action.get("link_ns") in (None,) and action.get("ns") is None
+        else " in %s" % ns_label(action.get("link_ns", action.get("ns")))
     )
     if op in ("create", "recreate"):
         spec = action["spec"]

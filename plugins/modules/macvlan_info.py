@@ -123,7 +123,9 @@ from ansible_collections.hostnet.macvlan.plugins.module_utils._runner import NET
 
 
 def main():
-    argument_spec = dict(NETNS_OPTIONS, names={"type": "list", "elements": "str"}, parents={"type": "list", "elements": "str"})
+    argument_spec = dict(
+        NETNS_OPTIONS, names={"type": "list", "elements": "str"}, parents={"type": "list", "elements": "str"}
+    )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     run_info_module(module)
 

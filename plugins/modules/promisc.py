@@ -92,7 +92,9 @@ from ansible_collections.hostnet.macvlan.plugins.module_utils._runner import NET
 
 
 def main():
-    argument_spec = dict(NETNS_OPTIONS, name={"type": "str", "required": True}, promisc={"type": "bool", "default": True})
+    argument_spec = dict(
+        NETNS_OPTIONS, name={"type": "str", "required": True}, promisc={"type": "bool", "default": True}
+    )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     run_promisc_module(module)
 

@@ -1,0 +1,227 @@
+"""Validation and normalisation of desired link state (pure, no root)."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.hostnet.macvlan.plugins.module_utils import _model
+from ansible_collections.hostnet.macvlan.plugins.module_utils._model import ModelError, normalize_link
+
+
+def link(**params):
+    base = {"name": "mv0", "parent": "eth1"}
+    base.update(params)
+    return normalize_link(base)
+
+
+@pytest.mark.parametrize("name", ["mv0", "a", "x" * 15, "mv-web.10", "ünï"])
+def test_valid_names(name):
+    assert _model.validate_ifname(name) == name
+
+
+@pytest.mark.parametrize(
+    "name, reason",
+    [
+        ("x" * 16, "too long"),
+        ("ü" * 8, "too long"),  # 16 bytes in UTF-8
+        ("a/b", "must not contain"),
+        ("a:b", "must not contain"),
+        ("a b", "must not contain"),
+        ("a\tb", "must not contain"),
+        ("", "non-empty"),
+        (".", "not a valid"),
+        ("..", "not a valid"),
+    ],
+)
+def test_invalid_names_name_option_and_value(name, reason):
+    with pytest.raises(ModelError) as err:
+        _model.validate_ifname(name, "name")
+    assert str(err.value).startswith("name: %r" % name)
+    assert reason in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "mac, expected",
+    [
+        ("02:42:AC:11:00:10", "02:42:ac:11:00:10"),
+        ("02-42-ac-11-00-10", "02:42:ac:11:00:10"),
+        (" 02:00:00:00:00:01 ", "02:00:00:00:00:01"),
+    ],
+)
+def test_mac_normalised(mac, expected):
+    assert _model.normalize_mac(mac) == expected
+
+
+@pytest.mark.parametrize(
+    "mac, reason",
+    [
+        ("01:00:5e:00:00:01", "multicast"),
+        ("ff:ff:ff:ff:ff:ff", "multicast"),
+        ("00:00:00:00:00:00", "all-zero"),
+        ("02:42:ac:11:00", "not a MAC"),
+        ("02:42:ac:11:00:1g", "not a MAC"),
+        ("02:42-ac:11:00:10", "not a MAC"),
+        ("0242ac110010", "not a MAC"),
+    ],
+)
+def test_bad_macs(mac, reason):
+    with pytest.raises(ModelError) as err:
+        link(mac_address=mac)
+    assert "mac_address: %r" % mac in str(err.value)
+    assert reason in str(err.value)
+
+
+def test_unknown_mode_names_option():
+    with pytest.raises(ModelError, match=r"mode: 'bridged' is not one of private, vepa, bridge, passthru, source"):
+        link(mode="bridged")
+
+
+def test_defaults():
+    spec = link()
+    assert spec["mode"] == "bridge"
+    assert spec["type"] == "macvlan"
+    assert spec["link_state"] == "up"
+    assert spec["recreate"] == "auto"
+    for key in (
+        "mac_address",
+        "mtu",
+        "source_macs",
+        "nopromisc",
+        "nodst",
+        "bcqueuelen",
+        "bclim",
+        "addresses",
+        "routes",
+    ):
+        assert spec[key] is None, key
+
+
+@pytest.mark.parametrize("mtu", [0, 67, 65536, -1])
+def test_mtu_range(mtu):
+    with pytest.raises(ModelError, match=r"^mtu: %d is out of range 68\.\.65535" % mtu):
+        link(mtu=mtu)
+
+
+def test_parent_required_and_not_self():
+    with pytest.raises(ModelError, match="parent: None is required"):
+        normalize_link({"name": "mv0"})
+    with pytest.raises(ModelError, match="own name"):
+        link(parent="mv0")
+
+
+def test_absent_needs_no_parent():
+    assert normalize_link({"name": "mv0", "state": "absent"})["state"] == "absent"
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"source_macs": ["02:00:00:00:00:01"]}, "source_macs: .* only valid with mode source \\(mode is bridge\\)"),
+        ({"nopromisc": True}, "nopromisc: True is only valid with mode passthru"),
+        ({"nodst": True, "mode": "private"}, "nodst: True is only valid with mode source \\(mode is private\\)"),
+        ({"mode": "source", "source_macs": "02:00:00:00:00:01"}, "source_macs: .* must be a list"),
+    ],
+)
+def test_mode_combinations(params, message):
+    with pytest.raises(ModelError, match=message):
+        link(**params)
+
+
+def test_flags_false_outside_their_mode_are_unmanaged():
+    assert link(nopromisc=False)["nopromisc"] is None
+    assert link(mode="passthru", nopromisc=False)["nopromisc"] is False
+
+
+def test_source_macs_exact_set_sorted_and_deduplicated():
+    spec = link(mode="source", source_macs=["02:00:00:00:00:02", "02:00:00:00:00:01", "02-00-00-00-00-02"])
+    assert spec["source_macs"] == ["02:00:00:00:00:01", "02:00:00:00:00:02"]
+    assert link(mode="source", source_macs=[])["source_macs"] == []
+
+
+def test_addresses_normalised():
+    spec = link(addresses=["2001:DB8:0::10/64", "192.0.2.10/24", "192.0.2.10/24"])
+    assert spec["addresses"] == ["192.0.2.10/24", "2001:db8::10/64"]
+
+
+@pytest.mark.parametrize("value", ["192.0.2.10", "192.0.2.300/24", "2001:db8::10/129", "eth0"])
+def test_bad_addresses(value):
+    with pytest.raises(ModelError) as err:
+        link(addresses=[value])
+    assert str(err.value).startswith("addresses: %r " % value)
+
+
+def test_same_address_two_prefixes_refused():
+    with pytest.raises(ModelError, match="twice with different prefix"):
+        link(addresses=["192.0.2.10/24", "192.0.2.10/25"])
+
+
+def test_routes_normalised():
+    spec = link(
+        routes=[
+            {"dest": "198.51.100.0/24", "gateway": "192.0.2.1"},
+            {"dest": "default", "gateway": "2001:db8::1"},
+            {"dest": "203.0.113.0/24", "metric": 50},
+        ]
+    )
+    assert spec["routes"] == [
+        {"dest": "198.51.100.0/24", "gateway": "192.0.2.1", "metric": 0},
+        {"dest": "203.0.113.0/24", "gateway": None, "metric": 50},
+        {"dest": "::/0", "gateway": "2001:db8::1", "metric": 1024},
+    ]
+
+
+@pytest.mark.parametrize(
+    "route, message",
+    [
+        ({"dest": "198.51.100.1/24"}, "host bits set; did you mean 198.51.100.0/24"),
+        ({"dest": "198.51.100.0"}, "explicit prefix length"),
+        ({"dest": "198.51.100.0/24", "gateway": "2001:db8::1"}, "same address family"),
+        ({"dest": "198.51.100.0/24", "gateway": "nope"}, "routes.gateway: 'nope' is not an IP address"),
+        ({"dest": "198.51.100.0/24", "via": "192.0.2.1"}, "unknown keys"),
+    ],
+)
+def test_bad_routes(route, message):
+    with pytest.raises(ModelError, match=message):
+        link(routes=[route])
+
+
+def test_routes_need_link_up():
+    with pytest.raises(ModelError, match="need link_state up"):
+        link(link_state="down", routes=[{"dest": "198.51.100.0/24"}])
+
+
+@pytest.mark.parametrize("ns", ["bad/name", "has space", ".."])
+def test_bad_netns(ns):
+    with pytest.raises(ModelError, match="netns: "):
+        link(netns=ns)
+
+
+def test_netns_paths():
+    assert _model.netns_path("lab") == "/run/netns/lab"
+    assert _model.netns_path("/proc/1/ns/net") == "/proc/1/ns/net"
+    assert link(link_netns="/proc/1/ns/net")["link_netns"] == "/proc/1/ns/net"
+
+
+@pytest.mark.parametrize(
+    "release, option, fails",
+    [
+        ("5.10.0-28-amd64", "bcqueuelen", True),
+        ("5.11.0", "bcqueuelen", False),
+        ("6.1.0-18-amd64", "bclim", True),
+        ("6.4.0", "bclim", False),
+        ("6.18.44-fc", "bclim", False),
+    ],
+)
+def test_kernel_requirements(release, option, fails):
+    spec = link(**{option: 10})
+    if fails:
+        with pytest.raises(ModelError, match=r"^%s: 10 needs Linux" % option):
+            _model.check_kernel_support(spec, release)
+    else:
+        _model.check_kernel_support(spec, release)
+
+
+def test_link_local_addresses_are_not_managed():
+    current = ["192.0.2.10/24", "fe80::1/64", "2001:db8::1/64"]
+    assert _model.managed_addresses(current, ["192.0.2.10/24"]) == ["192.0.2.10/24", "2001:db8::1/64"]
+    assert _model.managed_addresses(current, ["fe80::1/64"]) == current

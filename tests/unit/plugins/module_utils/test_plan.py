@@ -1,0 +1,242 @@
+"""Planning: observed snapshot + desired spec -> ordered actions (pure, no root, no netlink)."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.hostnet.macvlan.plugins.module_utils import _plan
+from ansible_collections.hostnet.macvlan.plugins.module_utils._model import normalize_link
+from ansible_collections.hostnet.macvlan.plugins.module_utils._netlink import Snapshot
+from ansible_collections.hostnet.macvlan.plugins.module_utils._plan import PlanError, plan_link
+
+PARENT = {
+    "name": "eth1",
+    "ifindex": 2,
+    "kind": None,
+    "mac_address": "52:54:00:00:00:01",
+    "mtu": 1500,
+    "link_state": "up",
+    "operstate": "UP",
+    "promisc": True,
+    "promiscuity": 1,
+    "parent_ifindex": None,
+    "parent_netnsid": None,
+}
+
+
+def mv(name, ifindex, **attrs):
+    link = {
+        "name": name,
+        "ifindex": ifindex,
+        "kind": "macvlan",
+        "mac_address": "02:00:00:00:00:%02x" % ifindex,
+        "mtu": 1500,
+        "link_state": "up",
+        "operstate": "UP",
+        "promisc": False,
+        "promiscuity": 0,
+        "parent_ifindex": 2,
+        "parent_netnsid": None,
+        "mode": "bridge",
+        "nopromisc": False,
+        "nodst": False,
+        "flags": 0,
+        "source_macs": [],
+        "bcqueuelen": 1000,
+        "bcqueuelen_used": 1000,
+        "bclim": 1,
+    }
+    link.update(attrs)
+    return link
+
+
+def snap(*links, addresses=None, routes=None, ns=None):
+    return Snapshot(ns, [PARENT, *links], addresses or {}, routes or {})
+
+
+def plan(snapshot, **params):
+    params.setdefault("name", "mv0")
+    if params.get("state") != "absent":
+        params.setdefault("parent", "eth1")
+    spec = normalize_link(params)
+    return plan_link(spec, snapshot, snapshot)
+
+
+def ops(actions):
+    return [a["op"] for a in actions]
+
+
+def test_create_when_missing():
+    actions, before, after = plan(snap(), mode="private", mtu=1400, mac_address="02:42:ac:11:00:10")
+    assert ops(actions) == ["create"]
+    assert before is None
+    assert after["mode"] == "private" and after["mtu"] == 1400 and after["mac_address"] == "02:42:ac:11:00:10"
+    assert "create macvlan mv0 on eth1 (mode private, mac address 02:42:ac:11:00:10, mtu 1400, up)" == _plan.describe(
+        actions[0]
+    )
+
+
+def test_no_change_is_empty_plan():
+    actions, before, after = plan(snap(mv("mv0", 5)))
+    assert actions == []
+    assert before == after
+
+
+def test_unset_attributes_are_left_alone():
+    actions, _, _ = plan(snap(mv("mv0", 5, mtu=1400, mac_address="02:aa:00:00:00:01")))
+    assert actions == []
+
+
+def test_in_place_changes_in_order():
+    current = mv("mv0", 5, mode="private", link_state="down")
+    actions, before, after = plan(snap(current), mode="vepa", mtu=1300, mac_address="02:00:00:00:00:99")
+    assert ops(actions) == ["set_mode", "set_mac_address", "set_mtu", "set_link_state"]
+    assert before["mode"] == "private" and after["mode"] == "vepa" and after["link_state"] == "up"
+
+
+def test_source_macs_exact_set():
+    current = mv("mv0", 5, mode="source", source_macs=["02:00:00:00:00:01", "02:00:00:00:00:02"])
+    actions, _, after = plan(snap(current), mode="source", source_macs=["02:00:00:00:00:02", "02:00:00:00:00:03"])
+    assert ops(actions) == ["set_source_macs"]
+    assert actions[0]["add"] == ["02:00:00:00:00:03"]
+    assert actions[0]["remove"] == ["02:00:00:00:00:01"]
+    assert after["source_macs"] == ["02:00:00:00:00:02", "02:00:00:00:00:03"]
+
+
+def test_flags():
+    current = mv("mv0", 5, mode="source", flags=0)
+    actions, _, after = plan(snap(current), mode="source", nodst=True)
+    assert ops(actions) == ["set_flags"] and actions[0]["after"] == 2 and after["nodst"] is True
+
+
+@pytest.mark.parametrize(
+    "current, params, reason",
+    [
+        (mv("mv0", 5, parent_ifindex=9), {}, "parent"),
+        (mv("mv0", 5, kind="macvtap"), {}, "type"),
+        (mv("mv0", 5), {"mode": "passthru"}, "into or out of passthru"),
+        (mv("mv0", 5, mode="passthru"), {"mode": "bridge"}, "into or out of passthru"),
+    ],
+)
+def test_immutable_changes_recreate_or_fail(current, params, reason):
+    other = dict(PARENT, name="eth9", ifindex=9)
+    snapshot = Snapshot(None, [PARENT, other, current], {}, {})
+    actions, _, _ = plan_link(normalize_link(dict(name="mv0", parent="eth1", **params)), snapshot, snapshot)
+    assert ops(actions) == ["recreate"]
+    assert reason in _plan.describe(actions[0])
+    with pytest.raises(PlanError, match="recreate is never"):
+        plan_link(normalize_link(dict(name="mv0", parent="eth1", recreate="never", **params)), snapshot, snapshot)
+
+
+def test_missing_parent():
+    with pytest.raises(PlanError, match=r"parent: 'eth7' does not exist in the host namespace"):
+        plan(snap(), parent="eth7")
+
+
+def test_mtu_above_parent():
+    with pytest.raises(PlanError, match=r"mtu: 9000 is larger than the MTU of parent 'eth1' \(1500\)"):
+        plan(snap(), mtu=9000)
+
+
+def test_parent_that_is_a_macvlan():
+    with pytest.raises(PlanError, match="is itself a macvlan"):
+        plan(snap(mv("mv1", 6)), parent="mv1")
+
+
+def test_second_link_on_passthru_parent():
+    with pytest.raises(PlanError, match="already has the passthru link mv1"):
+        plan(snap(mv("mv1", 6, mode="passthru")))
+
+
+def test_passthru_on_shared_parent():
+    with pytest.raises(PlanError, match="passthru needs parent 'eth1' to itself, but it already has mv1"):
+        plan(snap(mv("mv1", 6)), mode="passthru")
+
+
+def test_duplicate_sibling_mac():
+    with pytest.raises(PlanError, match="already used by 'mv1'"):
+        plan(snap(mv("mv1", 6, mac_address="02:00:00:00:00:aa")), mac_address="02:00:00:00:00:AA")
+
+
+def test_parent_mac():
+    with pytest.raises(PlanError, match="is the MAC address of parent"):
+        plan(snap(), mac_address=PARENT["mac_address"])
+
+
+def test_other_kind_is_never_touched():
+    veth = dict(PARENT, name="mv0", ifindex=7, kind="veth")
+    for params in ({}, {"state": "absent"}):
+        with pytest.raises(PlanError, match="already exists in the host namespace as a veth interface"):
+            plan(snap(veth), **params)
+
+
+def test_absent():
+    assert plan(snap(), state="absent")[0] == []
+    actions, before, after = plan(snap(mv("mv0", 5)), state="absent")
+    assert ops(actions) == ["delete"] and before["name"] == "mv0" and after is None
+
+
+def test_addresses_exact_set_ignores_link_local():
+    current = mv("mv0", 5)
+    snapshot = snap(current, addresses={5: ["192.0.2.9/24", "fe80::1/64"]})
+    actions, _, after = plan(snapshot, addresses=["192.0.2.10/24"])
+    assert [(a["op"], a["address"]) for a in actions] == [
+        ("del_address", "192.0.2.9/24"),
+        ("add_address", "192.0.2.10/24"),
+    ]
+    assert after["addresses"] == ["192.0.2.10/24", "fe80::1/64"]
+    assert plan(snapshot, addresses=["192.0.2.9/24"])[0] == []
+
+
+def test_addresses_untouched_when_omitted():
+    snapshot = snap(mv("mv0", 5), addresses={5: ["192.0.2.9/24"]})
+    assert plan(snapshot)[0] == []
+
+
+def test_routes_exact_set():
+    route = {"dest": "198.51.100.0/24", "gateway": "192.0.2.1", "metric": 0}
+    snapshot = snap(mv("mv0", 5), routes={5: [route]})
+    assert plan(snapshot, routes=[{"dest": "198.51.100.0/24", "gateway": "192.0.2.1"}])[0] == []
+    actions, _, _ = plan(snapshot, routes=[])
+    assert ops(actions) == ["del_route"]
+    actions, _, _ = plan(snapshot, routes=[{"dest": "198.51.100.0/24", "gateway": "192.0.2.1", "metric": 5}])
+    assert ops(actions) == ["del_route", "add_route"]
+
+
+def test_move_into_link_netns():
+    work = snap(mv("mv0", 5), ns=None)
+    where = Snapshot("vm1", [], {}, {})
+    spec = normalize_link({"name": "mv0", "parent": "eth1", "link_netns": "vm1", "addresses": ["192.0.2.10/24"]})
+    actions, before, after = plan_link(spec, work, where)
+    assert ops(actions) == ["move_netns", "set_link_state", "add_address"]
+    assert before["name"] == "mv0" and after["addresses"] == ["192.0.2.10/24"]
+
+
+def test_link_in_link_netns_with_parent_in_work_namespace():
+    work = snap(ns=None)
+    moved = mv("mv0", 3, parent_netnsid=0, parent_ifindex=2)
+    where = Snapshot("vm1", [moved], {}, {})
+    spec = normalize_link({"name": "mv0", "parent": "eth1", "link_netns": "vm1"})
+    assert plan_link(spec, work, where)[0] == []
+
+
+def test_promisc_plan():
+    snapshot = snap()
+    assert _plan.plan_promisc("eth1", True, snapshot) == []
+    assert [a["after"] for a in _plan.plan_promisc("eth1", False, snapshot)] == [False]
+    with pytest.raises(PlanError, match="name: 'eth5' does not exist"):
+        _plan.plan_promisc("eth5", True, snapshot)
+
+
+def test_verify_names_the_attribute():
+    spec = normalize_link({"name": "mv0", "parent": "eth1", "bcqueuelen": 300})
+    view = _plan.link_view(mv("mv0", 5, bcqueuelen=None), snap(), snap())
+    assert _plan.verify_link(spec, view) == ["bcqueuelen is None, expected 300"]
+
+
+def test_spec_from_view_round_trip():
+    current = mv("mv0", 5, mode="source", source_macs=["02:00:00:00:00:01"], flags=2, nodst=True)
+    snapshot = snap(current, addresses={5: ["192.0.2.1/24"]})
+    view = _plan.link_view(current, snapshot, snapshot)
+    spec = _plan.spec_from_view(view)
+    assert plan_link(spec, snapshot, snapshot)[0] == []
