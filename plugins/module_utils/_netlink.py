@@ -18,6 +18,7 @@ pyroute2's keyword APIs: those changed between 0.7 and 0.9 and silently drop att
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import os
@@ -327,10 +328,9 @@ class Session:
 
     def close(self):
         for ipr in self._handles.values():
-            try:
+            # Closing must never hide the real outcome of the run.
+            with contextlib.suppress(Exception):
                 ipr.close()
-            except Exception:  # noqa: BLE001 - closing must never hide the real outcome
-                pass
         self._handles = {}
 
     def handle(self, ns, option="netns"):

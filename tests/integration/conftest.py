@@ -178,7 +178,7 @@ class AnsibleRunner:
         with open(record) as handle:
             entries = [json.loads(line) for line in handle if line.strip()]
         results = [e["result"] for e in entries if e["host"] == "localhost"]
-        for result, entry in zip(results, entries):
+        for result, entry in zip(results, entries, strict=False):
             result["_status"] = entry["status"]
         return results
 

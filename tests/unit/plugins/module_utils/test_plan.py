@@ -71,8 +71,9 @@ def test_create_when_missing():
     assert ops(actions) == ["create"]
     assert before is None
     assert after["mode"] == "private" and after["mtu"] == 1400 and after["mac_address"] == "02:42:ac:11:00:10"
-    assert "create macvlan mv0 on eth1 (mode private, mac address 02:42:ac:11:00:10, mtu 1400, up)" == _plan.describe(
-        actions[0]
+    assert (
+        _plan.describe(actions[0])
+        == "create macvlan mv0 on eth1 (mode private, mac address 02:42:ac:11:00:10, mtu 1400, up)"
     )
 
 
