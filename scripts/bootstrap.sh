@@ -124,7 +124,12 @@ setup_venv() {
         -r "$ROOT/requirements/test.txt" -c "$ROOT/requirements/constraints.txt" \
         2> >(grep -v "^WARNING: Location '.*' is ignored: it is neither a file nor a directory.$" >&2)
     printf '%s\n' "$want" >"$STAMP"
-    log "done: $("$VENV/bin/ansible" --version | head -n1)"
+    log "installed: $("$VENV/bin/python" - <<'PY'
+from importlib.metadata import version
+names = ("ansible-core", "pyroute2", "pytest", "ruff", "ansible-lint", "antsibull-changelog")
+print(", ".join("%s %s" % (name, version(name)) for name in names))
+PY
+)"
 }
 
 install_apt_packages
