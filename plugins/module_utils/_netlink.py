@@ -571,7 +571,11 @@ class Session:
         self._request(action["ns"], self._addr_msg(action), RTM_NEWADDR, flags)
 
     def _op_del_address(self, action):
-        self._request(action["ns"], self._addr_msg(action), RTM_DELADDR, NLM_F_REQUEST | NLM_F_ACK)
+        try:
+            self._request(action["ns"], self._addr_msg(action), RTM_DELADDR, NLM_F_REQUEST | NLM_F_ACK)
+        except NetlinkFailure as exc:
+            if exc.code != errno.EADDRNOTAVAIL:  # already gone: the goal is reached
+                raise
 
     def _route_msg(self, action):
         route = action["route"]
@@ -596,7 +600,12 @@ class Session:
         self._request(action["ns"], self._route_msg(action), RTM_NEWROUTE, flags)
 
     def _op_del_route(self, action):
-        self._request(action["ns"], self._route_msg(action), RTM_DELROUTE, NLM_F_REQUEST | NLM_F_ACK)
+        try:
+            self._request(action["ns"], self._route_msg(action), RTM_DELROUTE, NLM_F_REQUEST | NLM_F_ACK)
+        except NetlinkFailure as exc:
+            # ESRCH: the kernel already dropped it (e.g. with the address its gateway depended on).
+            if exc.code != errno.ESRCH:
+                raise
 
 
 def _macaddr_data(macs):

@@ -314,22 +314,21 @@ def _in_place_actions(spec, current, base, after):
 
 
 def _l3_actions(spec, base, current_addresses, current_routes):
-    actions = []
+    """Route removals, address removals, address additions, route additions: in that order, because the
+    kernel drops routes whose gateway loses its subnet, and a gateway must be reachable before a route via it.
+    """
+    del_routes, add_routes, del_addrs, add_addrs = [], [], [], []
     if spec["addresses"] is not None:
         want = set(spec["addresses"])
         have = set(_model.managed_addresses(current_addresses, spec["addresses"]))
-        for cidr in _model.sort_addresses(have - want):
-            actions.append(dict(base, op="del_address", address=cidr))
-        for cidr in _model.sort_addresses(want - have):
-            actions.append(dict(base, op="add_address", address=cidr))
+        del_addrs = [dict(base, op="del_address", address=c) for c in _model.sort_addresses(have - want)]
+        add_addrs = [dict(base, op="add_address", address=c) for c in _model.sort_addresses(want - have)]
     if spec["routes"] is not None:
         want = {_model.route_key(r): r for r in spec["routes"]}
         have = {_model.route_key(r): r for r in current_routes}
-        for key in sorted(set(have) - set(want), key=str):
-            actions.append(dict(base, op="del_route", route=have[key]))
-        for key in sorted(set(want) - set(have), key=str):
-            actions.append(dict(base, op="add_route", route=want[key]))
-    return actions
+        del_routes = [dict(base, op="del_route", route=have[k]) for k in sorted(set(have) - set(want), key=str)]
+        add_routes = [dict(base, op="add_route", route=want[k]) for k in sorted(set(want) - set(have), key=str)]
+    return del_routes + del_addrs + add_addrs + add_routes
 
 
 def plan_promisc(name, promisc, snapshot):
