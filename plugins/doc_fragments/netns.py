@@ -20,14 +20,3 @@ options:
         changed.
     type: str
 """
-
-    # Facts about requirements and platform, shared by every module.
-    REQUIREMENTS = r"""
-requirements:
-  - pyroute2 (0.7.2 or later) on the managed node, for the Python interpreter Ansible uses there
-    (Debian/Ubuntu C(python3-pyroute2), or C(pip install pyroute2)).
-  - Linux with macvlan (and macvtap for O(type=macvtap)) support.
-notes:
-  - Talks to the kernel over netlink; it never runs C(ip) or other commands.
-  - Changes need root or C(CAP_NET_ADMIN) (use C(become)); reading and check mode do not.
-"""

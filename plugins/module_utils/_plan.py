@@ -433,7 +433,7 @@ def describe(action):
     if op == "set_flags":
         return "set flags of %s: %s -> %s" % (name, flag_names(action["before"]), flag_names(action["after"]))
     if op.startswith("set_"):
-        return "set %s of %s: %s -> %s%s" % (op[4:].replace("_", " "), name, action["before"], action["after"], where)
+        return "set %s of %s: %s -> %s" % (op[4:].replace("_", " "), name, action["before"], action["after"])
     if op in ("add_address", "del_address"):
         verb = "add" if op.startswith("add") else "remove"
         return "%s address %s %s %s" % (verb, action["address"], "to" if verb == "add" else "from", name)

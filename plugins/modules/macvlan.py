@@ -23,10 +23,16 @@ description:
     options that do not fit the mode, an interface of another kind with the same name) fails before anything
     is changed.
 author:
-  - hostnet.macvlan maintainers
+  - hostnet.macvlan maintainers (@hostnet)
 extends_documentation_fragment:
   - hostnet.macvlan.netns
-  - hostnet.macvlan.netns.requirements
+requirements:
+  - pyroute2 (0.7.2 or later) on the managed node, for the Python interpreter Ansible uses there
+    (Debian/Ubuntu C(python3-pyroute2), or C(pip install pyroute2)).
+  - Linux with macvlan (and macvtap for macvtap links) support.
+notes:
+  - Talks to the kernel over netlink; it never runs C(ip) or other commands.
+  - Changes need root or C(CAP_NET_ADMIN) (use C(become)); reading and check mode do not.
 attributes:
   check_mode:
     support: full
@@ -125,8 +131,8 @@ options:
     type: int
   bclim:
     description:
-      - Broadcast cutoff of the parent's macvlan port (C(IFLA_MACVLAN_BC_CUTOFF), Linux 6.4 or later):
-        multicast is queued and delivered to all links only while the number of links is below this limit.
+      - Broadcast cutoff of the parent's macvlan port (C(IFLA_MACVLAN_BC_CUTOFF), Linux 6.4 or later).
+        Multicast is queued and delivered to all links only while the number of links is below this limit.
         V(-1) disables queued delivery. This setting is shared by all links of the parent.
     type: int
   addresses:

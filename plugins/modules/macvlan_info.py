@@ -15,16 +15,23 @@ description:
     promiscuous flag, promiscuity counter, MTU, MAC address and state of each parent, from one netlink dump.
   - Read-only; works without root.
 author:
-  - hostnet.macvlan maintainers
+  - hostnet.macvlan maintainers (@hostnet)
 extends_documentation_fragment:
   - hostnet.macvlan.netns
-  - hostnet.macvlan.netns.requirements
+requirements:
+  - pyroute2 (0.7.2 or later) on the managed node, for the Python interpreter Ansible uses there
+    (Debian/Ubuntu C(python3-pyroute2), or C(pip install pyroute2)).
+  - Linux with macvlan (and macvtap for macvtap links) support.
+notes:
+  - Talks to the kernel over netlink; it never runs C(ip) or other commands.
+  - Changes need root or C(CAP_NET_ADMIN) (use C(become)); reading and check mode do not.
 attributes:
   check_mode:
     support: full
     description: Read-only; runs the same in check mode.
   diff_mode:
     support: none
+    description: Read-only; there is nothing to show a difference for.
   idempotent:
     support: full
     description: Never changes anything.

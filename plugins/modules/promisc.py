@@ -17,10 +17,16 @@ description:
     bridges, packet capture) raise too. Both are returned.
   - Clearing the flag never lowers promiscuity that others hold; the counter may stay above zero.
 author:
-  - hostnet.macvlan maintainers
+  - hostnet.macvlan maintainers (@hostnet)
 extends_documentation_fragment:
   - hostnet.macvlan.netns
-  - hostnet.macvlan.netns.requirements
+requirements:
+  - pyroute2 (0.7.2 or later) on the managed node, for the Python interpreter Ansible uses there
+    (Debian/Ubuntu C(python3-pyroute2), or C(pip install pyroute2)).
+  - Linux with macvlan (and macvtap for macvtap links) support.
+notes:
+  - Talks to the kernel over netlink; it never runs C(ip) or other commands.
+  - Changes need root or C(CAP_NET_ADMIN) (use C(become)); reading and check mode do not.
 attributes:
   check_mode:
     support: full

@@ -94,7 +94,7 @@ def test_full_link_then_changes_in_place(lab, ansible, host):
     routes = {(r["dst"], r.get("gateway")) for r in lab.routes(host, "mv-web") if r.get("protocol") != "kernel"}
     assert routes == {("198.51.100.0/24", "192.0.2.254")}
     assert result["diff"]["before"]["mtu"] == 1400 and result["diff"]["after"]["mtu"] == 1300
-    assert "set mode of mv-web: bridge -> private in netns %s" % host in result["actions"]
+    assert "set mode of mv-web: bridge -> private" in result["actions"]
 
     # Omitting addresses and routes leaves them alone.
     for key in ("addresses", "routes", "mac_address", "mtu", "bcqueuelen"):

@@ -10,9 +10,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 
-try:
-    import ansible_collections.hostnet.macvlan  # noqa: F401
-except ImportError:
+import importlib.util
+
+if importlib.util.find_spec("ansible_collections.hostnet.macvlan") is None:
     root = REPO / ".build" / "collections"
     link = root / "ansible_collections" / "hostnet" / "macvlan"
     link.parent.mkdir(parents=True, exist_ok=True)

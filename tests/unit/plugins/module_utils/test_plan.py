@@ -84,7 +84,7 @@ def test_no_change_is_empty_plan():
 
 
 def test_unset_attributes_are_left_alone():
-    actions, _, _ = plan(snap(mv("mv0", 5, mtu=1400, mac_address="02:aa:00:00:00:01")))
+    actions = plan(snap(mv("mv0", 5, mtu=1400, mac_address="02:aa:00:00:00:01")))[0]
     assert actions == []
 
 
@@ -97,7 +97,7 @@ def test_in_place_changes_in_order():
 
 def test_source_macs_exact_set():
     current = mv("mv0", 5, mode="source", source_macs=["02:00:00:00:00:01", "02:00:00:00:00:02"])
-    actions, _, after = plan(snap(current), mode="source", source_macs=["02:00:00:00:00:02", "02:00:00:00:00:03"])
+    actions, dummy, after = plan(snap(current), mode="source", source_macs=["02:00:00:00:00:02", "02:00:00:00:00:03"])
     assert ops(actions) == ["set_source_macs"]
     assert actions[0]["add"] == ["02:00:00:00:00:03"]
     assert actions[0]["remove"] == ["02:00:00:00:00:01"]
@@ -106,7 +106,7 @@ def test_source_macs_exact_set():
 
 def test_flags():
     current = mv("mv0", 5, mode="source", flags=0)
-    actions, _, after = plan(snap(current), mode="source", nodst=True)
+    actions, dummy, after = plan(snap(current), mode="source", nodst=True)
     assert ops(actions) == ["set_flags"] and actions[0]["after"] == 2 and after["nodst"] is True
 
 
@@ -122,7 +122,7 @@ def test_flags():
 def test_immutable_changes_recreate_or_fail(current, params, reason):
     other = dict(PARENT, name="eth9", ifindex=9)
     snapshot = Snapshot(None, [PARENT, other, current], {}, {})
-    actions, _, _ = plan_link(normalize_link(dict(name="mv0", parent="eth1", **params)), snapshot, snapshot)
+    actions = plan_link(normalize_link(dict(name="mv0", parent="eth1", **params)), snapshot, snapshot)[0]
     assert ops(actions) == ["recreate"]
     assert reason in _plan.describe(actions[0])
     with pytest.raises(PlanError, match="recreate is never"):
@@ -180,7 +180,7 @@ def test_absent():
 def test_addresses_exact_set_ignores_link_local():
     current = mv("mv0", 5)
     snapshot = snap(current, addresses={5: ["192.0.2.9/24", "fe80::1/64"]})
-    actions, _, after = plan(snapshot, addresses=["192.0.2.10/24"])
+    actions, dummy, after = plan(snapshot, addresses=["192.0.2.10/24"])
     assert [(a["op"], a["address"]) for a in actions] == [
         ("del_address", "192.0.2.9/24"),
         ("add_address", "192.0.2.10/24"),
@@ -198,9 +198,9 @@ def test_routes_exact_set():
     route = {"dest": "198.51.100.0/24", "gateway": "192.0.2.1", "metric": 0}
     snapshot = snap(mv("mv0", 5), routes={5: [route]})
     assert plan(snapshot, routes=[{"dest": "198.51.100.0/24", "gateway": "192.0.2.1"}])[0] == []
-    actions, _, _ = plan(snapshot, routes=[])
+    actions = plan(snapshot, routes=[])[0]
     assert ops(actions) == ["del_route"]
-    actions, _, _ = plan(snapshot, routes=[{"dest": "198.51.100.0/24", "gateway": "192.0.2.1", "metric": 5}])
+    actions = plan(snapshot, routes=[{"dest": "198.51.100.0/24", "gateway": "192.0.2.1", "metric": 5}])[0]
     assert ops(actions) == ["del_route", "add_route"]
 
 
