@@ -22,6 +22,8 @@ COLLECTION_LINK := $(COLLECTIONS)/ansible_collections/hostnet/macvlan
 LINT_PATHS := $(wildcard plugins tests scripts)
 # Extra arguments: make unit PYTEST_ARGS='-k model -x'; make sanity SANITY_ARGS='--test pep8'
 PYTEST_ARGS ?=
+# Integration tests run in parallel (each test has its own namespaces); 2 = this machine's cores.
+INTEGRATION_WORKERS ?= 2
 SANITY_ARGS ?=
 
 export PATH := $(VENV)/bin:$(PATH)
@@ -83,7 +85,7 @@ unit: $(STAMP) collection-path ## pytest tests/unit (no root needed)
 
 integration: $(STAMP) collection-path ## pytest tests/integration (root: network namespaces, veth, macvlan)
 	@if [[ $$(id -u) -ne 0 ]]; then echo "integration: needs root (network namespaces, links)" >&2; exit 1; fi
-	$(PYTEST_ENV) python -m pytest tests/integration $(PYTEST_ARGS)
+	$(PYTEST_ENV) python -m pytest tests/integration -n $(INTEGRATION_WORKERS) $(PYTEST_ARGS)
 
 # Each step in order, stopping at the first failure; prints how long each took.
 TEST_STEPS := lint sanity changelog-lint unit integration
