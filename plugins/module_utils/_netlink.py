@@ -640,11 +640,15 @@ def explain(code, action, detail):
             "give each link a unique mac_address"
         )
     if code == errno.EINVAL and op in ("create", "recreate"):
-        return prefix + (
-            ". The kernel refused the link: check that the MTU (%s) does not exceed the parent's, and that the "
-            "parent %r has no passthru macvlan (and, for passthru, no other macvlan)"
-            % (spec.get("mtu"), spec.get("parent"))
+        checks = []
+        if spec.get("mtu") is not None:
+            checks.append("that the MTU %s does not exceed the parent's" % spec["mtu"])
+        checks.append(
+            "that parent %r has no passthru link%s, possibly one moved into another network namespace where "
+            "this module cannot see it"
+            % (spec.get("parent"), " and no other link" if spec.get("mode") == "passthru" else "")
         )
+        return prefix + ". The kernel refused the link: check " + ", and ".join(checks)
     if code == errno.EINVAL and op == "set_mode":
         return prefix + ". The kernel cannot switch a link into or out of passthru mode in place; use recreate: auto"
     if code == errno.EINVAL and op == "set_mtu":

@@ -74,7 +74,9 @@ options:
       - How the link talks to its siblings on the same parent.
       - V(bridge) - siblings talk directly inside the kernel (the default here, as in Docker, CNI and
         NetworkManager; the kernel's own default is V(vepa)).
-      - V(private) - siblings never talk to each other, even if the switch reflects the frames.
+      - V(private) - siblings do not talk to each other. The kernel drops frames between them, and reflected
+        broadcasts (so ARP and neighbour discovery between siblings fail). It is not a filter for unicast that
+        an external switch reflects back.
       - V(vepa) - every frame leaves through the parent; siblings talk only if the switch port reflects frames
         (hairpin/reflective relay).
       - V(passthru) - the link owns the parent, may change its MAC address; no other link can share the parent.

@@ -92,7 +92,7 @@ def flush_neighbours(ns):
 
 def reachable(ns, dst, attempts=3):
     """Positive check: up to three fresh attempts (each starts with an empty neighbour table)."""
-    for _ in range(attempts):
+    for _attempt in range(attempts):
         flush_neighbours(ns)
         if ping(ns, dst):
             return True
@@ -287,7 +287,7 @@ def test_private_blocks_discovery_even_through_a_hairpin_switch(lab, ansible_def
     lab.ip(vm1, "neigh", "replace", "192.0.2.12", "lladdr", MAC_B, "dev", "mv1", "nud", "permanent")
     lab.ip(vm2, "neigh", "replace", "192.0.2.11", "lladdr", MAC_A, "dev", "mv2", "nud", "permanent")
     wire = stats(host, "p0")
-    assert any(ping(vm1, "192.0.2.12") for _ in range(3)), "reflected unicast between private children"
+    assert any(ping(vm1, "192.0.2.12") for _attempt in range(3)), "reflected unicast between private children"
     moved = delta(wire, stats(host, "p0"))
     assert moved["tx"] >= 2 and moved["rx"] >= 2, moved
 
