@@ -273,6 +273,7 @@ class Snapshot:
         self.by_index = {link["ifindex"]: link for link in links}
         self.addresses = addresses  # {ifindex: [cidr, ...]} or None when not dumped
         self.routes = routes  # {ifindex: [route, ...]} or None when not dumped
+        self._children = None
 
     def link_addresses(self, name):
         link = self.links.get(name)
@@ -293,15 +294,16 @@ class Snapshot:
         parent = self.by_index.get(link.get("parent_ifindex"))
         return parent["name"] if parent else None
 
-    def children(self, parent_ifindex):
-        """macvlan/macvtap links of this namespace whose parent is ``parent_ifindex`` in this namespace."""
-        return [
-            link
-            for link in self.links.values()
-            if link["kind"] in MACVLAN_KINDS
-            and link["parent_ifindex"] == parent_ifindex
-            and link.get("parent_netnsid") is None
-        ]
+    def children(self, parent_ifindex, foreign=False):
+        """macvlan/macvtap links of this namespace on parent ``parent_ifindex``: a parent in this namespace, or
+        with ``foreign`` one in another namespace (the link was moved here). Indexed once per snapshot."""
+        if self._children is None:
+            self._children = {}
+            for link in self.links.values():
+                if link["kind"] in MACVLAN_KINDS:
+                    key = (link["parent_ifindex"], link.get("parent_netnsid") is not None)
+                    self._children.setdefault(key, []).append(link)
+        return list(self._children.get((parent_ifindex, foreign), []))
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -130,13 +130,7 @@ def _check_parent(spec, work, where, existing):
         )
     siblings = work.children(parent["ifindex"])
     if where is not work:
-        siblings += [
-            link
-            for link in where.links.values()
-            if link["kind"] in MACVLAN_KINDS
-            and link.get("parent_netnsid") is not None
-            and link["parent_ifindex"] == parent["ifindex"]
-        ]
+        siblings += where.children(parent["ifindex"], foreign=True)
     siblings = [link for link in siblings if link is not existing]
     if spec["mode"] == "passthru" and siblings:
         raise PlanError(
@@ -455,3 +449,99 @@ def describe(action):
 def flag_names(flags):
     names = [n for n, bit in (("nopromisc", _model.FLAG_NOPROMISC), ("nodst", _model.FLAG_NODST)) if flags & bit]
     return ",".join(names) or "none"
+
+
+# Phases of a multi-link apply: parents' promiscuity first; creations; moves; in-place changes of links;
+# recreations; then addresses and routes of every link (one index lookup serves them all); deletions last.
+PHASES = {
+    "set_promisc": 0,
+    "create": 1,
+    "move_netns": 2,
+    "recreate": 4,
+    "add_address": 5,
+    "del_address": 5,
+    "add_route": 5,
+    "del_route": 5,
+    "delete": 6,
+}
+SET_PHASE = 3
+
+
+def order_actions(actions):
+    """Stable-sort actions into apply phases; within a phase, links keep their own order."""
+    return sorted(actions, key=lambda a: PHASES.get(a["op"], SET_PHASE))
+
+
+def check_link_set(specs, prefix="links"):
+    """Cross-link rules of a desired state: unique names, one passthru per parent, unique MACs per parent,
+    one bclim per parent (it is a property of the parent's port)."""
+    seen = {}
+    per_parent = {}
+    for index, spec in enumerate(specs):
+        label = "%s[%d]" % (prefix, index)
+        where = spec.get("link_netns") or spec.get("netns")
+        key = (where, spec["name"])
+        if key in seen:
+            raise PlanError(
+                "%s.name: %r is listed twice (also %s); each link must appear once" % (label, spec["name"], seen[key])
+            )
+        seen[key] = label
+        if spec["state"] == "present":
+            per_parent.setdefault(spec["parent"], []).append((label, spec))
+    for parent, members in per_parent.items():
+        passthru = [label for label, spec in members if spec["mode"] == "passthru"]
+        if passthru and len(members) > 1:
+            raise PlanError(
+                "%s.mode: passthru needs parent %r to itself, but %s also use it"
+                % (passthru[0], parent, ", ".join(label for label, dummy in members if label != passthru[0]))
+            )
+        macs = {}
+        for label, spec in members:
+            mac = spec.get("mac_address")
+            if mac and mac in macs:
+                raise PlanError(
+                    "%s.mac_address: %s is also given to %s on parent %r; MAC addresses must be unique per parent"
+                    % (label, mac, macs[mac], parent)
+                )
+            if mac:
+                macs[mac] = label
+        bclims = {spec["bclim"] for label, spec in members if spec.get("bclim") is not None}
+        if len(bclims) > 1:
+            raise PlanError(
+                "bclim: links on parent %r ask for different values %s; bclim belongs to the parent and is shared by "
+                "all its links" % (parent, sorted(bclims))
+            )
+
+
+def plan_purge(snapshots, netns, managed_parents, keep):
+    """Delete actions (with before views) for macvlan/macvtap links on managed parents that are not kept.
+
+    ``snapshots`` maps namespace -> snapshot; ``netns`` is the namespace of the parents; ``keep`` is a set of
+    (namespace, name) the desired state lists plus names the user excluded (namespace None matches any).
+    """
+    work = snapshots[netns]
+    parents = {work.links[name]["ifindex"]: name for name in managed_parents if name in work.links}
+    entries = []
+    for ns, snapshot in snapshots.items():
+        for parent_index in sorted(parents):
+            candidates = snapshot.children(parent_index, foreign=ns != netns)
+            for link in sorted(candidates, key=lambda item: item["name"]):
+                if (ns, link["name"]) in keep or (None, link["name"]) in keep:
+                    continue
+                action = {"op": "delete", "ns": ns, "name": link["name"], "kind": link["kind"], "purge": True}
+                spec = {
+                    "name": link["name"],
+                    "state": "absent",
+                    "netns": netns,
+                    "link_netns": ns if ns != netns else None,
+                }
+                entries.append(
+                    {
+                        "spec": spec,
+                        "actions": [action],
+                        "before": link_view(link, snapshot, work),
+                        "after": None,
+                        "purged": True,
+                    }
+                )
+    return entries

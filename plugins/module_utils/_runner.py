@@ -92,18 +92,17 @@ def _require_privileges():
 
 
 class LinkEngine:
-    """Converges a list of link specs; a single-link module passes a list of one."""
+    """Converges a desired set of links (and parents' promiscuity); a single-link module passes one link."""
 
     def __init__(self, session, check_mode):
         self.session = session
         self.check_mode = check_mode
-        self.snapshots = {}
 
     # -- observe --------------------------------------------------------------------------------------
 
-    def observe(self, specs):
-        """One dump (links, addresses, routes) per namespace involved."""
-        namespaces = []
+    def observe(self, specs, netns=None):
+        """One dump each of links, addresses and routes per namespace involved."""
+        namespaces = [netns]
         for spec in specs:
             for ns in (spec.get("netns"), spec.get("link_netns") or spec.get("netns")):
                 if ns not in namespaces:
@@ -132,26 +131,42 @@ class LinkEngine:
 
     # -- plan -----------------------------------------------------------------------------------------
 
-    def plan(self, specs, snapshots):
-        entries = []
-        for spec in specs:
-            work, where = self.pair(spec, snapshots)
-            try:
+    def plan(self, specs, snapshots, parents=(), netns=None, purge=False, purge_exclude=()):
+        """Entries: {spec, actions, before, after} per link (purged links included); parent entries apart."""
+        try:
+            entries = []
+            for spec in specs:
+                work, where = self.pair(spec, snapshots)
                 actions, before, after = _plan.plan_link(spec, work, where)
-            except _plan.PlanError as exc:
-                raise EngineError(str(exc)) from None
-            entries.append({"spec": spec, "actions": actions, "before": before, "after": after})
-        return entries
+                entries.append({"spec": spec, "actions": actions, "before": before, "after": after})
+            parent_entries = []
+            for parent in parents:
+                work = snapshots[netns]
+                actions = _plan.plan_promisc(parent["name"], parent["promisc"], work)
+                link = work.links[parent["name"]]
+                parent_entries.append({"parent": parent, "actions": actions, "before": link["promisc"]})
+            if purge:
+                managed = {p["name"] for p in parents} | {s["parent"] for s in specs if s["state"] == "present"}
+                keep = {(s.get("link_netns") or s.get("netns"), s["name"]) for s in specs}
+                keep |= {(None, name) for name in purge_exclude}
+                entries += _plan.plan_purge(snapshots, netns, managed, keep)
+        except _plan.PlanError as exc:
+            raise EngineError(str(exc)) from None
+        return entries, parent_entries
 
     # -- apply, verify, roll back ---------------------------------------------------------------------
 
-    def converge(self, specs):
-        """Returns (entries, read_back_views). Raises EngineError after rolling back on failure."""
-        snapshots = self.observe(specs)
-        entries = self.plan(specs, snapshots)
-        actions = [a for e in entries for a in e["actions"]]
+    def converge(self, specs, parents=(), netns=None, purge=False, purge_exclude=(), rollback=True):
+        """Observe, plan, apply in phases, read back, verify; roll back on failure.
+
+        Returns (entries, parent_entries, after) where ``after`` is the read-back snapshots, or None when nothing
+        was applied (no change, or check mode). Raises EngineError, after rolling back, on failure.
+        """
+        snapshots = self.observe(specs, netns)
+        entries, parent_entries = self.plan(specs, snapshots, parents, netns, purge, purge_exclude)
+        actions = _plan.order_actions([a for e in parent_entries + entries for a in e["actions"]])
         if not actions or self.check_mode:
-            return entries, None
+            return entries, parent_entries, None
         _require_privileges()
         done = []
         try:
@@ -159,60 +174,95 @@ class LinkEngine:
                 self.session.apply(action)
                 done.append(action)
         except _netlink.NetlinkFailure as exc:
-            restored = self.rollback(entries, snapshots)
-            raise EngineError(
-                "%s. Rolled back: %s" % (exc, "; ".join(restored) or "nothing needed restoring"),
-                actions=[_plan.describe(a) for a in done],
-                rolled_back=restored,
-            ) from None
-        after = self.observe(specs)
-        views = {}
+            self._fail(str(exc), done, entries, parent_entries, specs, netns, rollback)
+        after = self.observe(specs, netns)
         problems = []
         for entry in entries:
             spec = entry["spec"]
-            work, where = self.pair(spec, after)
-            link = where.links.get(spec["name"])
-            view = _plan.link_view(link, where, work) if link and link["kind"] in _plan.MACVLAN_KINDS else None
-            views[spec["name"]] = (view, link)
+            view = self.read_view(spec, after)
             for problem in _plan.verify_link(spec, view):
                 problems.append("%s: %s" % (spec["name"], problem))
+        for entry in parent_entries:
+            parent = entry["parent"]
+            link = after[netns].links.get(parent["name"])
+            if link is None or link["promisc"] != parent["promisc"]:
+                problems.append(
+                    "%s: promisc is %s, expected %s" % (parent["name"], link and link["promisc"], parent["promisc"])
+                )
         if problems:
-            restored = self.rollback(entries, snapshots)
-            raise EngineError(
-                "the kernel did not apply what was asked (read back after the change): %s. This usually means "
-                "the kernel or pyroute2 silently ignored an attribute. Rolled back: %s"
-                % ("; ".join(problems), "; ".join(restored) or "nothing needed restoring"),
-                actions=[_plan.describe(a) for a in actions],
-                rolled_back=restored,
+            self._fail(
+                "the kernel did not apply what was asked (read back after the change): %s. This usually means the "
+                "kernel or pyroute2 silently ignored an attribute" % "; ".join(problems),
+                actions,
+                entries,
+                parent_entries,
+                specs,
+                netns,
+                rollback,
             )
-        return entries, views
+        return entries, parent_entries, after
 
-    def rollback(self, entries, snapshots):
-        """Restore every link the plan touched to its observed state. Returns what was done, as text."""
+    @staticmethod
+    def read_view(spec, snapshots):
+        work, where = LinkEngine.pair(spec, snapshots)
+        link = where.links.get(spec["name"])
+        if link is None or link["kind"] not in _plan.MACVLAN_KINDS:
+            return None
+        return _plan.link_view(link, where, work)
+
+    def _fail(self, message, done, entries, parent_entries, specs, netns, rollback):
+        described = [_plan.describe(a) for a in done]
+        if not rollback:
+            raise EngineError("%s. Not rolled back (rollback is false)" % message, actions=described)
+        restored = self.rollback(entries, parent_entries, netns)
+        raise EngineError(
+            "%s. Rolled back: %s" % (message, "; ".join(restored) or "nothing needed restoring"),
+            actions=described,
+            rolled_back=restored,
+        )
+
+    def rollback(self, entries, parent_entries, netns=None):
+        """Restore every link and parent the plan touched to its observed state. Returns what was done."""
         touched = [e for e in entries if e["actions"]]
-        current = self.observe([e["spec"] for e in touched])
+        current = self.observe([e["spec"] for e in touched], netns)
         restored = []
+        targets = []
         for entry in touched:
             spec = entry["spec"]
             before = entry["before"]
-            ns_link = spec.get("link_netns") or spec.get("netns")
             if before is None:
+                ns_link = spec.get("link_netns") or spec.get("netns")
                 target = {"name": spec["name"], "state": "absent", "netns": ns_link, "link_netns": None}
             else:
                 target = _plan.spec_from_view(before, spec.get("netns"), spec.get("link_netns"))
                 if not target["parent"]:
                     restored.append("%s: cannot restore (its parent is unknown)" % spec["name"])
                     continue
+            targets.append(target)
+        plans = []
+        for target in targets:
             work, where = self.pair(target, current)
             try:
-                actions, _before, _after = _plan.plan_link(target, work, where)
-                for action in actions:
-                    self.session.apply(action)
-            except (_plan.PlanError, _netlink.NetlinkFailure) as exc:
-                restored.append("%s: restore FAILED (%s)" % (spec["name"], exc))
+                plans.append((target["name"], _plan.plan_link(target, work, where)[0]))
+            except _plan.PlanError as exc:
+                restored.append("%s: restore FAILED (%s)" % (target["name"], exc))
+        for entry in parent_entries:
+            if entry["actions"]:
+                name = entry["parent"]["name"]
+                plans.append((name, _plan.plan_promisc(name, entry["before"], current[netns])))
+        ordered = _plan.order_actions([dict(a, _owner=name) for name, actions in plans for a in actions])
+        failed = set()
+        for action in ordered:
+            if action["_owner"] in failed:
                 continue
-            if actions:
-                restored.append("%s: %s" % (spec["name"], ", ".join(_plan.describe(a) for a in actions)))
+            try:
+                self.session.apply(action)
+            except _netlink.NetlinkFailure as exc:
+                failed.add(action["_owner"])
+                restored.append("%s: restore FAILED (%s)" % (action["_owner"], exc))
+        for name, actions in plans:
+            if actions and name not in failed:
+                restored.append("%s: %s" % (name, ", ".join(_plan.describe(a) for a in actions)))
         return restored
 
 
@@ -251,25 +301,29 @@ def run_link_module(module):
     try:
         with _netlink.Session() as session:
             engine = LinkEngine(session, module.check_mode)
-            entries, views = engine.converge([spec])
+            entries, dummy, after = engine.converge([spec], netns=spec.get("netns"))
     except EngineError as exc:
         module.fail_json(msg=str(exc), **exc.result)
     except _netlink.NetlinkFailure as exc:
         module.fail_json(msg=str(exc))
     entry = entries[0]
-    if views is None:
-        link = full_view(entry["after"], None, spec)
-    else:
-        link = full_view(views[spec["name"]][0], views[spec["name"]][1], spec)
+    view, link = read_back(spec, after, entry)
     result = {
         "changed": bool(entry["actions"]),
-        "actions": [_plan.describe(a) for a in entry["actions"]],
-        "link": link,
+        "actions": [_plan.describe(a) for a in _plan.order_actions(entry["actions"])],
+        "link": full_view(view, link, spec),
     }
     if module._diff:
-        after = entry["after"] if views is None else views[spec["name"]][0]
-        result["diff"] = {"before": diff_view(entry["before"], spec["name"]), "after": diff_view(after, spec["name"])}
+        result["diff"] = {"before": diff_view(entry["before"], spec["name"]), "after": diff_view(view, spec["name"])}
     module.exit_json(**result)
+
+
+def read_back(spec, after, entry):
+    """(view, kernel link) after the run: read back when something was applied, else the plan's prediction."""
+    if after is None:
+        return entry["after"], None
+    link = LinkEngine.pair(spec, after)[1].links.get(spec["name"])
+    return LinkEngine.read_view(spec, after), link
 
 
 def run_promisc_module(module):
@@ -388,3 +442,100 @@ def collect_facts(snapshot, names=None, parents=None):
             "children": sorted(children),
         }
     return links, result
+
+
+STATE_LINK_OPTIONS = {key: value for key, value in LINK_OPTIONS.items() if key != "netns"}
+
+STATE_OPTIONS = {
+    "links": {"type": "list", "elements": "dict", "default": [], "options": STATE_LINK_OPTIONS},
+    "parents": {
+        "type": "list",
+        "elements": "dict",
+        "default": [],
+        "options": {"name": {"type": "str", "required": True}, "promisc": {"type": "bool", "default": True}},
+    },
+    "purge": {"type": "bool", "default": False},
+    "purge_exclude": {"type": "list", "elements": "str", "default": []},
+    "rollback": {"type": "bool", "default": True},
+    "netns": {"type": "str"},
+}
+
+
+def run_state_module(module):
+    """The whole of the ``macvlan_state`` module."""
+    require_pyroute2(module)
+    params = module.params
+    netns = params["netns"] or None
+    try:
+        if netns is not None:
+            _model.validate_netns(netns)
+        specs = []
+        for index, link in enumerate(params["links"]):
+            spec = _model.normalize_link(dict(link, netns=netns), prefix="links[%d]." % index)
+            if spec["state"] == "present":
+                _model.check_kernel_support(spec, _netlink.kernel_release(), "links[%d]." % index)
+            specs.append(spec)
+        parents = []
+        for index, parent in enumerate(params["parents"]):
+            _model.validate_ifname(parent["name"], "parents[%d].name" % index)
+            if parent["name"] in [p["name"] for p in parents]:
+                raise _model.ModelError("parents[%d].name: %r is listed twice" % (index, parent["name"]))
+            parents.append({"name": parent["name"], "promisc": parent["promisc"]})
+        for name in params["purge_exclude"]:
+            _model.validate_ifname(name, "purge_exclude")
+        _plan.check_link_set(specs)
+    except (_model.ModelError, _plan.PlanError) as exc:
+        module.fail_json(msg=str(exc))
+    try:
+        with _netlink.Session() as session:
+            engine = LinkEngine(session, module.check_mode)
+            entries, parent_entries, after = engine.converge(
+                specs,
+                parents=parents,
+                netns=netns,
+                purge=params["purge"],
+                purge_exclude=params["purge_exclude"],
+                rollback=params["rollback"],
+            )
+    except EngineError as exc:
+        module.fail_json(msg=str(exc), **exc.result)
+    except _netlink.NetlinkFailure as exc:
+        module.fail_json(msg=str(exc))
+
+    actions = _plan.order_actions([a for e in parent_entries + entries for a in e["actions"]])
+    links = {}
+    before_links = {}
+    after_links = {}
+    for entry in entries:
+        spec = entry["spec"]
+        view, link = read_back(spec, after, entry)
+        links[spec["name"]] = full_view(view, link, spec)
+        before_links[spec["name"]] = diff_view(entry["before"], spec["name"])
+        after_links[spec["name"]] = diff_view(view, spec["name"])
+    parent_facts = {}
+    for entry in parent_entries:
+        name = entry["parent"]["name"]
+        if after is not None:
+            link = after[netns].links[name]
+            parent_facts[name] = {"name": name, "promisc": link["promisc"], "promiscuity": link["promiscuity"]}
+        else:
+            parent_facts[name] = {"name": name, "promisc": entry["parent"]["promisc"], "promiscuity": None}
+    result = {
+        "changed": bool(actions),
+        "actions": [_plan.describe(a) for a in actions],
+        "links": links,
+        "parents": parent_facts,
+        "purged": [e["spec"]["name"] for e in entries if e.get("purged")],
+    }
+    if module._diff:
+        result["diff"] = {
+            "before": {
+                "links": before_links,
+                "parents": {e["parent"]["name"]: {"promisc": e["before"]} for e in parent_entries},
+            },
+            "after": {
+                "links": after_links,
+                "parents": {name: {"promisc": facts["promisc"]} for name, facts in parent_facts.items()},
+            },
+        }
+    module.exit_json(**result)

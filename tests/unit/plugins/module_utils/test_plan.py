@@ -241,3 +241,65 @@ def test_spec_from_view_round_trip():
     view = _plan.link_view(current, snapshot, snapshot)
     spec = _plan.spec_from_view(view)
     assert plan_link(spec, snapshot, snapshot)[0] == []
+
+
+def specs(*links):
+    return [normalize_link(dict({"parent": "eth1"}, **link)) for link in links]
+
+
+def test_link_set_rules():
+    _plan.check_link_set(specs({"name": "a"}, {"name": "b"}, {"name": "a", "link_netns": "vm1"}))
+    with pytest.raises(PlanError, match=r"links\[1\]\.name: 'a' is listed twice \(also links\[0\]\)"):
+        _plan.check_link_set(specs({"name": "a"}, {"name": "a"}))
+    with pytest.raises(PlanError, match=r"links\[1\]\.mode: passthru needs parent 'eth1' to itself"):
+        _plan.check_link_set(specs({"name": "a"}, {"name": "b", "mode": "passthru"}))
+    with pytest.raises(PlanError, match=r"links\[1\]\.mac_address: 02:00:00:00:00:01 is also given to links\[0\]"):
+        _plan.check_link_set(
+            specs({"name": "a", "mac_address": "02:00:00:00:00:01"}, {"name": "b", "mac_address": "02:00:00:00:00:01"})
+        )
+    with pytest.raises(PlanError, match=r"different values \[2, 3\]"):
+        _plan.check_link_set(specs({"name": "a", "bclim": 2}, {"name": "b", "bclim": 3}))
+    # Absent links do not count against a passthru parent.
+    _plan.check_link_set(specs({"name": "a", "mode": "passthru"}) + [normalize_link({"name": "b", "state": "absent"})])
+
+
+def test_order_actions_phases():
+    ops_in = [
+        "delete",
+        "add_address",
+        "set_mtu",
+        "create",
+        "set_promisc",
+        "recreate",
+        "move_netns",
+        "add_route",
+        "create",
+    ]
+    actions = [{"op": op, "n": i} for i, op in enumerate(ops_in)]
+    ordered = _plan.order_actions(actions)
+    assert [a["op"] for a in ordered] == [
+        "set_promisc",
+        "create",
+        "create",
+        "move_netns",
+        "set_mtu",
+        "recreate",
+        "add_address",
+        "add_route",
+        "delete",
+    ]
+    assert [a["n"] for a in ordered if a["op"] == "create"] == [3, 8]
+
+
+def test_plan_purge_only_unlisted_on_managed_parents():
+    other_parent = dict(PARENT, name="eth2", ifindex=3)
+    links = [mv("keep", 5), mv("old", 6), mv("excluded", 7), mv("elsewhere", 8, parent_ifindex=3)]
+    veth = dict(PARENT, name="veth9", ifindex=9, kind="veth")
+    work = Snapshot(None, [PARENT, other_parent, veth, *links], {}, {})
+    moved = mv("inside", 4, parent_netnsid=0, parent_ifindex=2)
+    vm = Snapshot("vm1", [moved], {}, {})
+    keep = {(None, "keep"), (None, "excluded")}
+    entries = _plan.plan_purge({None: work, "vm1": vm}, None, {"eth1"}, keep)
+    assert [(e["actions"][0]["ns"], e["spec"]["name"]) for e in entries] == [(None, "old"), ("vm1", "inside")]
+    assert all(e["purged"] and e["before"]["parent"] == "eth1" for e in entries)
+    assert _plan.plan_purge({None: work}, None, set(), set()) == []

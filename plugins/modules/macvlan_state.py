@@ -1,0 +1,255 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: contributors to the hostnet.macvlan collection
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: macvlan_state
+short_description: The whole desired macvlan state of a host or network namespace, in one call
+version_added: 0.1.0
+description:
+  - Converges many macvlan and macvtap links, and the promiscuous flag of their parents, in one task.
+  - One netlink dump per namespace to observe, one plan, an ordered apply (parents' promiscuity first, then
+    creations, moves, in-place changes, re-creations, addresses and routes, deletions last), and one read-back
+    to verify. Cost grows linearly with the number of links; an idempotent run is a dump and a comparison.
+  - With O(rollback=true) (the default), a step the kernel refuses, or a read-back that differs from what was
+    asked, restores every link and parent the task touched to what it observed (deleted links are re-created,
+    created links deleted, changes reverted) and then fails with the error and the list of what was restored.
+  - With O(purge=true), macvlan and macvtap links on managed parents (those in O(parents) or used by O(links))
+    that are not listed are deleted. Links on other parents and interfaces of other kinds are never touched.
+author:
+  - hostnet.macvlan maintainers (@hostnet)
+extends_documentation_fragment:
+  - hostnet.macvlan.netns
+requirements:
+  - pyroute2 (0.7.2 or later) on the managed node, for the Python interpreter Ansible uses there
+    (Debian/Ubuntu C(python3-pyroute2), or C(pip install pyroute2)).
+  - Linux with macvlan (and macvtap for macvtap links) support.
+notes:
+  - Talks to the kernel over netlink; it never runs C(ip) or other commands.
+  - Changes need root or C(CAP_NET_ADMIN) (use C(become)); check mode does not.
+  - Links whose parent is in O(netns) but which were moved into a namespace not named in any O(links) entry's
+    C(link_netns) cannot be seen, so purge cannot find them.
+attributes:
+  check_mode:
+    support: full
+    description: Plans the whole change, reports it (and the diff) and changes nothing.
+  diff_mode:
+    support: full
+    description: Shows every listed link and parent before and after.
+  idempotent:
+    support: full
+    description: A second run with the same options reports no change.
+  platform:
+    support: full
+    platforms: posix
+    description: Linux only.
+options:
+  links:
+    description:
+      - The links, with the options of M(hostnet.macvlan.macvlan) (except O(hostnet.macvlan.macvlan#module:netns),
+        which is O(netns) here for all links). See that module for each option's meaning.
+      - Each link name may appear once (per namespace it lives in). At most one link per parent may be
+        V(passthru), and then it must be the parent's only link. MAC addresses must be unique per parent, and all
+        links on one parent must agree on C(bclim), a property of the parent.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description: Link name.
+        type: str
+        required: true
+      parent:
+        description: Parent interface in O(netns); required when C(state=present).
+        type: str
+      type:
+        description: V(macvlan) or V(macvtap).
+        type: str
+        choices: [macvlan, macvtap]
+        default: macvlan
+      mode:
+        description: V(bridge), V(private), V(vepa), V(passthru) or V(source).
+        type: str
+        choices: [private, vepa, bridge, passthru, source]
+        default: bridge
+      state:
+        description: V(present) or V(absent).
+        type: str
+        choices: [present, absent]
+        default: present
+      link_state:
+        description: V(up) or V(down).
+        type: str
+        choices: [up, down]
+        default: up
+      mac_address:
+        description: Unicast MAC address; omit to keep the current one.
+        type: str
+      mtu:
+        description: MTU, at most the parent's; omit to keep the current one.
+        type: int
+      source_macs:
+        description: Exact set of source MACs (mode V(source) only).
+        type: list
+        elements: str
+      nopromisc:
+        description: V(passthru) only; do not make the parent promiscuous.
+        type: bool
+      nodst:
+        description: V(source) only; do not also deliver by destination MAC.
+        type: bool
+      bcqueuelen:
+        description: Broadcast queue length requested by the link (Linux 5.11).
+        type: int
+      bclim:
+        description: Broadcast cutoff of the parent's port (Linux 6.4), shared by all its links.
+        type: int
+      addresses:
+        description: Exact set of addresses with prefix length; omit to leave them untouched.
+        type: list
+        elements: str
+      routes:
+        description: Exact set of routes through the link (main table); omit to leave them untouched.
+        type: list
+        elements: dict
+        suboptions:
+          dest:
+            description: Destination network with prefix length, or V(default).
+            type: str
+            required: true
+          gateway:
+            description: Next hop.
+            type: str
+          metric:
+            description: Route metric.
+            type: int
+      link_netns:
+        description: Namespace the link is moved into and found in.
+        type: str
+      recreate:
+        description: V(auto) re-creates a link when an immutable attribute differs; V(never) fails instead.
+        type: str
+        choices: [auto, never]
+        default: auto
+  parents:
+    description:
+      - Parent interfaces whose C(IFF_PROMISC) flag is managed. They are set first.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description: Interface name in O(netns).
+        type: str
+        required: true
+      promisc:
+        description: Whether the flag is set.
+        type: bool
+        default: true
+  purge:
+    description:
+      - Delete macvlan and macvtap links on managed parents that O(links) does not list.
+      - Managed parents are those in O(parents) and those used by O(links). With none, purge does nothing.
+    type: bool
+    default: false
+  purge_exclude:
+    description:
+      - Names of links that purge never deletes (for example a host-access shim managed elsewhere).
+    type: list
+    elements: str
+    default: []
+  rollback:
+    description:
+      - On failure, restore every touched link and parent to its observed state before failing.
+      - With V(false), the task fails where it stopped and lists what was done.
+    type: bool
+    default: true
+seealso:
+  - module: hostnet.macvlan.macvlan
+  - module: hostnet.macvlan.macvlan_info
+  - module: hostnet.macvlan.promisc
+"""
+
+EXAMPLES = r"""
+- name: The macvlan state of a hypervisor
+  hostnet.macvlan.macvlan_state:
+    parents:
+      - name: eth1
+        promisc: true
+    links:
+      - name: mv-web
+        parent: eth1
+        mode: bridge
+        addresses: [192.0.2.10/24]
+      - name: mv-db
+        parent: eth1
+        mode: bridge
+        mac_address: "02:42:ac:11:00:11"
+      - name: mvtap0
+        parent: eth2
+        mode: passthru
+        type: macvtap
+    purge: true
+
+- name: Preview a change without touching the kernel
+  hostnet.macvlan.macvlan_state:
+    links:
+      - name: mv-web
+        parent: eth1
+        mode: private
+  check_mode: true
+  diff: true
+"""
+
+RETURN = r"""
+links:
+  description:
+    - Every listed (and purged) link by name, as read back after the change (in check mode, as predicted),
+      with the attributes of the M(hostnet.macvlan.macvlan) module's C(link) return value.
+  returned: success
+  type: dict
+  sample:
+    mv-web: {name: mv-web, state: present, type: macvlan, parent: eth1, mode: bridge, mtu: 1500,
+             mac_address: "02:42:ac:11:00:10", link_state: up, addresses: [192.0.2.10/24], routes: []}
+parents:
+  description: Each managed parent's flag and promiscuity counter (the counter is null in check mode).
+  returned: success
+  type: dict
+  sample:
+    eth1: {name: eth1, promisc: true, promiscuity: 1}
+purged:
+  description: Names of the links purge deleted (or would delete, in check mode).
+  returned: success
+  type: list
+  elements: str
+  sample: [mv-old]
+actions:
+  description: What was done (or would be done), one line per step, in the order applied.
+  returned: always
+  type: list
+  elements: str
+  sample: ["set promisc of eth1: False -> True", "create macvlan mv-web on eth1 (mode bridge, up)"]
+rolled_back:
+  description: On failure, what was done to restore each touched link and parent.
+  returned: failure after a change was started
+  type: list
+  elements: str
+  sample: ["mv-web: delete macvlan mv-web"]
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.hostnet.macvlan.plugins.module_utils._runner import STATE_OPTIONS, run_state_module
+
+
+def main():
+    module = AnsibleModule(argument_spec=STATE_OPTIONS, supports_check_mode=True)
+    run_state_module(module)
+
+
+if __name__ == "__main__":
+    main()
