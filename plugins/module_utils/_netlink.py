@@ -124,7 +124,7 @@ def _fix_handle(ipr):
 _LIBC = None
 
 
-def _setns(fd):
+def setns(fd):
     global _LIBC
     if _LIBC is None:
         _LIBC = ctypes.CDLL(None, use_errno=True)
@@ -349,7 +349,7 @@ class Session:
             home = os.open("/proc/self/ns/net", os.O_RDONLY)
             try:
                 try:
-                    _setns(target)
+                    setns(target)
                 except OSError as exc:
                     raise NetlinkFailure(
                         "%s: cannot enter network namespace %r: %s (entering a namespace needs root, "
@@ -360,7 +360,7 @@ class Session:
                     # A netlink socket stays bound to the namespace it was created in.
                     ipr = IPRoute()
                 finally:
-                    _setns(home)
+                    setns(home)
             finally:
                 os.close(target)
                 os.close(home)
