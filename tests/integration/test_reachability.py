@@ -8,10 +8,10 @@ import pytest
 
 
 def ping(ns, dest):
-    return (
-        subprocess.run(["ip", "netns", "exec", ns, "ping", "-c", "1", "-W", "1", dest], capture_output=True).returncode
-        == 0
+    proc = subprocess.run(
+        ["ip", "netns", "exec", ns, "ping", "-c", "1", "-W", "1", dest], capture_output=True, check=False
     )
+    return proc.returncode == 0
 
 
 @pytest.fixture
