@@ -111,6 +111,21 @@ build: $(STAMP) ## ansible-galaxy collection build into .build/ (from the files 
 	python scripts/sync-tree.py $(BUILD_SRC)
 	ansible-galaxy collection build --force --output-path $(BUILD) $(BUILD_SRC)
 
+# --- benchmarks ----------------------------------------------------------
+
+# Extra arguments: make bench BENCH_ARGS='--quick'; BENCH_ARGS='--series state,floor --sizes 1,16'
+BENCH_ARGS ?=
+BENCH_STAMP := $(VENV)/.bench.stamp
+$(BENCH_STAMP): requirements/bench.txt $(STAMP)
+	python -m pip install --disable-pip-version-check --no-input -q -r requirements/bench.txt \
+		-c requirements/constraints.txt
+	@touch $@
+
+.PHONY: bench
+bench: $(STAMP) $(BENCH_STAMP) collection-path ## benchmarks (root, ~1 h): ip -batch vs loops vs macvlan_state vs role -> benchmarks/results/
+	@if [[ $$(id -u) -ne 0 ]]; then echo "bench: needs root (network namespaces, veth, macvlan)" >&2; exit 1; fi
+	python benchmarks/bench.py $(BENCH_ARGS)
+
 # --- cleanup -------------------------------------------------------------
 
 clean: ## remove .build and tests/output (keeps .venv)

@@ -1,0 +1,80 @@
+# Copyright: contributors to the hostnet.macvlan collection
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Benchmark lab: one network namespace per measured run, with veth parents, removed afterwards.
+
+Links are removed by deleting their parents (the kernel deletes a parent's macvlans with it, synchronously),
+so the kernel's asynchronous namespace clean-up has nothing heavy left to do while the next run is timed.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import uuid
+
+PREFIX = "hmvb"
+
+
+def sh(*args, check=True, capture=True):
+    return subprocess.run(list(args), check=check, capture_output=capture, text=True)
+
+
+def link_names(n, prefix="mvb"):
+    return ["%s%d" % (prefix, i) for i in range(n)]
+
+
+def parent_names(parents):
+    return ["bp%d" % i for i in range(parents)]
+
+
+def link_specs(n, parents=1):
+    """The N links of a run: bridge-mode macvlans, up, spread round-robin over the parents."""
+    names = parent_names(parents)
+    return [{"name": name, "parent": names[i % parents]} for i, name in enumerate(link_names(n))]
+
+
+class Lab:
+    """A fresh namespace with ``parents`` veth parents (up, peers up); a context manager."""
+
+    def __init__(self, parents=1, tag="run"):
+        self.ns = "%s-%s-%s" % (PREFIX, tag, uuid.uuid4().hex[:6])
+        self.parents = parent_names(parents)
+
+    def __enter__(self):
+        sh("ip", "netns", "add", self.ns)
+        try:
+            batch = ["link set lo up"]
+            for name in self.parents:
+                batch.append("link add %s type veth peer name %sx" % (name, name))
+                batch.append("link set %s up" % name)
+                batch.append("link set %sx up" % name)
+            self.batch(batch)
+        except Exception:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def batch(self, lines):
+        return subprocess.run(
+            ["ip", "-n", self.ns, "-batch", "-"], input="\n".join(lines) + "\n", text=True, check=True
+        )
+
+    def macvlans(self):
+        """Names of the macvlan links in the namespace (iproute2 is the oracle, not the collection)."""
+        out = sh("ip", "-n", self.ns, "-j", "link", "show", "type", "macvlan").stdout
+        return sorted(item["ifname"] for item in json.loads(out or "[]"))
+
+    def close(self):
+        for name in self.parents:
+            sh("ip", "-n", self.ns, "link", "del", name, check=False)
+        sh("ip", "netns", "del", self.ns, check=False)
+
+
+def leftover_namespaces():
+    out = sh("ip", "-j", "netns", "list", check=False).stdout
+    return [item["name"] for item in json.loads(out or "[]") if item["name"].startswith(PREFIX + "-")]

@@ -1,0 +1,684 @@
+# Copyright: contributors to the hostnet.macvlan collection
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""How the cost of converging N macvlan links grows: the kernel floor, the naive playbook, our modules and role.
+
+Run as root, through ``make bench`` (which installs requirements/bench.txt and links the collection), or directly:
+
+    .venv/bin/python benchmarks/bench.py [--quick] [--sizes 1,16,64] [--series state,floor] [--fleet 1,4]
+
+Every measured run gets a fresh network namespace with veth parents (benchmarks/_lab.py); nothing leaves it.
+Results go to benchmarks/results/: results.json (every run, raw), results.csv (one row per series and size),
+results.md (the tables) and benchmarks.png (the plot); ``python benchmarks/report.py`` redraws them from the JSON.
+docs/benchmarks.md explains each series and how to read the numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+
+import _lab  # noqa: E402
+import report  # noqa: E402
+
+COLLECTIONS = ROOT / ".build" / "collections"
+PYTHON = sys.executable
+BIN = Path(PYTHON).parent
+STATE_MODULE = ROOT / "plugins" / "modules" / "macvlan_state.py"
+LINK_MODULE = ROOT / "plugins" / "modules" / "macvlan.py"
+ROLE = ROOT / "roles" / "macvlan_topology" / "tasks" / "main.yml"
+IMAGES_SCRIPT = ROOT / "scripts" / "images.sh"
+DEFAULT_FLEET_IMAGE = "localhost/hostnet-macvlan-base:bookworm"
+
+SIZES = (1, 16, 64, 256, 1024)
+FLEET = (1, 4, 8, 16)
+SERIES = ("floor", "command_loop", "macvlan_loop", "state", "role", "process", "phases", "fleet")
+
+# The plays. Each measured playbook has one main task (or, for the role, the role's tasks); the bench_timer
+# callback records when each task started and ended.
+PLAY_HEAD = """\
+- name: Benchmark {title}
+  hosts: all
+  gather_facts: false
+  vars_files: [{vars_file}]
+"""
+
+PLAYS = {
+    "command_loop": """\
+  tasks:
+    - name: Naive loop, one ip link add per link (benchmark fixture)
+      ansible.builtin.command:
+        argv: [ip, -n, "{{ bench_ns }}", link, add, "{{ item.name }}", link, "{{ item.parent }}", up,
+               type, macvlan, mode, bridge]
+      loop: "{{ bench_links }}"
+      loop_control: {label: "{{ item.name }}"}
+      changed_when: true
+""",
+    "macvlan_loop": """\
+  tasks:
+    - name: One macvlan task per link
+      hostnet.macvlan.macvlan:
+        name: "{{ item.name }}"
+        parent: "{{ item.parent }}"
+        netns: "{{ bench_ns | default(omit, true) }}"
+      loop: "{{ bench_links }}"
+      loop_control: {label: "{{ item.name }}"}
+""",
+    "state": """\
+  tasks:
+    - name: All links in one macvlan_state task
+      hostnet.macvlan.macvlan_state:
+        links: "{{ bench_links }}"
+        netns: "{{ bench_ns | default(omit, true) }}"
+""",
+    "role": """\
+  roles:
+    - role: hostnet.macvlan.macvlan_topology
+      vars:
+        macvlan_topology_links: "{{ bench_links }}"
+        macvlan_topology_netns: "{{ bench_ns | default('', true) }}"
+        macvlan_topology_persist: none
+        macvlan_topology_install_pyroute2: false
+""",
+}
+
+# The task whose time is "the task" of a playbook (for the role: its macvlan_state task).
+MAIN_ACTION = {
+    "command_loop": "ansible.builtin.command",
+    "macvlan_loop": "hostnet.macvlan.macvlan",
+    "state": "hostnet.macvlan.macvlan_state",
+    "role": "hostnet.macvlan.macvlan_state",
+}
+
+
+class BenchError(RuntimeError):
+    pass
+
+
+def now():
+    return time.strftime("%H:%M:%S")
+
+
+def loadavg():
+    with open("/proc/loadavg") as handle:
+        return [float(x) for x in handle.read().split()[:3]]
+
+
+def run_timed(cmd, log, env=None, cwd=None):
+    """Run ``cmd`` with stdout+stderr to ``log``; wall time, CPU time and peak RSS of its process tree.
+
+    ``os.wait4`` gives the child's resource usage including the descendants it waited for: ru_maxrss is then the
+    peak RSS of the largest single process of the tree (not a sum), user+sys the CPU time of the whole tree.
+    """
+    with open(log, "wb") as out:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=cwd)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return {
+        "wall_s": wall,
+        "cpu_s": usage.ru_utime + usage.ru_stime,
+        "maxrss_kb": usage.ru_maxrss,
+        "rc": proc.returncode,
+    }
+
+
+def tail(path, lines=40):
+    try:
+        with open(path, errors="replace") as handle:
+            return "".join(handle.readlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def machine_info():
+    info = {
+        "hostname": platform.node(),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "cores": os.cpu_count(),
+    }
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    info["cpu"] = line.split(":", 1)[1].strip()
+                    break
+        with open("/proc/meminfo") as handle:
+            info["memory_gb"] = round(int(handle.readline().split()[1]) / 1024 / 1024, 1)
+        with open("/etc/os-release") as handle:
+            for line in handle:
+                if line.startswith("PRETTY_NAME="):
+                    info["os"] = line.split("=", 1)[1].strip().strip('"')
+    except OSError:
+        pass
+    versions = {}
+    code = "from importlib.metadata import version as v; print(v('ansible-core'), v('pyroute2'))"
+    proc = subprocess.run([PYTHON, "-c", code], capture_output=True, text=True, check=False)
+    if proc.returncode == 0:
+        versions["ansible-core"], versions["pyroute2"] = proc.stdout.split()
+    ip = subprocess.run(["ip", "-V"], capture_output=True, text=True, check=False).stdout.strip()
+    versions["iproute2"] = ip.split("iproute2-")[-1].split(",")[0] if "iproute2-" in ip else ip
+    podman = shutil.which("podman")
+    if podman:
+        out = subprocess.run([podman, "--version"], capture_output=True, text=True, check=False).stdout.strip()
+        versions["podman"] = out.split()[-1] if out else None
+    info["versions"] = versions
+    return info
+
+
+def wait_for_quiet(threshold, max_wait):
+    """Poll the 1-minute load average until it is below ``threshold`` (at most ``max_wait`` seconds)."""
+    start = time.time()
+    load = loadavg()
+    while load[0] >= threshold and time.time() - start < max_wait:
+        print(
+            "[%s] load average %.2f >= %.2f: waiting (%.0f s so far)" % (now(), load[0], threshold, time.time() - start)
+        )
+        time.sleep(15)
+        load = loadavg()
+    waited = time.time() - start
+    quiet = load[0] < threshold
+    if not quiet:
+        print("[%s] load average still %.2f after %.0f s: measuring anyway (recorded)" % (now(), load[0], waited))
+    return {"threshold": threshold, "waited_s": round(waited, 1), "load_at_start": load, "quiet": quiet}
+
+
+class Bench:
+    def __init__(self, args, work):
+        self.args = args
+        self.work = Path(work)
+        self.records = []
+        self.notes = {}
+        self.parents = args.parents
+        self.env = dict(os.environ)
+        self.env.update(
+            {
+                "ANSIBLE_COLLECTIONS_PATH": str(COLLECTIONS),
+                "ANSIBLE_CALLBACK_PLUGINS": str(HERE / "callback_plugins"),
+                "ANSIBLE_CONNECTION_PLUGINS": str(HERE / "connection_plugins"),
+                "ANSIBLE_CALLBACKS_ENABLED": "bench_timer",
+                "ANSIBLE_NOCOLOR": "1",
+                "ANSIBLE_FORCE_COLOR": "0",
+                "ANSIBLE_RETRY_FILES_ENABLED": "0",
+                "ANSIBLE_LOCAL_TEMP": str(self.work / "ansible-local"),
+                "ANSIBLE_REMOTE_TEMP": str(self.work / "ansible-remote"),
+                "PATH": "%s%s%s" % (BIN, os.pathsep, os.environ.get("PATH", "")),
+            }
+        )
+        self.env.pop("ANSIBLE_CONFIG", None)
+        self.module_env = dict(self.env, PYTHONPATH=str(COLLECTIONS))
+        self.inventory = self.work / "localhost.ini"
+        self.inventory.write_text(
+            "localhost ansible_connection=local ansible_python_interpreter=%s\n" % PYTHON, encoding="utf-8"
+        )
+        self.counter = 0
+
+    # -- bookkeeping -----------------------------------------------------------------------------------
+
+    def record(self, series, step, n, rep, measurement, **extra):
+        entry = {"series": series, "step": step, "n": n, "rep": rep, "load1": loadavg()[0]}
+        entry.update(measurement)
+        entry.update(extra)
+        self.records.append(entry)
+        rss = entry.get("maxrss_kb")
+        print(
+            "[%s] %-13s %-7s %-12s rep %d: %8.3f s%s"
+            % (
+                now(),
+                series,
+                step,
+                ("K=%d N=%d" % (extra["k"], n)) if "k" in extra else "N=%d" % n,
+                rep + 1,
+                entry["wall_s"],
+                "  (peak RSS %.0f MB)" % (rss / 1024) if rss else "",
+            ),
+            flush=True,
+        )
+        return entry
+
+    def path(self, name):
+        self.counter += 1
+        return self.work / ("%04d-%s" % (self.counter, name))
+
+    def reps(self, kind, n):
+        if kind == "loop":
+            return self.args.loop_reps if n < self.args.loop_cap_from else self.args.loop_reps_large
+        if kind == "playbook":
+            return self.args.playbook_reps
+        return self.args.reps
+
+    # -- primitives ------------------------------------------------------------------------------------
+
+    def playbook(self, kind, links, ns=None, check=False, inventory=None, forks=None, extra_env=None):
+        vars_file = self.path("vars.json")
+        vars_file.write_text(json.dumps({"bench_links": links, "bench_ns": ns or ""}), encoding="utf-8")
+        book = self.path("%s.yml" % kind)
+        book.write_text(PLAY_HEAD.format(title=kind, vars_file=vars_file.name) + PLAYS[kind], encoding="utf-8")
+        timer = self.path("timer.json")
+        log = self.path("%s.log" % kind)
+        cmd = [str(BIN / "ansible-playbook"), "-i", str(inventory or self.inventory), str(book)]
+        if check:
+            cmd.append("--check")
+        if forks:
+            cmd += ["--forks", str(forks)]
+        env = dict(self.env, BENCH_TIMER_FILE=str(timer), **(extra_env or {}))
+        m = run_timed(cmd, log, env=env, cwd=self.work)
+        if m["rc"] != 0 or not timer.exists():
+            raise BenchError("ansible-playbook %s failed (rc %s); end of %s:\n%s" % (kind, m["rc"], log, tail(log)))
+        data = json.loads(timer.read_text(encoding="utf-8"))
+        m["play_s"] = data["end"] - data["start"]
+        m["startup_s"] = m["wall_s"] - m["play_s"]
+        tasks = [t for t in data["tasks"] if t["end"] is not None]
+        main = [t for t in tasks if t["action"] == MAIN_ACTION[kind]]
+        if len(main) != 1:
+            raise BenchError("%s: expected one %s task, found %d (see %s)" % (kind, MAIN_ACTION[kind], len(main), log))
+        main = main[0]
+        failed = [(t["name"], h) for t in tasks for h, r in t["hosts"].items() if r["failed"]]
+        if failed:
+            raise BenchError("%s: tasks failed: %s (see %s)" % (kind, failed, log))
+        m["task_s"] = main["end"] - main["start"]
+        m["tasks"] = len(tasks)
+        m["changed"] = any(r["changed"] for r in main["hosts"].values())
+        m["hosts_changed"] = sum(1 for r in main["hosts"].values() if r["changed"])
+        return m
+
+    def module_process(self, module, args, ns):
+        """Run a module file directly, as Ansible's interpreter would, without Ansible around it."""
+        args_file = self.path("args.json")
+        args_file.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": dict(args, netns=ns)}), encoding="utf-8")
+        log = self.path("module.out")
+        m = run_timed([PYTHON, str(module), str(args_file)], log, env=self.module_env, cwd=self.work)
+        text = log.read_text(encoding="utf-8", errors="replace")
+        try:
+            result = json.loads(text[text.index("{") :])
+        except ValueError:
+            raise BenchError("%s printed no result (rc %s):\n%s" % (module.name, m["rc"], text[-3000:])) from None
+        if m["rc"] != 0 or result.get("failed"):
+            raise BenchError("%s failed: %s" % (module.name, result.get("msg")))
+        m["changed"] = bool(result.get("changed"))
+        m["result_bytes"] = len(text)
+        return m
+
+    def phases(self, links, ns, check=False):
+        links_file = self.path("links.json")
+        links_file.write_text(json.dumps(links), encoding="utf-8")
+        log = self.path("phases.out")
+        cmd = [PYTHON, str(HERE / "phases.py"), str(links_file), ns] + (["--check"] if check else [])
+        m = run_timed(cmd, log, env=self.module_env, cwd=self.work)
+        text = log.read_text(encoding="utf-8", errors="replace")
+        if m["rc"] != 0:
+            raise BenchError("phases.py failed (rc %s):\n%s" % (m["rc"], text[-3000:]))
+        data = json.loads(text.strip().splitlines()[-1])
+        m.update(
+            {
+                "phases": data["phases"],
+                "engine_s": data["total"],
+                "changed": data["changed"],
+                "actions": data["actions"],
+                "result_bytes": data["result_bytes"],
+            }
+        )
+        return m
+
+    @staticmethod
+    def expect(lab, n, what):
+        found = len(lab.macvlans())
+        if found != n:
+            raise BenchError("%s: expected %d macvlan links in %s, iproute2 shows %d" % (what, n, lab.ns, found))
+
+    @staticmethod
+    def expect_changed(m, changed, what):
+        if m["changed"] != changed:
+            raise BenchError("%s: reported changed=%s, expected %s" % (what, m["changed"], changed))
+
+    # -- series ----------------------------------------------------------------------------------------
+
+    def floor(self, n, rep):
+        links = _lab.link_specs(n, self.parents)
+        batch = self.path("batch.txt")
+        batch.write_text(
+            "".join("link add %s link %s up type macvlan mode bridge\n" % (s["name"], s["parent"]) for s in links),
+            encoding="utf-8",
+        )
+        with _lab.Lab(self.parents, "floor") as lab:
+            m = run_timed(["ip", "-n", lab.ns, "-batch", str(batch)], self.path("ip.log"))
+            if m["rc"] != 0:
+                raise BenchError("ip -batch failed")
+            self.expect(lab, n, "ip -batch")
+            self.record("floor", "create", n, rep, m)
+
+    def command_loop(self, n, rep):
+        links = _lab.link_specs(n, self.parents)
+        with _lab.Lab(self.parents, "cmd") as lab:
+            m = self.playbook("command_loop", links, lab.ns)
+            self.expect(lab, n, "command loop")
+            self.record("command_loop", "create", n, rep, m)
+
+    def macvlan_loop(self, n, rep):
+        links = _lab.link_specs(n, self.parents)
+        with _lab.Lab(self.parents, "loop") as lab:
+            m = self.playbook("macvlan_loop", links, lab.ns)
+            self.expect(lab, n, "macvlan loop")
+            self.expect_changed(m, True, "macvlan loop")
+            self.record("macvlan_loop", "create", n, rep, m)
+            m = self.playbook("macvlan_loop", links, lab.ns)
+            self.expect_changed(m, False, "macvlan loop rerun")
+            self.record("macvlan_loop", "rerun", n, rep, m)
+
+    def state(self, n, rep):
+        links = _lab.link_specs(n, self.parents)
+        with _lab.Lab(self.parents, "state") as lab:
+            m = self.playbook("state", links, lab.ns, check=True)
+            self.expect(lab, 0, "macvlan_state --check")
+            self.expect_changed(m, True, "macvlan_state --check")
+            self.record("state", "check", n, rep, m)
+            m = self.playbook("state", links, lab.ns)
+            self.expect(lab, n, "macvlan_state")
+            self.expect_changed(m, True, "macvlan_state")
+            self.record("state", "create", n, rep, m)
+            m = self.playbook("state", links, lab.ns)
+            self.expect_changed(m, False, "macvlan_state rerun")
+            self.record("state", "rerun", n, rep, m)
+
+    def role(self, n, rep):
+        links = _lab.link_specs(n, self.parents)
+        with _lab.Lab(self.parents, "role") as lab:
+            m = self.playbook("role", links, lab.ns)
+            self.expect(lab, n, "macvlan_topology role")
+            self.expect_changed(m, True, "macvlan_topology role")
+            self.record("role", "create", n, rep, m)
+            m = self.playbook("role", links, lab.ns)
+            self.expect_changed(m, False, "macvlan_topology role rerun")
+            self.record("role", "rerun", n, rep, m)
+
+    def process(self, n, rep):
+        links = _lab.link_specs(n, self.parents)
+        with _lab.Lab(self.parents, "proc") as lab:
+            m = self.module_process(STATE_MODULE, {"links": links}, lab.ns)
+            self.expect(lab, n, "macvlan_state module process")
+            self.expect_changed(m, True, "macvlan_state module process")
+            self.record("process", "create", n, rep, m)
+            m = self.module_process(STATE_MODULE, {"links": links}, lab.ns)
+            self.expect_changed(m, False, "macvlan_state module process rerun")
+            self.record("process", "rerun", n, rep, m)
+        if n == 1:
+            # What one item of the macvlan loop costs without Ansible: the single-link module, run directly.
+            with _lab.Lab(self.parents, "proc1") as lab:
+                m = self.module_process(LINK_MODULE, dict(links[0]), lab.ns)
+                self.expect(lab, 1, "macvlan module process")
+                self.record("process_link", "create", 1, rep, m)
+                m = self.module_process(LINK_MODULE, dict(links[0]), lab.ns)
+                self.expect_changed(m, False, "macvlan module process rerun")
+                self.record("process_link", "rerun", 1, rep, m)
+
+    def phase_series(self, n, rep):
+        links = _lab.link_specs(n, self.parents)
+        with _lab.Lab(self.parents, "phase") as lab:
+            m = self.phases(links, lab.ns, check=True)
+            self.expect(lab, 0, "phases --check")
+            self.record("phases", "check", n, rep, m)
+            m = self.phases(links, lab.ns)
+            self.expect(lab, n, "phases")
+            self.expect_changed(m, True, "phases")
+            self.record("phases", "create", n, rep, m)
+            m = self.phases(links, lab.ns)
+            self.expect_changed(m, False, "phases rerun")
+            self.record("phases", "rerun", n, rep, m)
+
+    # -- fleet -----------------------------------------------------------------------------------------
+
+    def fleet_unavailable(self):
+        """Why the fleet series cannot run here, or None."""
+        if not shutil.which("podman"):
+            return "podman is not installed"
+        image = self.args.fleet_image
+        proc = subprocess.run(["podman", "image", "exists", image], capture_output=True, check=False)
+        if proc.returncode != 0 and IMAGES_SCRIPT.exists() and image == DEFAULT_FLEET_IMAGE:
+            print("[%s] fleet: building %s with %s" % (now(), image, IMAGES_SCRIPT.relative_to(ROOT)))
+            subprocess.run(["bash", str(IMAGES_SCRIPT), "base:bookworm"], check=False)
+            proc = subprocess.run(["podman", "image", "exists", image], capture_output=True, check=False)
+        if proc.returncode != 0:
+            return "container image %s does not exist (scripts/images.sh base:bookworm builds it)" % image
+        if self.args.fleet_connection != "podman_exec":
+            proc = subprocess.run(
+                [str(BIN / "ansible-doc"), "-t", "connection", self.args.fleet_connection],
+                capture_output=True,
+                env=self.env,
+                check=False,
+            )
+            if proc.returncode != 0:
+                return "connection plugin %s is not installed" % self.args.fleet_connection
+        return None
+
+    def fleet(self, sizes, per_host):
+        reason = self.fleet_unavailable()
+        if reason:
+            self.notes["fleet"] = "not measured: " + reason
+            print("[%s] fleet: %s" % (now(), self.notes["fleet"]))
+            return
+        image = self.args.fleet_image
+        prefix = "%s-fleet-%s" % (_lab.PREFIX, uuid.uuid4().hex[:4])
+        names = ["%s-%d" % (prefix, i) for i in range(max(sizes))]
+        parent_setup = (
+            "ip link del bp0 2>/dev/null; ip link add bp0 type veth peer name bp0x && "
+            "ip link set bp0 up && ip link set bp0x up"
+        )
+        try:
+            for name in names:
+                subprocess.run(
+                    ["podman", "run", "-d", "--name", name, "--privileged", "--network", "none"]
+                    + ["--ulimit", "nofile=20000:20000", "--ulimit", "nproc=1000:1000"]
+                    + [image, "sleep", "infinity"],
+                    check=True,
+                    capture_output=True,
+                )
+            links = _lab.link_specs(per_host, 1)
+            for k in sizes:
+                hosts = names[:k]
+                inventory = self.path("fleet.ini")
+                inventory.write_text(
+                    "[fleet]\n"
+                    + "".join(
+                        "%s ansible_connection=%s ansible_python_interpreter=%s\n"
+                        % (h, self.args.fleet_connection, self.args.fleet_python)
+                        for h in hosts
+                    ),
+                    encoding="utf-8",
+                )
+                for rep in range(self.args.playbook_reps):
+                    for host in hosts:
+                        subprocess.run(["podman", "exec", host, "sh", "-c", parent_setup], check=True)
+                    m = self.playbook("state", links, None, inventory=inventory, forks=k)
+                    if m["hosts_changed"] != k:
+                        raise BenchError("fleet K=%d: %d hosts changed, expected %d" % (k, m["hosts_changed"], k))
+                    for host in hosts:
+                        out = subprocess.run(
+                            ["podman", "exec", host, "ip", "-j", "link", "show", "type", "macvlan"],
+                            check=True,
+                            capture_output=True,
+                            text=True,
+                        ).stdout
+                        if len(json.loads(out or "[]")) != per_host:
+                            raise BenchError("fleet: %s does not have %d macvlan links" % (host, per_host))
+                    self.record("fleet", "create", per_host, rep, m, k=k)
+                    m = self.playbook("state", links, None, inventory=inventory, forks=k)
+                    if m["hosts_changed"]:
+                        raise BenchError("fleet K=%d rerun: %d hosts changed" % (k, m["hosts_changed"]))
+                    self.record("fleet", "rerun", per_host, rep, m, k=k)
+        finally:
+            subprocess.run(["podman", "rm", "-f", "-t", "0"] + names, capture_output=True, check=False)
+
+    # -- profile ---------------------------------------------------------------------------------------
+
+    def profile(self, n, out_dir):
+        """pyinstrument text profiles of the module's code path (create and rerun of N links)."""
+        out_dir.mkdir(parents=True, exist_ok=True)
+        links = _lab.link_specs(n, self.parents)
+        links_file = self.path("links.json")
+        links_file.write_text(json.dumps(links), encoding="utf-8")
+        with _lab.Lab(self.parents, "prof") as lab:
+            for step in ("create", "rerun"):
+                target = out_dir / ("phases-%s-%d.txt" % (step, n))
+                cmd = [PYTHON, "-m", "pyinstrument", "--renderer", "text", "--outfile", str(target)]
+                cmd += [str(HERE / "phases.py"), str(links_file), lab.ns]
+                subprocess.run(cmd, env=self.module_env, cwd=self.work, check=True, capture_output=True)
+                print("[%s] profile written: %s" % (now(), display(target)))
+
+
+def display(path):
+    path = Path(path).resolve()
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+def parse_sizes(text):
+    return tuple(int(x) for x in text.split(",") if x.strip())
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=parse_sizes, default=SIZES, help="link counts N (default 1,16,64,256,1024)")
+    parser.add_argument("--series", default=",".join(SERIES), help="comma-separated subset of: " + ",".join(SERIES))
+    parser.add_argument("--reps", type=int, default=5, help="runs of ip -batch, module process, phases (default 5)")
+    parser.add_argument("--playbook-reps", type=int, default=3, help="runs of one-task playbooks (default 3)")
+    parser.add_argument("--loop-reps", type=int, default=3, help="runs of the loop playbooks below --loop-cap-from")
+    parser.add_argument("--loop-reps-large", type=int, default=1, help="runs of loop playbooks at large N (default 1)")
+    parser.add_argument("--loop-cap-from", type=int, default=256, help="N from which loops use --loop-reps-large")
+    parser.add_argument("--parents", type=int, default=1, help="veth parents the links are spread over (default 1)")
+    parser.add_argument("--fleet", type=parse_sizes, default=FLEET, help="fleet sizes K (default 1,4,8,16)")
+    parser.add_argument("--fleet-links", type=int, default=64, help="links per fleet host (default 64)")
+    parser.add_argument(
+        "--fleet-image",
+        default=os.environ.get("BENCH_FLEET_IMAGE", DEFAULT_FLEET_IMAGE),
+        help="podman image with python3 and pyroute2 (default %s, built by scripts/images.sh)" % DEFAULT_FLEET_IMAGE,
+    )
+    parser.add_argument(
+        "--fleet-connection",
+        default="podman_exec",
+        help="connection plugin for the containers: podman_exec (benchmarks/connection_plugins) or "
+        "containers.podman.podman",
+    )
+    parser.add_argument("--fleet-python", default="/usr/bin/python3", help="interpreter in the fleet containers")
+    parser.add_argument("--wait-load", type=float, default=1.5, help="wait for a 1-min load average below this")
+    parser.add_argument("--wait-max", type=float, default=600, help="wait at most this many seconds for it")
+    parser.add_argument("--profile", action="store_true", help="also write pyinstrument profiles at the largest N")
+    parser.add_argument("--quick", action="store_true", help="development: N=1,16,64, 2 runs each, no fleet")
+    parser.add_argument("--out", type=Path, default=HERE / "results", help="output directory")
+    parser.add_argument("--keep-work", action="store_true", help="keep the playbooks and logs (printed path)")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.sizes = tuple(n for n in args.sizes if n <= 64) or (1, 16, 64)
+        args.reps = args.playbook_reps = args.loop_reps = args.loop_reps_large = 2
+        args.fleet = tuple(k for k in args.fleet if k <= 4)
+    series = [s.strip() for s in args.series.split(",") if s.strip()]
+    unknown = set(series) - set(SERIES)
+    if unknown:
+        parser.error("unknown series: %s" % ", ".join(sorted(unknown)))
+    if os.geteuid() != 0:
+        sys.exit("bench: needs root (network namespaces, veth, macvlan)")
+    if not (COLLECTIONS / "ansible_collections" / "hostnet" / "macvlan").exists():
+        sys.exit("bench: %s/ansible_collections/hostnet/macvlan is missing (run 'make collection-path')" % COLLECTIONS)
+
+    stale = _lab.leftover_namespaces()
+    for ns in stale:
+        subprocess.run(["ip", "netns", "del", ns], check=False)
+    if stale:
+        print("[%s] removed %d namespaces left by an interrupted run" % (now(), len(stale)))
+
+    started = time.time()
+    load = wait_for_quiet(args.wait_load, args.wait_max)
+    print("[%s] load average %s; measuring %s at N=%s" % (now(), load["load_at_start"], ",".join(series), args.sizes))
+    work = tempfile.mkdtemp(prefix="hostnet-bench-")
+    bench = Bench(args, work)
+    meta = {
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "machine": machine_info(),
+        "load": load,
+        "config": {
+            "sizes": list(args.sizes),
+            "series": series,
+            "reps": args.reps,
+            "playbook_reps": args.playbook_reps,
+            "loop_reps": args.loop_reps,
+            "loop_reps_large": args.loop_reps_large,
+            "loop_cap_from": args.loop_cap_from,
+            "parents": args.parents,
+            "fleet": list(args.fleet),
+            "fleet_links": args.fleet_links,
+            "fleet_image": args.fleet_image,
+            "fleet_connection": args.fleet_connection,
+            "quick": args.quick,
+            "interpreter": PYTHON,
+        },
+    }
+    plan = [
+        ("floor", bench.floor, "single"),
+        ("phases", bench.phase_series, "single"),
+        ("process", bench.process, "single"),
+        ("state", bench.state, "playbook"),
+        ("role", bench.role, "playbook"),
+        ("command_loop", bench.command_loop, "loop"),
+        ("macvlan_loop", bench.macvlan_loop, "loop"),
+    ]
+    error = None
+    try:
+        for name, func, kind in plan:
+            if name not in series:
+                continue
+            if name == "role" and not ROLE.exists():
+                bench.notes["role"] = "not measured: role not available (%s missing)" % ROLE.relative_to(ROOT)
+                print("[%s] %s" % (now(), bench.notes["role"]))
+                continue
+            t0 = time.time()
+            for n in args.sizes:
+                for rep in range(bench.reps(kind, n)):
+                    func(n, rep)
+            meta.setdefault("series_s", {})[name] = round(time.time() - t0, 1)
+        if "fleet" in series:
+            t0 = time.time()
+            bench.fleet(args.fleet, args.fleet_links)
+            meta.setdefault("series_s", {})["fleet"] = round(time.time() - t0, 1)
+        if args.profile:
+            bench.profile(max(args.sizes), args.out / "profiles")
+    except (BenchError, subprocess.CalledProcessError, KeyboardInterrupt) as exc:
+        error = exc
+    finally:
+        for ns in _lab.leftover_namespaces():
+            subprocess.run(["ip", "netns", "del", ns], check=False)
+    meta["load_at_end"] = loadavg()
+    meta["duration_s"] = round(time.time() - started, 1)
+    meta["notes"] = bench.notes
+    if error is not None:
+        meta["error"] = str(error)
+    args.out.mkdir(parents=True, exist_ok=True)
+    raw = args.out / "results.json"
+    raw.write_text(json.dumps({"meta": meta, "records": bench.records}, indent=1) + "\n", encoding="utf-8")
+    written = report.write_all(raw, args.out)
+    print("[%s] wrote %s" % (now(), ", ".join(display(p) for p in [raw, *written])))
+    if args.keep_work or error is not None:
+        print("[%s] playbooks and logs kept in %s" % (now(), work))
+    else:
+        shutil.rmtree(work, ignore_errors=True)
+    if error is not None:
+        print("bench: FAILED: %s" % error, file=sys.stderr)
+        return 1
+    print("[%s] done in %.0f s" % (now(), meta["duration_s"]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

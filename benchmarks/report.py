@@ -1,0 +1,641 @@
+# Copyright: contributors to the hostnet.macvlan collection
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Tables (Markdown, CSV) and the plot (PNG) from a benchmark run's raw results.
+
+Usage: python benchmarks/report.py [benchmarks/results/results.json [OUT_DIR]]
+
+bench.py calls this at the end of a run; run it alone to redraw the outputs from the JSON.
+Only reads what was measured: a series or size without runs shows as "—" and is never estimated.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import statistics
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+# Row order and labels of the tables and the plot legend.
+LABELS = {
+    ("floor", "create"): "ip -batch, one process (floor)",
+    ("command_loop", "create"): "naive: loop of command: ip link add",
+    ("macvlan_loop", "create"): "loop of macvlan module, one task per link",
+    ("macvlan_loop", "rerun"): "loop of macvlan module, rerun (no change)",
+    ("state", "create"): "macvlan_state, all links in one task",
+    ("state", "rerun"): "macvlan_state, rerun (no change)",
+    ("state", "check"): "macvlan_state --check (plans N creations)",
+    ("role", "create"): "macvlan_topology role",
+    ("role", "rerun"): "macvlan_topology role, rerun (no change)",
+    ("process", "create"): "macvlan_state module process, no Ansible",
+    ("process", "rerun"): "macvlan_state module process, rerun",
+    ("process_link", "create"): "macvlan module process (1 link), no Ansible",
+    ("process_link", "rerun"): "macvlan module process (1 link), rerun",
+    ("phases", "create"): "module code path in-process: create",
+    ("phases", "rerun"): "module code path in-process: rerun",
+    ("phases", "check"): "module code path in-process: check",
+}
+PLOTTED = [
+    ("floor", "create"),
+    ("command_loop", "create"),
+    ("macvlan_loop", "create"),
+    ("macvlan_loop", "rerun"),
+    ("state", "create"),
+    ("state", "rerun"),
+    ("state", "check"),
+    ("role", "create"),
+    ("role", "rerun"),
+    ("process", "create"),
+    ("process", "rerun"),
+    ("phases", "create"),
+]
+PHASES = (
+    "import ansible",
+    "import pyroute2",
+    "import engine",
+    "argspec",
+    "validate",
+    "open",
+    "observe",
+    "plan",
+    "apply",
+    "verify",
+    "result",
+    "close",
+)
+DASH = "—"
+
+
+def load(path):
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    return data["meta"], data["records"]
+
+
+def median(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def summarize(records):
+    """{(series, step): {n: summary}}; fleet records are keyed (series, step, k)."""
+    groups = {}
+    for rec in records:
+        key = (rec["series"], rec["step"]) if rec["series"] != "fleet" else ("fleet", rec["step"], rec["k"])
+        groups.setdefault(key, {}).setdefault(rec["n"], []).append(rec)
+    out = {}
+    for key, by_n in groups.items():
+        for n, recs in by_n.items():
+            walls = [r["wall_s"] for r in recs]
+            summary = {
+                "runs": len(recs),
+                "wall_s": median(walls),
+                "wall_min_s": min(walls),
+                "wall_max_s": max(walls),
+                "cpu_s": median([r.get("cpu_s") for r in recs]),
+                "maxrss_mb": max(r["maxrss_kb"] for r in recs) / 1024.0,
+                "task_s": median([r.get("task_s") for r in recs]),
+                "play_s": median([r.get("play_s") for r in recs]),
+                "startup_s": median([r.get("startup_s") for r in recs]),
+                "engine_s": median([r.get("engine_s") for r in recs]),
+                "load1": median([r.get("load1") for r in recs]),
+            }
+            if recs[0].get("phases"):
+                summary["phases"] = {p: median([r["phases"].get(p, 0.0) for r in recs]) for p in PHASES}
+            out.setdefault(key, {})[n] = summary
+    return out
+
+
+def fit(points):
+    """Least-squares line through (n, seconds): (slope s/link, intercept s), or None for fewer than 2 sizes."""
+    points = [(n, t) for n, t in points if t is not None]
+    if len(points) < 2:
+        return None
+    mean_n = sum(n for n, _ in points) / len(points)
+    mean_t = sum(t for _, t in points) / len(points)
+    var = sum((n - mean_n) ** 2 for n, _ in points)
+    if var == 0:
+        return None
+    slope = sum((n - mean_n) * (t - mean_t) for n, t in points) / var
+    return slope, mean_t - slope * mean_n
+
+
+def series_fit(summary, key, field="wall_s"):
+    by_n = summary.get(key, {})
+    return fit([(n, s[field]) for n, s in sorted(by_n.items())])
+
+
+def fmt(value, digits=3):
+    if value is None:
+        return DASH
+    if value >= 100:
+        return "%.0f" % value
+    if value >= 10:
+        return "%.1f" % value
+    return ("%%.%df" % digits) % value
+
+
+def fmt_ratio(value):
+    if value is None:
+        return DASH
+    return "%.0f×" % value if value >= 10 else "%.1f×" % value
+
+
+def table(header, rows):
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def sizes_of(meta, summary):
+    sizes = meta.get("config", {}).get("sizes")
+    if sizes:
+        return sorted(sizes)
+    return sorted({n for key, by_n in summary.items() if key[0] != "fleet" for n in by_n})
+
+
+def ordered_keys(summary):
+    return [key for key in LABELS if key in summary]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Targets
+# ---------------------------------------------------------------------------------------------------------
+
+
+def targets(summary, sizes):
+    top = max(sizes) if sizes else None
+    mid = 256 if 256 in sizes else (max(n for n in sizes if n <= 256) if any(n <= 256 for n in sizes) else None)
+    rows = []
+
+    def get(key, n, field="wall_s"):
+        return summary.get(key, {}).get(n, {}).get(field)
+
+    floor_fit = series_fit(summary, ("floor", "create"))
+    state_fit = series_fit(summary, ("state", "create"))
+    if floor_fit and state_fit:
+        ratio = state_fit[0] / floor_fit[0]
+        rows.append(
+            [
+                "macvlan_state slope within 2× of ip -batch's",
+                "%.2f ms/link vs %.2f ms/link: %.1f×" % (state_fit[0] * 1e3, floor_fit[0] * 1e3, ratio),
+                "met" if ratio <= 2 else "missed",
+            ]
+        )
+    else:
+        rows.append(["macvlan_state slope within 2× of ip -batch's", "not measured", DASH])
+    wall = get(("state", "create"), top)
+    rows.append(
+        [
+            "%s links converge in one task" % top,
+            ("one macvlan_state task, %s s (playbook wall)" % fmt(wall)) if wall is not None else "not measured",
+            ("met" if top == 1024 else "met at N=%s only" % top) if wall is not None else DASH,
+        ]
+    )
+    proc = get(("process", "rerun"), top)
+    engine = get(("phases", "rerun"), top, "engine_s")
+    if proc is not None:
+        rows.append(
+            [
+                "rerun of %s links: module time < 1 s" % top,
+                "module process %s s (in-process code path %s s)" % (fmt(proc), fmt(engine)),
+                "met" if proc < 1 else "missed",
+            ]
+        )
+    else:
+        rows.append(["rerun of %s links: module time < 1 s" % top, "not measured", DASH])
+    naive = get(("command_loop", "create"), mid)
+    ours = get(("state", "create"), mid)
+    if naive is not None and ours is not None:
+        speedup = naive / ours
+        rows.append(
+            [
+                "≥ 20× faster than the naive command loop at N=%s" % mid,
+                "%s s vs %s s: %.0f×" % (fmt(naive), fmt(ours), speedup),
+                "met" if speedup >= 20 else "missed",
+            ]
+        )
+    else:
+        rows.append(["≥ 20× faster than the naive command loop at N=%s" % mid, "not measured", DASH])
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Markdown
+# ---------------------------------------------------------------------------------------------------------
+
+
+def machine_lines(meta):
+    m = meta.get("machine", {})
+    v = m.get("versions", {})
+    load = meta.get("load", {})
+    lines = [
+        "- Date: %s; whole run %s s (%.0f min)"
+        % (meta.get("date"), meta.get("duration_s"), (meta.get("duration_s") or 0) / 60),
+        "- Machine: %s, %s cores, %s GB RAM; %s; kernel %s"
+        % (m.get("cpu", "?"), m.get("cores"), m.get("memory_gb"), m.get("os", "?"), m.get("kernel")),
+        "- Software: Python %s, ansible-core %s, pyroute2 %s (module interpreter: the project's .venv), iproute2 %s"
+        % (m.get("python"), v.get("ansible-core"), v.get("pyroute2"), v.get("iproute2")),
+        "- Load average (1, 5, 15 min) at start: %s (waited %s s for the 1-min value to drop below %s%s); at end: %s"
+        % (
+            load.get("load_at_start"),
+            load.get("waited_s"),
+            load.get("threshold"),
+            "" if load.get("quiet", True) else "; it did not",
+            meta.get("load_at_end"),
+        ),
+    ]
+    cfg = meta.get("config", {})
+    lines.append(
+        "- Runs per point (median reported): ip -batch, module process and in-process code path %s; one-task "
+        "playbooks %s; loop playbooks %s below N=%s and %s from N=%s (capped: a 1024-link loop takes minutes)%s"
+        % (
+            cfg.get("reps"),
+            cfg.get("playbook_reps"),
+            cfg.get("loop_reps"),
+            cfg.get("loop_cap_from"),
+            cfg.get("loop_reps_large"),
+            cfg.get("loop_cap_from"),
+            "; QUICK development run" if cfg.get("quick") else "",
+        )
+    )
+    lines.append(
+        "- Links: bridge-mode macvlans, up, on %s veth parent(s) in a fresh network namespace per run; Ansible "
+        "runs against localhost (connection local, default settings: no pipelining, forks 5)" % cfg.get("parents", 1)
+    )
+    if meta.get("series_s"):
+        lines.append("- Time per series (s): " + ", ".join("%s %s" % (k, v) for k, v in meta["series_s"].items()))
+    for name, note in sorted((meta.get("notes") or {}).items()):
+        lines.append("- **%s: %s**" % (name, note))
+    if meta.get("error"):
+        lines.append("- **The run stopped early: %s**" % meta["error"])
+    return lines
+
+
+def markdown(meta, summary):
+    sizes = sizes_of(meta, summary)
+    keys = ordered_keys(summary)
+    floor = summary.get(("floor", "create"), {})
+    out = ["# hostnet.macvlan benchmark results", ""]
+    out += machine_lines(meta)
+    out += ["", "Generated by `make bench` (benchmarks/bench.py); docs/benchmarks.md explains the series.", ""]
+
+    out += ["## Targets (measured, not asserted)", ""]
+    out.append(table(["target", "measured", "result"], targets(summary, sizes)))
+
+    out += ["", "## Wall time (seconds, median of runs)", ""]
+    rows = []
+    for key in keys:
+        by_n = summary[key]
+        f = series_fit(summary, key)
+        runs = sorted({s["runs"] for s in by_n.values()})
+        rows.append(
+            [LABELS[key]]
+            + [fmt(by_n.get(n, {}).get("wall_s")) for n in sizes]
+            + [
+                fmt(f[0] * 1e3, 2) if f else DASH,
+                fmt(f[1], 2) if f else DASH,
+                "/".join(str(r) for r in runs),
+            ]
+        )
+    out.append(table(["series"] + ["N=%d" % n for n in sizes] + ["ms/link (slope)", "intercept s", "runs"], rows))
+    out += [
+        "",
+        "Slope and intercept: least-squares line through the medians at every N. For the module process and the "
+        "in-process code path the time is that of the module alone (no Ansible); the playbook rows are the "
+        "`ansible-playbook` wall time, start to exit.",
+    ]
+
+    out += ["", "## Ratio to the floor (ip -batch) at the same N", ""]
+    rows = []
+    floor_fit = series_fit(summary, ("floor", "create"))
+    for key in keys:
+        if key == ("floor", "create"):
+            continue
+        by_n = summary[key]
+        f = series_fit(summary, key)
+        ratios = []
+        for n in sizes:
+            a, b = by_n.get(n, {}).get("wall_s"), floor.get(n, {}).get("wall_s")
+            ratios.append(fmt_ratio(a / b) if a is not None and b else DASH)
+        slope_ratio = fmt_ratio(f[0] / floor_fit[0]) if f and floor_fit and floor_fit[0] > 0 else DASH
+        rows.append([LABELS[key]] + ratios + [slope_ratio])
+    out.append(table(["series"] + ["N=%d" % n for n in sizes] + ["slope ratio"], rows))
+
+    out += ["", "## Where the time of one macvlan_state task goes (medians, seconds)", ""]
+    rows = []
+    for step in ("create", "rerun", "check"):
+        play = summary.get(("state", step), {})
+        proc = summary.get(("process", step), {})
+        phases = summary.get(("phases", step), {})
+        for n in sizes:
+            p = play.get(n, {})
+            task, module = p.get("task_s"), proc.get(n, {}).get("wall_s")
+            if not p and not phases.get(n):
+                continue
+            rows.append(
+                [
+                    step,
+                    n,
+                    fmt(p.get("wall_s")),
+                    fmt(p.get("startup_s")),
+                    fmt(p["play_s"] - task) if p.get("play_s") is not None and task is not None else DASH,
+                    fmt(task),
+                    fmt(module),
+                    fmt(phases.get(n, {}).get("engine_s")),
+                    fmt(task - module) if task is not None and module is not None else DASH,
+                ]
+            )
+    out.append(
+        table(
+            [
+                "step",
+                "N",
+                "playbook wall",
+                "ansible-playbook start/exit",
+                "play minus task",
+                "task",
+                "module process (run directly)",
+                "module code path (in-process)",
+                "Ansible per-task overhead (task − module process)",
+            ],
+            rows,
+        )
+    )
+    out += [
+        "",
+        "`task` is the time the bench_timer callback saw between the task's start and its result; the module "
+        "process is the same module file run directly by the same interpreter with the same arguments (no "
+        "AnsiballZ, no controller); the module code path is phases.py (below) in a fresh process. The check row "
+        "has no module-process measurement (it is the in-process check).",
+    ]
+
+    out += ["", "## The module's phases, in-process (median seconds; fresh process per run)", ""]
+    rows = []
+    for step in ("create", "rerun", "check"):
+        for n in sizes:
+            s = summary.get(("phases", step), {}).get(n)
+            if not s or "phases" not in s:
+                continue
+            rows.append(
+                [step, n]
+                + [fmt(s["phases"].get(p), 4) for p in PHASES]
+                + [fmt(s.get("engine_s"), 4), "%.0f" % s["maxrss_mb"]]
+            )
+    out.append(table(["step", "N"] + list(PHASES) + ["total", "peak RSS MB"], rows))
+    out += [
+        "",
+        "import ansible: `ansible.module_utils` (argument-spec validation); argspec: the module's argument spec "
+        "applied to the N link dicts; validate: the model's normalisation and checks; observe: the netlink dumps "
+        "(links, addresses, routes); plan: planning every link; apply: one netlink request per action; verify: "
+        "the read-back dump and comparison; result: the return value, serialised.",
+    ]
+
+    loop = summary.get(("macvlan_loop", "create"), {})
+    single = summary.get(("process_link", "create"), {}).get(1)
+    f = series_fit(summary, ("macvlan_loop", "create"))
+    if f and single:
+        out += [
+            "",
+            "Loop of the macvlan module: %.0f ms per link (slope); the module process alone (one link, run "
+            "directly) takes %.0f ms, so about %.0f ms per item is Ansible's per-task cost (templating, AnsiballZ, "
+            "process start, result handling)."
+            % (f[0] * 1e3, single["wall_s"] * 1e3, f[0] * 1e3 - single["wall_s"] * 1e3),
+        ]
+    elif loop:
+        out += [""]
+
+    out += ["", "## Peak memory (MB: max RSS of the largest process of the run's process tree)", ""]
+    rows = []
+    for key in keys:
+        by_n = summary[key]
+        rows.append([LABELS[key]] + [fmt(by_n[n]["maxrss_mb"], 0) if n in by_n else DASH for n in sizes])
+    out.append(table(["series"] + ["N=%d" % n for n in sizes], rows))
+
+    out += ["", "## CPU time (seconds, user+sys of the whole process tree, median)", ""]
+    rows = []
+    for key in keys:
+        by_n = summary[key]
+        rows.append([LABELS[key]] + [fmt(by_n.get(n, {}).get("cpu_s")) for n in sizes])
+    out.append(table(["series"] + ["N=%d" % n for n in sizes], rows))
+
+    out += ["", "## Fleet: K privileged podman containers, forks = K, one macvlan_state task", ""]
+    fleet = {key: by_n for key, by_n in summary.items() if key[0] == "fleet"}
+    note = (meta.get("notes") or {}).get("fleet")
+    if fleet:
+        ks = sorted({key[2] for key in fleet})
+        rows = []
+        for k in ks:
+            create = next(iter(fleet.get(("fleet", "create", k), {}).values()), {})
+            rerun = next(iter(fleet.get(("fleet", "rerun", k), {}).values()), {})
+            n = next(iter(fleet.get(("fleet", "create", k), {}).keys()), None)
+            rows.append(
+                [
+                    k,
+                    n,
+                    fmt(create.get("wall_s")),
+                    fmt(create.get("task_s")),
+                    fmt(rerun.get("wall_s")),
+                    fmt(rerun.get("task_s")),
+                    fmt(create["wall_s"] / k) if create.get("wall_s") else DASH,
+                    fmt(create.get("maxrss_mb"), 0),
+                    create.get("runs", DASH),
+                ]
+            )
+        out.append(
+            table(
+                [
+                    "K hosts",
+                    "links per host",
+                    "create: playbook wall",
+                    "create: task",
+                    "rerun: playbook wall",
+                    "rerun: task",
+                    "create wall per host",
+                    "peak RSS MB",
+                    "runs",
+                ],
+                rows,
+            )
+        )
+        if note:
+            out += ["", "- " + note]
+    else:
+        out.append(note or "not measured (the fleet series was not selected)")
+    out += ["", "![benchmark plot](benchmarks.png)", ""]
+    return "\n".join(out)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# CSV and plot
+# ---------------------------------------------------------------------------------------------------------
+
+CSV_FIELDS = [
+    "series",
+    "step",
+    "label",
+    "k",
+    "n",
+    "runs",
+    "wall_s",
+    "wall_min_s",
+    "wall_max_s",
+    "cpu_s",
+    "task_s",
+    "play_s",
+    "startup_s",
+    "engine_s",
+    "maxrss_mb",
+    "ratio_to_floor",
+    "load1",
+]
+
+
+def write_csv(summary, path):
+    floor = summary.get(("floor", "create"), {})
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=CSV_FIELDS + ["phase_" + p.replace(" ", "_") for p in PHASES])
+        writer.writeheader()
+        for key in sorted(summary, key=lambda k: (k[0], k[1], k[2] if len(k) > 2 else 0)):
+            for n, s in sorted(summary[key].items()):
+                row = {f: s.get(f) for f in CSV_FIELDS if f in s}
+                row.update({"series": key[0], "step": key[1], "label": LABELS.get(key[:2], ""), "n": n})
+                row["k"] = key[2] if len(key) > 2 else ""
+                base = floor.get(n, {}).get("wall_s")
+                row["ratio_to_floor"] = s["wall_s"] / base if base and key[0] != "fleet" else ""
+                for p, v in (s.get("phases") or {}).items():
+                    row["phase_" + p.replace(" ", "_")] = v
+                writer.writerow(row)
+
+
+def plot(meta, summary, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fleet = {key: by_n for key, by_n in summary.items() if key[0] == "fleet"}
+    panels = 3 if fleet else 2
+    fig, axes = plt.subplots(1, panels, figsize=(7 * panels, 6.2))
+    ax = axes[0]
+    styles = {"create": "-", "rerun": "--", "check": ":"}
+    for key in PLOTTED:
+        by_n = summary.get(key)
+        if not by_n:
+            continue
+        ns = sorted(by_n)
+        ax.plot(
+            ns,
+            [by_n[n]["wall_s"] for n in ns],
+            styles.get(key[1], "-"),
+            marker="o",
+            markersize=4,
+            linewidth=2.5 if key == ("floor", "create") else 1.5,
+            color="black" if key == ("floor", "create") else None,
+            label=LABELS[key],
+        )
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("macvlan links N (one host)")
+    ax.set_ylabel("wall time, s (median)")
+    ax.set_title("Converging N links: wall time")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left")
+
+    ax = axes[1]
+    sizes = [n for n in sizes_of(meta, summary) if n in summary.get(("state", "create"), {})]
+    parts = [
+        ("imports + argspec + validate", ("import ansible", "import pyroute2", "import engine", "argspec", "validate")),
+        ("observe + plan", ("open", "observe", "plan")),
+        ("apply (netlink requests)", ("apply",)),
+        ("verify (read back)", ("verify",)),
+        ("result", ("result", "close")),
+    ]
+    bottoms = [0.0] * len(sizes)
+    labels = [str(n) for n in sizes]
+    for name, keys in parts:
+        values = []
+        for n in sizes:
+            phases = summary.get(("phases", "create"), {}).get(n, {}).get("phases") or {}
+            values.append(sum(phases.get(k, 0.0) for k in keys))
+        ax.bar(labels, values, bottom=bottoms, label=name)
+        bottoms = [b + v for b, v in zip(bottoms, values, strict=True)]
+    extra = []
+    for n in sizes:
+        play = summary[("state", "create")][n]
+        extra.append(
+            (
+                max(0.0, (play.get("task_s") or 0.0) - bottoms[sizes.index(n)]),
+                max(0.0, (play.get("wall_s") or 0.0) - (play.get("task_s") or 0.0)),
+            )
+        )
+    ax.bar(labels, [e[0] for e in extra], bottom=bottoms, label="Ansible per-task + interpreter start", hatch="//")
+    bottoms = [b + e[0] for b, e in zip(bottoms, extra, strict=True)]
+    ax.bar(labels, [e[1] for e in extra], bottom=bottoms, label="ansible-playbook start/exit, other tasks", alpha=0.5)
+    floor = summary.get(("floor", "create"), {})
+    ax.plot(labels, [floor.get(n, {}).get("wall_s") for n in sizes], "k_", markersize=30, label="ip -batch (floor)")
+    ax.set_xlabel("macvlan links N")
+    ax.set_ylabel("seconds (medians)")
+    ax.set_title("One macvlan_state task (create): where the time goes")
+    ax.legend(fontsize=7, loc="upper left")
+    ax.grid(True, axis="y", alpha=0.3)
+
+    if fleet:
+        ax = axes[2]
+        for step in ("create", "rerun"):
+            ks = sorted(key[2] for key in fleet if key[1] == step)
+            walls = [next(iter(fleet[("fleet", step, k)].values()))["wall_s"] for k in ks]
+            ax.plot(ks, walls, styles[step], marker="o", label="macvlan_state %s, playbook wall" % step)
+        ax.set_xlabel("hosts K (privileged podman containers, forks = K)")
+        ax.set_ylabel("wall time, s (median)")
+        ax.set_title("Fleet: %s links per host" % meta.get("config", {}).get("fleet_links"))
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8)
+    m = meta.get("machine", {})
+    fig.suptitle(
+        "hostnet.macvlan benchmarks — %s, %s cores, kernel %s, %s (load %s at start)"
+        % (
+            m.get("cpu", "?"),
+            m.get("cores"),
+            m.get("kernel"),
+            meta.get("date"),
+            meta.get("load", {}).get("load_at_start"),
+        ),
+        fontsize=10,
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_all(raw, out_dir):
+    meta, records = load(raw)
+    summary = summarize(records)
+    out_dir = Path(out_dir)
+    written = []
+    md = out_dir / "results.md"
+    md.write_text(markdown(meta, summary), encoding="utf-8")
+    written.append(md)
+    csv_path = out_dir / "results.csv"
+    write_csv(summary, csv_path)
+    written.append(csv_path)
+    try:
+        png = out_dir / "benchmarks.png"
+        plot(meta, summary, png)
+        written.append(png)
+    except ImportError as exc:
+        print("report: no plot (%s); make bench installs matplotlib from requirements/bench.txt" % exc)
+    return written
+
+
+def main(argv):
+    raw = Path(argv[0]) if argv else HERE / "results" / "results.json"
+    out_dir = Path(argv[1]) if len(argv) > 1 else raw.parent
+    for path in write_all(raw, out_dir):
+        print(path)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
