@@ -126,7 +126,7 @@ def run_timed(cmd, log, env=None, cwd=None):
     with open(log, "wb") as out:
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=cwd)
-        _, status, usage = os.wait4(proc.pid, 0)
+        status, usage = os.wait4(proc.pid, 0)[1:]
         wall = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)
     return {
@@ -550,7 +550,7 @@ def parse_sizes(text):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--sizes", type=parse_sizes, default=SIZES, help="link counts N (default 1,16,64,256,1024)")
     parser.add_argument("--series", default=",".join(SERIES), help="comma-separated subset of: " + ",".join(SERIES))
     parser.add_argument("--reps", type=int, default=5, help="runs of ip -batch, module process, phases (default 5)")

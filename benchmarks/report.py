@@ -113,9 +113,9 @@ def fit(points):
     points = [(n, t) for n, t in points if t is not None]
     if len(points) < 2:
         return None
-    mean_n = sum(n for n, _ in points) / len(points)
-    mean_t = sum(t for _, t in points) / len(points)
-    var = sum((n - mean_n) ** 2 for n, _ in points)
+    mean_n = sum(p[0] for p in points) / len(points)
+    mean_t = sum(p[1] for p in points) / len(points)
+    var = sum((p[0] - mean_n) ** 2 for p in points)
     if var == 0:
         return None
     slope = sum((n - mean_n) * (t - mean_t) for n, t in points) / var
@@ -144,7 +144,7 @@ def fmt_ratio(value):
 
 
 def table(header, rows):
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * len(header)) + "|"]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
 

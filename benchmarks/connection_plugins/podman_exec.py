@@ -65,7 +65,7 @@ class Connection(ConnectionBase):
         super().put_file(in_path, out_path)
         with open(in_path, "rb") as handle:
             data = handle.read()
-        rc, _, err = self._podman(["/bin/sh", "-c", "cat > %s" % shlex.quote(out_path)], data)
+        rc, dummy, err = self._podman(["/bin/sh", "-c", "cat > %s" % shlex.quote(out_path)], data)
         if rc != 0:
             raise AnsibleError("put_file to %s failed: %s" % (out_path, err.decode(errors="replace")))
 
