@@ -348,11 +348,21 @@ def spec_from_view(view, netns=None, link_netns=None):
             "source_macs": list(view["source_macs"]) if view["mode"] == "source" else None,
             "nopromisc": view["nopromisc"] if view["mode"] == "passthru" else None,
             "nodst": view["nodst"] if view["mode"] == "source" else None,
+            "addresses": [a for a in view.get("addresses") or [] if not _model.is_kernel_link_local(a)],
+            "routes": list(view.get("routes") or []),
         }
     )
     if spec["bclim"] is not None and spec["bclim"] == _model.BCLIM_DEFAULT:
         spec["bclim"] = None
     return spec
+
+
+def as_state_link(view):
+    """An observed link as a ``links`` entry of the macvlan_state module (what restores it exactly)."""
+    spec = spec_from_view(view)
+    entry = {key: spec[key] for key in VIEW_KEYS if spec.get(key) is not None}
+    entry["state"] = "present"
+    return entry
 
 
 def verify_link(spec, view):

@@ -393,7 +393,10 @@ def run_info_module(module):
     except _netlink.NetlinkFailure as exc:
         module.fail_json(msg=str(exc))
     links, parent_facts = collect_facts(snapshot, names, parents)
-    module.exit_json(changed=False, links=links, parents=parent_facts, kernel=_netlink.kernel_release())
+    state_links = [_plan.as_state_link(view) for view in links.values() if view["parent"] is not None]
+    module.exit_json(
+        changed=False, links=links, parents=parent_facts, state_links=state_links, kernel=_netlink.kernel_release()
+    )
 
 
 def collect_facts(snapshot, names=None, parents=None):

@@ -117,6 +117,19 @@ parents:
       link_state: up
       operstate: UP
       children: [mv-web]
+state_links:
+  description:
+    - The reported links as a list in the format of the M(hostnet.macvlan.macvlan_state) module's
+      O(hostnet.macvlan.macvlan_state#module:links) option, with every attribute that restores them exactly
+      (kernel-made IPv6 link-local addresses left out). Give it back to macvlan_state to return to this state,
+      for example after a failed rollout.
+    - Links whose parent is in another namespace are left out.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - {name: mv-web, parent: eth1, type: macvlan, mode: bridge, mac_address: "02:42:ac:11:00:10", mtu: 1400,
+       link_state: up, bcqueuelen: 1000, addresses: [192.0.2.10/24], routes: [], state: present}
 kernel:
   description: Release of the running kernel (attribute support depends on it).
   returned: always

@@ -238,3 +238,41 @@ def test_many_links_converge_in_one_run(lab, ansible_default, host):
     assert len(macvlans(lab, host)) == 500
     again = ansible_default.run("macvlan_state", netns=host, links=links)
     assert again["changed"] is False
+
+
+def test_info_state_links_restore_a_snapshot(lab, ansible, host):
+    """macvlan_info's state_links, given back to macvlan_state, is a no-op on the same host and restores the
+    snapshot after changes (what a rollout does when verification fails)."""
+    links = [
+        {"name": "mv-a", "parent": "p0", "mode": "private", "mtu": 1400, "addresses": ["192.0.2.10/24"]},
+        {"name": "mv-b", "parent": "p0", "mode": "source", "source_macs": ["02:00:00:00:00:01"], "nodst": True},
+        {"name": "mv-c", "parent": "p1", "mode": "passthru", "nopromisc": True, "type": "macvtap"},
+        {"name": "mv-d", "parent": "p2", "routes": [{"dest": "198.51.100.0/24"}], "addresses": ["2001:db8::5/64"]},
+    ]
+    ansible.converge("macvlan_state", netns=host, links=links)
+    snapshot = ansible.run("macvlan_info", netns=host)["state_links"]
+    assert [entry["name"] for entry in snapshot] == ["mv-a", "mv-b", "mv-c", "mv-d"]
+    assert ansible.run("macvlan_state", netns=host, links=snapshot)["changed"] is False
+    before = {name: lab.link(host, name) for name in ("mv-a", "mv-b", "mv-c", "mv-d")}
+
+    ansible.converge(
+        "macvlan_state",
+        netns=host,
+        links=[
+            {"name": "mv-a", "parent": "p0", "mode": "bridge", "mtu": 1300, "addresses": []},
+            {"name": "mv-e", "parent": "p0"},
+        ],
+        parents=[{"name": "p0"}, {"name": "p1"}, {"name": "p2"}],
+        purge=True,
+    )
+    assert set(macvlans(lab, host)) == {"mv-a", "mv-e"}
+    restored = ansible.converge("macvlan_state", netns=host, links=snapshot, parents=[{"name": "p0"}], purge=True)
+    assert "mv-e" in restored["purged"]
+    assert set(macvlans(lab, host)) == {"mv-a", "mv-b", "mv-c", "mv-d"}
+    for name, link in before.items():
+        again = lab.link(host, name)
+        for key in ("address", "mtu", "link"):
+            assert again[key] == link[key], (name, key)
+        assert info(again) == info(link), name
+    assert lab.addresses(host, "mv-a") == ["192.0.2.10/24"]
+    assert lab.addresses(host, "mv-d") == ["2001:db8::5/64"]
