@@ -1,0 +1,428 @@
+"""Persistence of the roles: the files they write for systemd-networkd and NetworkManager.
+
+The roles run with ``macvlan_topology_apply: false`` (files only, the kernel is not touched) against temporary
+directories. Oracles, never the roles' own code: the file contents (strict ini parse), the real
+``systemd-networkd`` booted on the written files in a throwaway namespace (``role_helpers.boot_networkd``: the
+links, addresses, routes and flags it creates are read with ``ip -j``), ``nmcli --offline`` for keyfiles, and
+``systemd-analyze verify`` for the unit.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+from role_helpers import NETWORKD, boot_networkd, converge_role, have, parse_ini, run_role, section, sections
+
+PREFIX = "60-hostnet-macvlan-"
+
+# Parent names that do not exist on the test machine: the role finds no interface and no networkd state.
+P0, P1, P2 = "hmvr0", "hmvr1", "hmvr2"
+
+LINKS = [
+    {
+        "name": "mv-web",
+        "parent": P0,
+        "mode": "bridge",
+        "mac_address": "02:42:AC:11:00:10",
+        "mtu": 1400,
+        "addresses": ["192.0.2.10/24", "2001:db8::10/64"],
+        "routes": [
+            {"dest": "198.51.100.0/24", "gateway": "192.0.2.1"},
+            {"dest": "203.0.113.0/24", "metric": 7},
+            {"dest": "2001:db8:1::/64", "gateway": "2001:db8::1"},
+        ],
+        "bcqueuelen": 300,
+    },
+    {"name": "mv-priv", "parent": P0, "mode": "private", "mac_address": "02:42:ac:11:00:11"},
+    {"name": "mv-vepa", "parent": P0, "mode": "vepa", "link_state": "down"},
+    {"name": "mv-src", "parent": P1, "mode": "source", "source_macs": ["02:00:00:00:00:01", "02:00:00:00:00:02"]},
+    {"name": "mvtap0", "parent": P2, "mode": "passthru", "type": "macvtap", "nopromisc": True},
+]
+
+
+def topology(tmp_path, persist, links=None, parents=None, **extra):
+    variables = {
+        "macvlan_topology_apply": False,
+        "macvlan_topology_persist": persist,
+        "macvlan_topology_reload": False,
+        "macvlan_topology_networkd_dir": str(tmp_path / "networkd"),
+        "macvlan_topology_networkmanager_dir": str(tmp_path / "nm"),
+        "macvlan_topology_systemd_dir": str(tmp_path / "systemd"),
+        "macvlan_topology_parents": parents if parents is not None else [{"name": P0, "promisc": True}],
+        "macvlan_topology_links": links if links is not None else LINKS,
+    }
+    variables.update(extra)
+    return variables
+
+
+def files(directory):
+    """Every file under directory, relative, sorted (symlinks included)."""
+    root = Path(directory)
+    if not root.exists():
+        return []
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() or p.is_symlink())
+
+
+def ini(path):
+    return parse_ini(Path(path).read_text())
+
+
+# --- systemd-networkd ---------------------------------------------------------------------------------
+
+
+def test_networkd_files(ansible_default, tmp_path):
+    converge_role(ansible_default, "macvlan_topology", **topology(tmp_path, "networkd"))
+    nd = tmp_path / "networkd"
+    own0, own1, own2 = ("%sparent-%s.network" % (PREFIX, p) for p in (P0, P1, P2))
+    expected = []
+    for link in LINKS:
+        own = "%sparent-%s.network" % (PREFIX, link["parent"])
+        expected += [
+            "%slink-%s.netdev" % (PREFIX, link["name"]),
+            "%slink-%s.network" % (PREFIX, link["name"]),
+            "%s.d/%slink-%s.conf" % (own, PREFIX, link["name"]),
+        ]
+    expected += [own0, own1, own2, "%s.d/%spromisc.conf" % (own0, PREFIX), "%s.d/%spromisc.conf" % (own2, PREFIX)]
+    assert files(nd) == sorted(expected)
+
+    web = ini(nd / (PREFIX + "link-mv-web.netdev"))
+    assert section(web, "NetDev") == [
+        ("Name", "mv-web"),
+        ("Kind", "macvlan"),
+        ("MACAddress", "02:42:ac:11:00:10"),
+        ("MTUBytes", "1400"),
+    ]
+    assert section(web, "MACVLAN") == [("Mode", "bridge"), ("BroadcastMulticastQueueLength", "300")]
+    network = ini(nd / (PREFIX + "link-mv-web.network"))
+    assert section(network, "Match") == [("Name", "mv-web")]
+    assert ("Address", "192.0.2.10/24") in section(network, "Network")
+    assert ("Address", "2001:db8::10/64") in section(network, "Network")
+    assert sections(network, "Route") == [
+        [("Destination", "198.51.100.0/24"), ("Gateway", "192.0.2.1"), ("Metric", "0")],
+        [("Destination", "203.0.113.0/24"), ("Metric", "7")],
+        [("Destination", "2001:db8:1::/64"), ("Gateway", "2001:db8::1"), ("Metric", "1024")],
+    ]
+    assert ("ActivationPolicy", "down") in section(ini(nd / (PREFIX + "link-mv-vepa.network")), "Link")
+    src = ini(nd / (PREFIX + "link-mv-src.netdev"))
+    assert section(src, "MACVLAN") == [
+        ("Mode", "source"),
+        ("SourceMACAddress", "02:00:00:00:00:01"),
+        ("SourceMACAddress", "02:00:00:00:00:02"),
+    ]
+    tap = ini(nd / (PREFIX + "link-mvtap0.netdev"))
+    assert ("Kind", "macvtap") in section(tap, "NetDev")
+    assert section(tap, "MACVTAP") == [("Mode", "passthru")]
+    # Attachment: a drop-in per link in the parent's .network; promiscuity of the parents.
+    assert section(ini(nd / ("%s.d/%slink-mvtap0.conf" % (own2, PREFIX))), "Network") == [("MACVTAP", "mvtap0")]
+    assert section(ini(nd / ("%s.d/%slink-mv-web.conf" % (own0, PREFIX))), "Network") == [("MACVLAN", "mv-web")]
+    assert section(ini(nd / ("%s.d/%spromisc.conf" % (own0, PREFIX))), "Link") == [("Promiscuous", "yes")]
+    # nopromisc passthru: networkd sets the flag from the parent's Promiscuous=no
+    assert section(ini(nd / ("%s.d/%spromisc.conf" % (own2, PREFIX))), "Link") == [("Promiscuous", "no")]
+    own = ini(nd / own1)
+    assert section(own, "Match") == [("Name", P1)]
+    assert ("LinkLocalAddressing", "no") in section(own, "Network")
+    assert ("KeepConfiguration", "yes") in section(own, "Network")
+
+
+def test_networkd_check_mode_writes_nothing(ansible_default, tmp_path):
+    checked = run_role(ansible_default, "macvlan_topology", check=True, **topology(tmp_path, "networkd"))
+    assert not checked.failed, checked.output[-3000:]
+    assert checked.changed
+    assert files(tmp_path / "networkd") == []
+
+
+@pytest.mark.skipif(NETWORKD is None, reason="systemd-networkd is not installed")
+def test_networkd_boots_the_persisted_topology(ansible_default, tmp_path):
+    """The reboot test: real systemd-networkd, given only the written files, recreates the topology."""
+    variables = topology(
+        tmp_path,
+        "networkd",
+        parents=[{"name": P0, "promisc": True}],
+        # P1 is configured by a .network of the administrator's: the role attaches its link with a drop-in
+        # and leaves that file alone (its address stays).
+        macvlan_topology_networkd_parent_network={P1: "10-admin-%s.network" % P1},
+    )
+    nd = tmp_path / "networkd"
+    nd.mkdir()
+    admin = "[Match]\nName=%s\n\n[Network]\nAddress=10.9.0.1/24\nLinkLocalAddressing=no\n" % P1
+    (nd / ("10-admin-%s.network" % P1)).write_text(admin)
+    converge_role(ansible_default, "macvlan_topology", **variables)
+    assert (nd / ("10-admin-%s.network" % P1)).read_text() == admin
+    assert (nd / ("10-admin-%s.network.d" % P1) / (PREFIX + "link-mv-src.conf")).exists()
+
+    booted = boot_networkd(
+        nd,
+        tmp_path / "boot",
+        {P0: "q0", P1: "q1", P2: "q2"},
+        wait_for=[link["name"] for link in LINKS],
+    )
+    links = booted["links"]
+    for link in LINKS:
+        assert link["name"] in links, "networkd did not create %s:\n%s" % (link["name"], booted["log"][-3000:])
+        got = links[link["name"]]
+        assert got["link"] == link["parent"]
+        assert got["linkinfo"]["info_kind"] == link.get("type", "macvlan")
+        assert got["linkinfo"]["info_data"]["mode"] == link["mode"]
+        if "mac_address" in link:
+            assert got["address"] == link["mac_address"].lower()
+    web = links["mv-web"]
+    assert web["mtu"] == 1400
+    assert web["linkinfo"]["info_data"]["bcqueuelen"] == 300
+    assert "UP" in web["flags"]
+    assert "UP" not in links["mv-vepa"]["flags"]
+    assert booted["addresses"]["mv-web"] == ["192.0.2.10/24", "2001:db8::10/64"]
+    routes = {
+        (r["dst"], r.get("gateway"), r.get("metric", 0))
+        for r in booted["routes"]
+        if r.get("dev") == "mv-web" and r.get("protocol") != "kernel" and not r["dst"].startswith("fe80")
+    }
+    assert routes == {
+        ("198.51.100.0/24", "192.0.2.1", 0),
+        ("203.0.113.0/24", None, 7),
+        ("2001:db8:1::/64", "2001:db8::1", 1024),
+    }
+    src = links["mv-src"]["linkinfo"]["info_data"]
+    assert src.get("macaddr_count") == 2, src
+    assert "PROMISC" in links[P0]["flags"]
+    assert "PROMISC" not in links[P2]["flags"]
+    assert links["mvtap0"]["linkinfo"]["info_data"].get("nopromisc") is True
+    # The administrator's .network still configures P1.
+    assert booted["addresses"][P1] == ["10.9.0.1/24"]
+
+
+def test_networkd_drift_is_corrected_and_purge_keeps_foreign_files(ansible_default, tmp_path):
+    nd = tmp_path / "networkd"
+    nd.mkdir()
+    foreign = nd / "50-admin.network"
+    foreign.write_text("[Match]\nName=eth9\n")
+    foreign_prefixed_elsewhere = nd / "60-other-tool-mv-web.netdev"
+    foreign_prefixed_elsewhere.write_text("[NetDev]\nName=x\nKind=dummy\n")
+    converge_role(ansible_default, "macvlan_topology", **topology(tmp_path, "networkd"))
+
+    # Drift: a hand edit is reported (changed) and corrected; the rerun is clean.
+    netdev = nd / (PREFIX + "link-mv-web.netdev")
+    good = netdev.read_text()
+    netdev.write_text(good.replace("Mode=bridge", "Mode=vepa"))
+    drifted = run_role(ansible_default, "macvlan_topology", **topology(tmp_path, "networkd"))
+    assert not drifted.failed
+    assert str(netdev) in drifted.describe_changes()
+    assert netdev.read_text() == good
+    assert not run_role(ansible_default, "macvlan_topology", **topology(tmp_path, "networkd")).changed
+
+    # A link becomes absent: its files go, without purge.
+    links = [dict(link) for link in LINKS]
+    links[1] = {"name": "mv-priv", "state": "absent"}
+    converge_role(ansible_default, "macvlan_topology", **topology(tmp_path, "networkd", links=links))
+    assert not [f for f in files(nd) if "mv-priv" in f]
+
+    # Unlisted without purge: kept. With purge: removed, except excluded names, the host-access shim and
+    # links on parents that are not managed any more.
+    shim = nd / ("%sparent-%s.network.d" % (PREFIX, P0)) / (PREFIX + "link-mv-host.conf")
+    shim.write_text("[Network]\nMACVLAN=mv-host\n")
+    (nd / (PREFIX + "link-mv-host.netdev")).write_text("[NetDev]\nName=mv-host\nKind=macvlan\n")
+    kept = [links[0], links[3]]  # mv-web on P0, mv-src on P1 (P2 is no longer managed)
+    converge_role(ansible_default, "macvlan_topology", **topology(tmp_path, "networkd", links=kept))
+    assert [f for f in files(nd) if "mv-vepa" in f]
+    converge_role(
+        ansible_default,
+        "macvlan_topology",
+        **topology(tmp_path, "networkd", links=kept, macvlan_topology_purge=True),
+    )
+    remaining = files(nd)
+    assert not [f for f in remaining if "mv-vepa" in f]  # on P0 (managed): purged
+    assert [f for f in remaining if "mvtap0" in f]  # on P2 (not managed): kept
+    assert [f for f in remaining if "mv-host" in f]  # the host-access shim: never purged
+    assert foreign.exists() and foreign_prefixed_elsewhere.exists()
+
+    # purge with no managed parents: a no-op.
+    before = {f: (nd / f).read_text() for f in files(nd)}
+    nothing = run_role(
+        ansible_default,
+        "macvlan_topology",
+        **topology(tmp_path, "networkd", links=[], parents=[], macvlan_topology_purge=True),
+    )
+    assert not nothing.failed
+    assert {f: (nd / f).read_text() for f in files(nd)} == before
+
+
+# --- NetworkManager -----------------------------------------------------------------------------------
+
+
+def nm_roundtrip(path):
+    """Feed a keyfile through ``nmcli --offline``: NetworkManager's own parser and normaliser."""
+    text = Path(path).read_text()
+    # A modification that sets what the file already says: nmcli parses, normalises and prints it.
+    name = dict(section(parse_ini(text), "connection"))["id"]
+    proc = subprocess.run(
+        ["nmcli", "--offline", "connection", "modify", "connection.id", name],
+        input=text,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, "nmcli rejects %s: %s" % (path, proc.stderr)
+    return parse_ini(proc.stdout)
+
+
+def test_networkmanager_keyfiles(ansible_default, tmp_path):
+    converge_role(ansible_default, "macvlan_topology", **topology(tmp_path, "networkmanager"))
+    nm = tmp_path / "nm"
+    assert files(nm) == sorted("%slink-%s.nmconnection" % (PREFIX, link["name"]) for link in LINKS)
+    for name in files(nm):
+        assert stat.S_IMODE(os.stat(nm / name).st_mode) == 0o600
+
+    web = ini(nm / (PREFIX + "link-mv-web.nmconnection"))
+    connection = dict(section(web, "connection"))
+    assert connection["type"] == "macvlan"
+    assert connection["interface-name"] == "mv-web"
+    assert connection["id"] == PREFIX + "mv-web"
+    assert dict(section(web, "macvlan")) == {"mode": "2", "parent": P0}
+    assert dict(section(web, "ethernet")) == {"cloned-mac-address": "02:42:ac:11:00:10", "mtu": "1400"}
+    assert dict(section(web, "ipv4")) == {
+        "method": "manual",
+        "address1": "192.0.2.10/24",
+        "route1": "198.51.100.0/24,192.0.2.1,0",
+        "route2": "203.0.113.0/24,0.0.0.0,7",
+    }
+    assert dict(section(web, "ipv6")) == {
+        "method": "manual",
+        "address1": "2001:db8::10/64",
+        "route1": "2001:db8:1::/64,2001:db8::1,1024",
+    }
+    modes = {"mv-priv": "3", "mv-vepa": "1", "mv-src": "5", "mvtap0": "4"}
+    for name, mode in modes.items():
+        assert dict(section(ini(nm / ("%slink-%s.nmconnection" % (PREFIX, name))), "macvlan"))["mode"] == mode
+    tap = dict(section(ini(nm / (PREFIX + "link-mvtap0.nmconnection")), "macvlan"))
+    assert tap == {"mode": "4", "parent": P2, "promiscuous": "false", "tap": "true"}
+    assert dict(section(ini(nm / (PREFIX + "link-mv-vepa.nmconnection")), "connection"))["autoconnect"] == "false"
+
+    # The parents' flag: a oneshot unit, enabled for each promiscuous parent through its device unit.
+    sd = tmp_path / "systemd"
+    wants = "sys-subsystem-net-devices-%s.device.wants/%spromisc@%s.service" % (P0, PREFIX, P0)
+    assert files(sd) == sorted([PREFIX + "promisc@.service", wants])
+    assert os.readlink(sd / wants) == str(sd / (PREFIX + "promisc@.service"))
+    unit = ini(sd / (PREFIX + "promisc@.service"))
+    assert dict(section(unit, "Service"))["ExecStart"] == "ip link set dev %I promisc on"
+
+    # The link names the template instance systemd escapes: a '-' in a parent name becomes \x2d.
+    dashed = topology(tmp_path, "networkmanager", parents=[{"name": "hmv-r0", "promisc": True}])
+    converge_role(ansible_default, "macvlan_topology", **dashed)
+    assert files(sd) == sorted(
+        [
+            PREFIX + "promisc@.service",
+            "sys-subsystem-net-devices-hmv\\x2dr0.device.wants/%spromisc@hmv\\x2dr0.service" % PREFIX,
+        ]
+    )
+
+
+@pytest.mark.skipif(not have("nmcli"), reason="nmcli (network-manager) is not installed")
+def test_networkmanager_accepts_the_keyfiles(ansible_default, tmp_path):
+    converge_role(ansible_default, "macvlan_topology", **topology(tmp_path, "networkmanager"))
+    nm = tmp_path / "nm"
+    for name in files(nm):
+        ours = ini(nm / name)
+        theirs = nm_roundtrip(nm / name)
+        for title, pairs in ours:
+            normalised = dict(section(theirs, title))
+            for key, value in pairs:
+                assert key in normalised, "%s: NetworkManager dropped [%s] %s" % (name, title, key)
+                assert normalised[key].lower() == value.lower(), "%s: [%s] %s=%s became %s" % (
+                    name,
+                    title,
+                    key,
+                    value,
+                    normalised[key],
+                )
+
+
+@pytest.mark.skipif(not have("systemd-analyze"), reason="systemd-analyze is not installed")
+def test_promisc_unit_verifies(ansible_default, tmp_path):
+    converge_role(ansible_default, "macvlan_topology", **topology(tmp_path, "networkmanager"))
+    instance = next((tmp_path / "systemd").glob("*.wants/*"))
+    proc = subprocess.run(["systemd-analyze", "verify", str(instance)], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "promisc@" not in proc.stderr and "Unknown" not in proc.stderr, proc.stderr
+
+
+def test_networkmanager_purge_and_drift(ansible_default, tmp_path):
+    nm = tmp_path / "nm"
+    nm.mkdir()
+    (nm / "Wired connection 1.nmconnection").write_text("[connection]\nid=Wired\ntype=ethernet\n")
+    converge_role(ansible_default, "macvlan_topology", **topology(tmp_path, "networkmanager"))
+    path = nm / (PREFIX + "link-mv-priv.nmconnection")
+    good = path.read_text()
+    path.write_text(good.replace("mode=3", "mode=2"))
+    drifted = run_role(ansible_default, "macvlan_topology", **topology(tmp_path, "networkmanager"))
+    assert str(path) in drifted.describe_changes()
+    assert path.read_text() == good
+
+    kept = [LINKS[0], LINKS[3]]  # P0 and P1 managed (P0 also as a parent); P2 not
+    converge_role(
+        ansible_default,
+        "macvlan_topology",
+        **topology(tmp_path, "networkmanager", links=kept, parents=[], macvlan_topology_purge=True),
+    )
+    assert files(nm) == sorted(
+        [
+            "Wired connection 1.nmconnection",
+            PREFIX + "link-mv-web.nmconnection",
+            PREFIX + "link-mv-src.nmconnection",
+            PREFIX + "link-mvtap0.nmconnection",  # on P2, not managed: kept
+        ]
+    )
+    # No promiscuous parent any more: the unit and its links are gone.
+    assert files(tmp_path / "systemd") == []
+
+
+# --- auto, namespaces, the host-access shim -----------------------------------------------------------
+
+
+@pytest.mark.skipif(os.path.isdir("/run/systemd/system"), reason="this machine runs systemd: auto would persist")
+def test_auto_without_a_running_stack_persists_nothing(ansible_default, tmp_path):
+    run = run_role(ansible_default, "macvlan_topology", **topology(tmp_path, "auto"))
+    assert not run.failed, run.output[-3000:]
+    assert not run.changed
+    assert any("Nothing is persisted" in m for m in run.messages())
+    assert not [d for d in ("networkd", "nm", "systemd") if (tmp_path / d).exists()]
+
+
+@pytest.mark.parametrize("persist", ["networkd", "networkmanager"])
+def test_persisting_a_namespace_is_refused(ansible_default, tmp_path, persist):
+    run = run_role(ansible_default, "macvlan_topology", **topology(tmp_path, persist, macvlan_topology_netns="hmv-x"))
+    assert run.failed
+    assert "host namespace only" in run.failed[0]["msg"]
+    assert not (tmp_path / "networkd").exists() and not (tmp_path / "nm").exists()
+
+
+def test_host_access_shim_is_persisted_beside_the_topology(ansible_default, tmp_path):
+    variables = topology(tmp_path, "networkd", macvlan_topology_purge=True)
+    converge_role(ansible_default, "macvlan_topology", **variables)
+    shim = {
+        "macvlan_host_access_apply": False,
+        "macvlan_host_access_persist": "networkd",
+        "macvlan_host_access_parent": P0,
+        "macvlan_host_access_address": "192.0.2.254/32",
+        "macvlan_host_access_addresses": ["2001:db8::fe/128"],
+        "macvlan_host_access_routes": ["192.0.2.0/25", {"dest": "2001:db8::/120"}],
+        "macvlan_topology_networkd_dir": str(tmp_path / "networkd"),
+        "macvlan_topology_reload": False,
+    }
+    converge_role(ansible_default, "macvlan_host_access", **shim)
+    nd = tmp_path / "networkd"
+    network = ini(nd / (PREFIX + "link-mv-host.network"))
+    assert [v for k, v in section(network, "Network") if k == "Address"] == ["192.0.2.254/32", "2001:db8::fe/128"]
+    assert sections(network, "Route") == [
+        [("Destination", "192.0.2.0/25"), ("Metric", "0")],
+        [("Destination", "2001:db8::/120"), ("Metric", "1024")],
+    ]
+    assert section(ini(nd / (PREFIX + "link-mv-host.netdev")), "MACVLAN") == [("Mode", "bridge")]
+    attach = nd / ("%sparent-%s.network.d" % (PREFIX, P0)) / (PREFIX + "link-mv-host.conf")
+    assert section(ini(attach), "Network") == [("MACVLAN", "mv-host")]
+    # The topology with purge keeps the shim's files, and the shim's run does not touch the topology's.
+    again = run_role(ansible_default, "macvlan_topology", **variables)
+    assert not again.changed, again.describe_changes()
+    assert attach.exists()
