@@ -54,6 +54,14 @@ class Kernel:
             if link.get("linkinfo", {}).get("info_kind") in ("macvlan", "macvtap")
         }
 
+    def link_seen_from_outside(self, name):
+        """``ip -j -d link show`` of one link of the container's own namespace, read with the controller's
+        iproute2 (nsenter): for attributes an older iproute2 in the container does not print (Debian 11's
+        5.10 prints neither ``nodst`` nor ``bcqueuelen``)."""
+        local = testinfra.get_host("local://")
+        pid = local.check_output("podman inspect --format '{{.State.Pid}}' %s", self.host.backend.name)
+        return json.loads(local.check_output("nsenter --target %s --net ip -j -d link show dev %s", pid, name))[0]
+
     def names(self, ns=None):
         return sorted(link["ifname"] for link in self.links(ns))
 
