@@ -177,3 +177,90 @@ def boot_networkd(conf_dir, out_dir, parents, wait_for, settle=3):
 
 def have(tool):
     return shutil.which(tool) is not None
+
+
+_HOST_SCRIPT = r"""
+set -u
+conf=$1; out=$2; parents=$3; shift 3
+mount --bind "$conf" /etc/systemd/network
+mount -t tmpfs tmpfs /run/systemd
+mkdir -p /run/systemd/netif/links /run/systemd/netif/leases /run/systemd/netif/lldp
+chown -R systemd-network:systemd-network /run/systemd/netif 2>/dev/null || true
+mount -t sysfs -o ro sysfs /sys
+ip link set lo up
+for pair in $parents; do
+    ip link add "${pair%%:*}" type veth peer name "${pair##*:}"
+    ip link set "${pair##*:}" up
+done
+dump() {
+    ip -j -d link show >"$out/$1-link.json"
+    ip -j addr show >"$out/$1-addr.json"
+    ip -j -4 route show >"$out/$1-route4.json"
+    ip -j -6 route show >"$out/$1-route6.json"
+}
+"$NETWORKD" >"$out/networkd-1.log" 2>&1 &
+pid=$!
+sleep "${SETTLE:-3}"
+# The role runs here, in this namespace, while systemd-networkd runs.
+"$@"
+rc=$?
+sleep 1
+dump applied
+# "Reboot": networkd stops, the links the role created go, the parents' flags are reset, networkd starts again
+# with only the files.
+kill "$pid"; wait "$pid"
+for name in $(ip -o link show type macvlan | cut -d: -f2 | cut -d@ -f1) \
+            $(ip -o link show type macvtap | cut -d: -f2 | cut -d@ -f1); do
+    ip link del "$name"
+done
+for pair in $parents; do ip link set "${pair%%:*}" promisc off; done
+dump wiped
+"$NETWORKD" >"$out/networkd-2.log" 2>&1 &
+pid=$!
+deadline=$((SECONDS + 20))
+for name in $WAIT_FOR; do
+    until ip link show dev "$name" >/dev/null 2>&1; do
+        [ $SECONDS -lt $deadline ] || break
+        sleep 0.2
+    done
+done
+sleep "${SETTLE:-3}"
+dump booted
+kill "$pid"; wait "$pid"
+exit $rc
+"""
+
+
+def networkd_host(tmp_path, parents, wait_for, settle=3):
+    """A command prefix that runs ansible-playbook as on a host where systemd-networkd runs, then reboots it.
+
+    The prefix starts a throwaway mount and network namespace with veth parents (name -> peer), whose
+    /etc/systemd/network is tmp_path/'networkd', starts systemd-networkd, runs the playbook there (the role's
+    "host namespace" is this throwaway one), then dumps the kernel state ('applied'), removes every macvlan and
+    macvtap link and resets the parents' flags ('wiped'), starts systemd-networkd again with only the files,
+    and dumps the state it recreates ('booted'). Read them with ``networkd_state(out, phase)``.
+    """
+    out = tmp_path / "host"
+    out.mkdir(parents=True, exist_ok=True)
+    conf = tmp_path / "networkd"
+    conf.mkdir(parents=True, exist_ok=True)
+    script = out / "host.sh"
+    script.write_text(_HOST_SCRIPT)
+    pairs = " ".join("%s:%s" % item for item in parents.items())
+    prefix = ["env", "NETWORKD=%s" % NETWORKD, "WAIT_FOR=%s" % " ".join(wait_for), "SETTLE=%s" % settle]
+    prefix += ["unshare", "-m", "-n", "--propagation", "private", "bash", str(script), str(conf), str(out), pairs]
+    return prefix, out
+
+
+def networkd_state(out, phase):
+    """The kernel state dumped at phase: {'links': {name: link}, 'addresses': {name: [cidr]}, 'routes': [...]}."""
+    out = Path(out)
+    links = {link["ifname"]: link for link in json.loads((out / ("%s-link.json" % phase)).read_text())}
+    addresses = {}
+    for entry in json.loads((out / ("%s-addr.json" % phase)).read_text()):
+        addresses[entry["ifname"]] = sorted(
+            "%s/%d" % (a["local"], a["prefixlen"]) for a in entry.get("addr_info", []) if a.get("scope") != "link"
+        )
+    routes = json.loads((out / ("%s-route4.json" % phase)).read_text())
+    routes += json.loads((out / ("%s-route6.json" % phase)).read_text())
+    return {"links": links, "addresses": addresses, "routes": routes}

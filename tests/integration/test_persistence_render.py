@@ -15,7 +15,19 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from role_helpers import NETWORKD, boot_networkd, converge_role, have, parse_ini, run_role, section, sections
+from role_helpers import (
+    NETWORKD,
+    boot_networkd,
+    converge_role,
+    have,
+    networkd_host,
+    networkd_state,
+    parse_ini,
+    role_task,
+    run_role,
+    section,
+    sections,
+)
 
 PREFIX = "60-hostnet-macvlan-"
 
@@ -192,6 +204,70 @@ def test_networkd_boots_the_persisted_topology(ansible_default, tmp_path):
     assert links["mvtap0"]["linkinfo"]["info_data"].get("nopromisc") is True
     # The administrator's .network still configures P1.
     assert booted["addresses"][P1] == ["10.9.0.1/24"]
+
+
+def link_summary(state, name):
+    """What must survive a reboot, as ip shows it."""
+    link = state["links"][name]
+    data = link["linkinfo"]["info_data"]
+    routes = sorted(
+        (r["dst"], r.get("gateway") or "", r.get("metric", 0))
+        for r in state["routes"]
+        if r.get("dev") == name and r.get("protocol") != "kernel" and not r["dst"].startswith(("fe80", "multicast"))
+    )
+    return {
+        "parent": link["link"],
+        "kind": link["linkinfo"]["info_kind"],
+        "mode": data["mode"],
+        "mtu": link["mtu"],
+        "up": "UP" in link["flags"],
+        "bcqueuelen": data.get("bcqueuelen"),
+        "sources": data.get("macaddr_count", 0),
+        "nopromisc": data.get("nopromisc", False),
+        "addresses": state["addresses"].get(name, []),
+        "routes": routes,
+    }
+
+
+@pytest.mark.skipif(NETWORKD is None, reason="systemd-networkd is not installed")
+def test_networkd_host_applied_persisted_and_rebooted(ansible_default, tmp_path):
+    """End to end on a host where systemd-networkd runs: the role applies and persists (detecting the
+    administrator's .network of a parent from networkd's state), then a "reboot" (links deleted, flags reset,
+    networkd started again on the files alone) recreates what the role had applied."""
+    links = [dict(LINKS[0], parent="p0"), dict(LINKS[2], parent="p0"), dict(LINKS[3], parent="p1")]
+    links.append(dict(LINKS[4], parent="p2"))
+    names = [link["name"] for link in links]
+    admin = "[Match]\nName=p1\n\n[Network]\nAddress=10.9.0.1/24\nLinkLocalAddressing=no\n"
+    prefix, out = networkd_host(tmp_path, {"p0": "q0", "p1": "q1", "p2": "q2"}, wait_for=names)
+    (tmp_path / "networkd" / "10-admin-p1.network").write_text(admin)
+    variables = {
+        "macvlan_topology_persist": "networkd",
+        "macvlan_topology_reload": False,
+        "macvlan_topology_networkd_dir": "/etc/systemd/network",
+        "macvlan_topology_parents": [{"name": "p0", "promisc": True}],
+        "macvlan_topology_links": links,
+    }
+    results = ansible_default.playbook([role_task("macvlan_topology", **variables)], prefix=prefix)
+    assert not [r for r in results if r.get("_status") == "failed"], ansible_default.last_output[-4000:]
+    nd = tmp_path / "networkd"
+    # networkd configures p1 from the administrator's file: the link is attached there, by a drop-in.
+    assert (nd / "10-admin-p1.network.d" / (PREFIX + "link-mv-src.conf")).exists()
+    assert (nd / "10-admin-p1.network").read_text() == admin
+    assert not (nd / (PREFIX + "parent-p1.network")).exists()
+    assert (nd / (PREFIX + "parent-p0.network")).exists()
+
+    applied, wiped, booted = (networkd_state(out, phase) for phase in ("applied", "wiped", "booted"))
+    assert not set(names) & set(wiped["links"])
+    assert "PROMISC" not in wiped["links"]["p0"]["flags"]
+    for name in names:
+        assert name in booted["links"], "networkd did not recreate %s:\n%s" % (
+            name,
+            (out / "networkd-2.log").read_text()[-3000:],
+        )
+        assert link_summary(booted, name) == link_summary(applied, name), name
+    assert booted["links"]["mv-web"]["address"] == "02:42:ac:11:00:10"
+    assert "PROMISC" in applied["links"]["p0"]["flags"] and "PROMISC" in booted["links"]["p0"]["flags"]
+    assert booted["addresses"]["p1"] == ["10.9.0.1/24"]
 
 
 def test_networkd_drift_is_corrected_and_purge_keeps_foreign_files(ansible_default, tmp_path):

@@ -9,9 +9,10 @@ check-mode run that must change nothing.
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 
-from conftest import sh
+from conftest import AnsibleRunner, sh
 from role_helpers import converge_role, run_role
 
 
@@ -145,6 +146,23 @@ def test_topology_refuses_duplicate_names_and_changes_nothing(lab, ansible_defau
     assert run.failed
     assert "mv-priv" in run.failed[0]["msg"]
     assert all_links(lab, ns) == before
+
+
+def test_topology_installs_pyroute2_when_missing(lab, tmp_path):
+    """An interpreter without pyroute2 (a fresh venv): auto tries the distribution package (which that
+    interpreter does not see), then pip installs it, and the links are created."""
+    venv = tmp_path / "venv"
+    subprocess.run(["python3", "-m", "venv", str(venv)], check=True, capture_output=True)
+    python = str(venv / "bin" / "python")
+    assert subprocess.run([python, "-c", "import pyroute2"], capture_output=True, check=False).returncode != 0
+    runner = AnsibleRunner(python, tmp_path)
+    ns = make_host(lab, parents=("p0",))
+    run = run_role(runner, "macvlan_topology", **topology(ns, [LINKS[1]], [{"name": "p0"}]))
+    assert not run.failed, run.output[-4000:]
+    assert subprocess.run([python, "-c", "import pyroute2"], capture_output=True, check=False).returncode == 0
+    assert info(lab.link(ns, "mv-priv"))["mode"] == "private"
+    again = run_role(runner, "macvlan_topology", **topology(ns, [LINKS[1]], [{"name": "p0"}]))
+    assert not again.changed, again.describe_changes()
 
 
 def ping(ns, address, attempts=10):
