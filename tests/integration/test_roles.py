@@ -11,9 +11,14 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+from pathlib import Path
 
+import pytest
+import yaml
 from conftest import AnsibleRunner, sh
 from role_helpers import converge_role, run_role
+
+ROLES = Path(__file__).resolve().parents[2] / "roles"
 
 
 def info(link):
@@ -168,7 +173,7 @@ def test_topology_installs_pyroute2_when_missing(lab, tmp_path):
 def ping(ns, address, attempts=10):
     """True when ns gets an echo reply from address (several tries: neighbour discovery, DAD)."""
     family = "-6" if ":" in address else "-4"
-    for _ in range(attempts):
+    for _attempt in range(attempts):
         if sh("ip", "netns", "exec", ns, "ping", family, "-c", "1", "-W", "1", address, check=False).returncode == 0:
             return True
         time.sleep(0.3)
@@ -232,3 +237,20 @@ def test_host_access_lets_the_host_reach_its_children(lab, ansible_default):
             [r.get("actions") or r.get("dest") for r in again if r.get("changed")],
         )
     assert lab.link(host, "mv-host") is not None
+
+
+@pytest.mark.parametrize("role", ["macvlan_topology", "macvlan_host_access"])
+def test_argument_specs_match_defaults(role):
+    """meta/argument_specs.yml documents exactly the variables of defaults/main.yml, with the same defaults."""
+    defaults = yaml.safe_load((ROLES / role / "defaults" / "main.yml").read_text())
+    options = yaml.safe_load((ROLES / role / "meta" / "argument_specs.yml").read_text())["argument_specs"]["main"][
+        "options"
+    ]
+    documented = {name: spec["default"] for name, spec in options.items() if "default" in spec}
+    required = {name for name, spec in options.items() if spec.get("required")}
+    assert documented == defaults
+    assert set(options) == set(defaults) | required
+    assert not required & set(defaults)
+    for name, spec in options.items():
+        assert name.startswith(role + "_"), name
+        assert spec.get("description") and spec.get("type"), name
