@@ -3,123 +3,153 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The module's own time, phase by phase, without Ansible: one fresh process per measurement.
 
-Usage: python benchmarks/phases.py LINKS_JSON NETNS [--check]
+Usage: python benchmarks/phases.py LINKS_JSON NETNS [--check] [--patch raw-dump]
 
-Runs the code path of ``hostnet.macvlan.macvlan_state`` in this process, from the outside (nothing in plugins/
-is changed): the imports, argument-spec validation, the model's validation, opening the netlink handle, and
-then the steps of ``LinkEngine.converge`` one by one (observe, plan, apply, read back and verify), and finally
-building and serialising the result the module returns. Prints one JSON object: seconds per phase, the total,
-the number of actions, and the process's peak RSS. The collection must be importable
-(PYTHONPATH=.build/collections).
+Runs the real ``hostnet.macvlan.macvlan_state`` module in this process (its ``main()``, with its arguments
+in a file as Ansible's debugging entry point reads them) and times it from the outside, without changing
+anything in plugins/: the engine's methods are wrapped with timers. The phases:
 
-The steps mirror ``_runner.LinkEngine.converge`` and ``_runner.run_state_module``; ``--whole`` times
-``converge`` as one call instead, to check that the split adds nothing.
+  import ansible   ansible.module_utils.basic (AnsibleModule)
+  import pyroute2  pyroute2 itself
+  import engine    the collection's module and module_utils
+  argspec          AnsibleModule(): the argument spec applied to the N link dicts
+  validate         run_state_module until the engine starts: the model's validation, opening the session
+  observe          LinkEngine.observe, first call: the netlink dumps (links, addresses, routes)
+  plan             LinkEngine.plan: planning every link
+  apply            Session.apply, every call: one netlink request per action
+  verify           LinkEngine.observe, second call: the read-back dumps
+  engine other     the rest of LinkEngine.converge (ordering, comparing the read-back)
+  result           building the return value and serialising it (exit_json)
+
+Prints one JSON object: seconds per phase, the total, changed, and the process's peak RSS. The collection
+must be importable (PYTHONPATH=.build/collections). ``--patch raw-dump`` applies the change proposed in
+benchmarks/experiments/raw_dump.py from the outside, to measure it before it is made.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import resource
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 CLOCK = time.perf_counter
 
 
+class Timer:
+    def __init__(self):
+        self.times = {}
+        self.marks = {}
+
+    def add(self, name, seconds):
+        self.times[name] = self.times.get(name, 0.0) + seconds
+
+    def wrap(self, owner, attr, name_of_call):
+        """Replace owner.attr by a wrapper adding its time to the phase ``name_of_call(call_number)``."""
+        original = getattr(owner, attr)
+        count = [0]
+
+        def wrapper(*args, **kwargs):
+            start = CLOCK()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                self.add(name_of_call(count[0]), CLOCK() - start)
+                count[0] += 1
+
+        setattr(owner, attr, wrapper)
+
+
 def main(argv):
     check = "--check" in argv
-    whole = "--whole" in argv
-    args = [a for a in argv if not a.startswith("--")]
+    patches = [argv[i + 1] for i, a in enumerate(argv) if a == "--patch"]
+    args = [a for i, a in enumerate(argv) if not a.startswith("--") and (i == 0 or argv[i - 1] != "--patch")]
     links_path, netns = args[0], args[1]
     with open(links_path) as handle:
         links = json.load(handle)
-    times = {}
-
-    def phase(name, start):
-        now = CLOCK()
-        times[name] = times.get(name, 0.0) + now - start
-        return now
+    timer = Timer()
 
     t = CLOCK()
-    from ansible.module_utils.common.arg_spec import ArgumentSpecValidator  # noqa: F401 (what AnsibleModule uses)
+    from ansible.module_utils import basic  # noqa: F401
 
-    t = phase("import ansible", t)
-    import pyroute2  # noqa: F401
+    timer.add("import ansible", CLOCK() - t)
+    t = CLOCK()
+    import pyroute2
 
-    t = phase("import pyroute2", t)
-    from ansible_collections.hostnet.macvlan.plugins.module_utils import _model, _netlink, _plan, _runner
+    timer.add("import pyroute2", CLOCK() - t)
+    t = CLOCK()
+    from ansible_collections.hostnet.macvlan.plugins.module_utils import _model, _netlink, _runner
+    from ansible_collections.hostnet.macvlan.plugins.modules import macvlan_state
 
-    t = phase("import engine", t)
+    if "raw-dump" in patches:
+        sys.path.insert(0, str(Path(__file__).resolve().parent / "experiments"))
+        import raw_dump
 
-    validated = ArgumentSpecValidator(_runner.STATE_OPTIONS).validate({"links": links, "netns": netns})
-    if validated.error_messages:
-        raise SystemExit("argument spec: %s" % validated.error_messages)
-    params = validated.validated_parameters
-    t = phase("argspec", t)
+        raw_dump.patch(_netlink, _model)
+    timer.add("import engine", CLOCK() - t)
 
-    specs = []
-    for index, link in enumerate(params["links"]):
-        spec = _model.normalize_link(dict(link, netns=netns), prefix="links[%d]." % index)
-        if spec["state"] == "present":
-            _model.check_kernel_support(spec, _netlink.kernel_release(), "links[%d]." % index)
-        specs.append(spec)
-    _plan.check_link_set(specs)
-    t = phase("validate", t)
+    marks = timer.marks
+    timer.wrap(_runner.LinkEngine, "observe", lambda n: "observe" if n == 0 else "verify")
+    timer.wrap(_runner.LinkEngine, "plan", lambda n: "plan")
+    timer.wrap(_netlink.Session, "apply", lambda n: "apply")
+    original_converge = _runner.LinkEngine.converge
 
-    with _netlink.Session() as session:
-        engine = _runner.LinkEngine(session, check)
-        session.handle(netns)
-        t = phase("open", t)
-        if whole:
-            entries, parent_entries, after = engine.converge(specs, netns=netns)
-            t = phase("converge", t)
-            actions = _plan.order_actions([a for e in parent_entries + entries for a in e["actions"]])
-        else:
-            snapshots = engine.observe(specs, netns)
-            t = phase("observe", t)
-            entries, parent_entries = engine.plan(specs, snapshots, (), netns)
-            actions = _plan.order_actions([a for e in parent_entries + entries for a in e["actions"]])
-            t = phase("plan", t)
-            after = None
-            if actions and not check:
-                for action in actions:
-                    session.apply(action)
-                t = phase("apply", t)
-                after = engine.observe(specs, netns)
-                problems = []
-                for entry in entries:
-                    problems += _plan.verify_link(entry["spec"], engine.read_view(entry["spec"], after))
-                if problems:
-                    raise SystemExit("verification failed: %s" % problems[:5])
-                t = phase("verify", t)
+    def converge(self, *a, **k):
+        marks["converge start"] = CLOCK()
+        try:
+            return original_converge(self, *a, **k)
+        finally:
+            marks["converge end"] = CLOCK()
 
-        result_links = {}
-        before_links = {}
-        after_links = {}
-        for entry in entries:
-            spec = entry["spec"]
-            view, link = _runner.read_back(spec, after, entry)
-            result_links[spec["name"]] = _runner.full_view(view, link, spec)
-            before_links[spec["name"]] = _runner.diff_view(entry["before"], spec["name"])
-            after_links[spec["name"]] = _runner.diff_view(view, spec["name"])
-        result = {
-            "changed": bool(actions),
-            "actions": [_plan.describe(a) for a in actions],
-            "links": result_links,
-        }
-        output = json.dumps(result)
-        t = phase("result", t)
-    times["close"] = CLOCK() - t
+    _runner.LinkEngine.converge = converge
+    original_run = macvlan_state.run_state_module
+
+    def run_state_module(module):
+        marks["run start"] = CLOCK()
+        return original_run(module)
+
+    macvlan_state.run_state_module = run_state_module
+
+    arguments = {"links": links, "netns": netns, "_ansible_check_mode": check}
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
+        json.dump({"ANSIBLE_MODULE_ARGS": arguments}, handle)
+    sys.argv = [macvlan_state.__file__, handle.name]
+    out = io.StringIO()
+    start = CLOCK()
+    code = 0
+    try:
+        with contextlib.redirect_stdout(out):
+            macvlan_state.main()
+    except SystemExit as exc:
+        code = exc.code or 0
+    end = CLOCK()
+    Path(handle.name).unlink()
+    text = out.getvalue()
+    result = json.loads(text[text.index("{") :]) if "{" in text else {}
+    if code or result.get("failed") or "converge end" not in marks:
+        raise SystemExit("macvlan_state failed (exit %s): %s" % (code, result.get("msg") or text[-2000:]))
+
+    times = timer.times
+    times["argspec"] = marks["run start"] - start
+    times["validate"] = marks["converge start"] - marks["run start"]
+    engine = sum(times.get(p, 0.0) for p in ("observe", "plan", "apply", "verify"))
+    times["engine other"] = (marks["converge end"] - marks["converge start"]) - engine
+    times["result"] = end - marks["converge end"]
     print(
         json.dumps(
             {
                 "phases": times,
                 "total": sum(times.values()),
-                "actions": len(actions),
-                "changed": bool(actions),
-                "result_bytes": len(output),
+                "changed": bool(result.get("changed")),
+                "actions": len(result.get("actions") or []),
+                "result_bytes": len(text),
                 "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
                 "pyroute2": getattr(pyroute2, "__version__", None),
+                "patches": patches,
             }
         )
     )
