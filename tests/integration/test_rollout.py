@@ -1,0 +1,264 @@
+"""hostnet.macvlan.rollout on a fleet of network namespaces: batches, verification, rollback, stop.
+
+Every fleet host is an inventory host with ``ansible_connection=local`` working in its own namespace
+(``macvlan_topology_netns``, persistence ``none``): nothing touches this machine's own links. The oracle is
+iproute2 (``ip -j -d link``, ``ip -j addr``) and, for persisted files, the files themselves. The default
+batches ``[1, "10%", "50%"]`` of four hosts are [h1], [h2], [h3, h4].
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import REPO, ip_json
+from rollout_helpers import Fleet, add_host, failing_probe, kernel_state, recap, seed, topology
+
+HOSTS = (1, 2, 3, 4)
+
+
+def make_fleet(lab, tmp_path, failing=(), **extra):
+    """Four seeded fleet hosts; the ones in ``failing`` get a probe that must fail. Returns (fleet, namespaces)."""
+    fleet = Fleet(tmp_path)
+    namespaces = {}
+    for index in HOSTS:
+        ns = add_host(lab, index)
+        seed(lab, ns)
+        namespaces[index] = ns
+        variables = topology(ns, index)
+        if index in failing:
+            variables["rollout_probes"] = variables["rollout_probes"] + [failing_probe(ns)]
+            variables["rollout_probe_retries"] = 0
+        variables.update(extra)
+        fleet.add("h%d" % index, variables)
+    return fleet, namespaces
+
+
+def assert_converged(ns, index):
+    state = {link["name"]: link for link in kernel_state(ns)}
+    assert "mv-gone" not in state, "purge left mv-gone"
+    mv0 = state["mv0"]
+    assert (mv0["kind"], mv0["mode"], mv0["parent"], mv0["mtu"]) == ("macvlan", "bridge", "p0", 1400)
+    assert mv0["mac"] == "02:00:00:00:0%d:10" % index
+    assert mv0["addresses"] == ["192.0.2.%d/24" % (100 + index)]
+    assert mv0["up"]
+    old = state["mv-old"]
+    assert (old["mode"], old["mac"], old["addresses"]) == (
+        "bridge",
+        "02:00:00:00:aa:01",
+        ["192.0.2.%d/24" % (150 + index)],
+    )
+    assert state["p0"]["promisc"] is True
+
+
+def summary_lines(output):
+    """The lines of the last batch summary the playbook printed."""
+    start = output.rfind("TASK [Show the batch and the rollout so far]")
+    assert start >= 0, output[-3000:]
+    block = output[start:].split("\n\n")[0]
+    return [line.strip().strip('",') for line in block.splitlines() if line.strip().startswith('"')]
+
+
+def test_happy_path_in_batches_then_unchanged(lab, tmp_path):
+    fleet, namespaces = make_fleet(lab, tmp_path)
+    first = fleet.run()
+    assert first.returncode == 0, first.stdout[-5000:]
+    for index, ns in namespaces.items():
+        assert_converged(ns, index)
+    lines = summary_lines(first.stdout)
+    assert "batch 1: changed 1 ['h1'], unchanged 0 [], rolled back 0 [], failed 0 []" in lines
+    assert "batch 2: changed 1 ['h2'], unchanged 0 [], rolled back 0 [], failed 0 []" in lines
+    assert "batch 3: changed 2 ['h3', 'h4'], unchanged 0 [], rolled back 0 [], failed 0 []" in lines
+    assert "Rollout complete" in lines
+    after = {index: kernel_state(ns) for index, ns in namespaces.items()}
+
+    again = fleet.run()
+    assert again.returncode == 0, again.stdout[-5000:]
+    lines = summary_lines(again.stdout)
+    assert "batch 3: changed 0 [], unchanged 2 ['h3', 'h4'], rolled back 0 [], failed 0 []" in lines
+    assert {index: kernel_state(ns) for index, ns in namespaces.items()} == after
+    assert all(counters["changed"] == 0 for counters in recap(again.stdout).values()), again.stdout[-3000:]
+
+
+def test_failed_verification_rolls_back_the_host_and_stops_the_rollout(lab, tmp_path):
+    fleet, namespaces = make_fleet(lab, tmp_path, failing=(2,))
+    before = {index: kernel_state(ns) for index, ns in namespaces.items()}
+    proc = fleet.run()
+    assert proc.returncode != 0
+    # h1 (batch 1) is converged; h2 (batch 2) failed its probe and is back to its snapshot, as ip shows it
+    assert_converged(namespaces[1], 1)
+    assert kernel_state(namespaces[2]) == before[2]
+    # the rollout stopped: the last batch was never touched
+    assert kernel_state(namespaces[3]) == before[3]
+    assert kernel_state(namespaces[4]) == before[4]
+    lines = summary_lines(proc.stdout)
+    assert "batch 2: changed 0 [], unchanged 0 [], rolled back 1 ['h2'], failed 0 []" in lines
+    assert "ROLLOUT STOPPED after batch 2; not started: 2 ['h3', 'h4']" in lines
+    assert "192.0.2.99 is unreachable" in proc.stdout
+    assert "h2 was rolled back (verify)" in proc.stdout
+    assert "delete macvlan mv0" in proc.stdout  # what was restored is reported
+    counters = recap(proc.stdout)
+    assert counters["h2"]["failed"] == 1 and counters["h2"]["rescued"] == 1
+    assert counters["h1"]["failed"] == 0
+    assert "h3" not in counters and "h4" not in counters
+
+
+def test_failure_rate_within_max_fail_percentage_goes_on(lab, tmp_path):
+    fleet, namespaces = make_fleet(lab, tmp_path, failing=(1,))
+    before = kernel_state(namespaces[1])
+    proc = fleet.run(extra_vars={"rollout_serial": "2", "rollout_max_fail_percentage": 50})
+    assert proc.returncode != 0  # h1 failed: the job fails, but the rollout went on (1 of 2 is not above 50 %)
+    assert kernel_state(namespaces[1]) == before
+    for index in (2, 3, 4):
+        assert_converged(namespaces[index], index)
+    lines = summary_lines(proc.stdout)
+    assert "batch 1: changed 1 ['h2'], unchanged 0 [], rolled back 1 ['h1'], failed 0 []" in lines
+    assert "batch 2: changed 2 ['h3', 'h4'], unchanged 0 [], rolled back 0 [], failed 0 []" in lines
+    assert "Rollout complete" in lines
+
+
+def test_preflight_refuses_and_touches_nothing(lab, tmp_path):
+    fleet, namespaces = make_fleet(lab, tmp_path)
+    lab.veth(namespaces[3], "v9", "w9")
+    bad = {
+        1: {"rollout_protected_interfaces": ["p0"]},
+        2: {"macvlan_topology_links": [{"name": "mv0", "parent": "p9"}, {"name": "mv1", "parent": "p0", "mtu": 9000}]},
+        3: {"macvlan_topology_links": [{"name": "v9", "parent": "p0"}]},
+        4: {"macvlan_topology_links": [{"name": "mv0", "parent": "p0", "mode": "sideways"}]},
+    }
+    for index, variables in bad.items():
+        fleet.hosts["h%d" % index].update(variables)
+    lab.ip(namespaces[2], "link", "set", "p0", "down")
+    before = {index: kernel_state(ns) for index, ns in namespaces.items()}
+    proc = fleet.run(extra_vars={"rollout_serial": [4], "rollout_max_fail_percentage": 100})
+    assert proc.returncode != 0
+    assert {index: kernel_state(ns) for index, ns in namespaces.items()} == before
+    out = proc.stdout
+    assert "p0 carries the Ansible connection (or is protected) and would be a managed parent" in out
+    assert "parent p9 does not exist" in out and "parent p0 is down" in out
+    assert "name v9 is taken by an interface of kind veth, not a macvlan" in out
+    assert "sideways" in out  # the role's argument spec
+    assert (
+        "batch 1: changed 0 [], unchanged 0 [], rolled back 0 [], failed 4 ['h1', 'h2', 'h3', 'h4']"
+        in summary_lines(out)
+    )
+
+
+def test_refuses_the_interface_of_the_ansible_connection(lab, tmp_path):
+    """In the host namespace the default-route interface is refused (check mode: nothing could change anyway)."""
+    default = [r for r in ip_json("route", "show", "default") if r.get("dev")]
+    if not default:
+        pytest.skip("this machine has no default route")
+    iface = default[0]["dev"]
+    links_before = sorted(link["ifname"] for link in ip_json("link", "show"))
+    fleet = Fleet(tmp_path)
+    fleet.add(
+        "h1",
+        {
+            "macvlan_topology_persist": "none",
+            "macvlan_topology_install_pyroute2": False,
+            "macvlan_topology_links": [{"name": "hmv-conn", "parent": iface}],
+        },
+    )
+    proc = fleet.run(args=["--check"])
+    assert proc.returncode != 0
+    assert "%s carries the Ansible connection (or is protected) and would be a managed parent" % iface in proc.stdout
+    assert sorted(link["ifname"] for link in ip_json("link", "show")) == links_before
+
+
+def test_persisted_files_are_restored(lab, tmp_path):
+    """Files only (macvlan_topology_apply false): new files are removed, changed ones get their content back."""
+    ns = add_host(lab, 1)
+    netdir = tmp_path / "network"
+    netdir.mkdir()
+    mine = netdir / "60-hostnet-macvlan-link-mv0.netdev"
+    mine.write_text("# written by an earlier rollout\n")
+    mine.chmod(0o640)
+    other = netdir / "10-eth0.network"
+    other.write_text("[Match]\nName=eth0\n")
+    before = {
+        p.relative_to(netdir).as_posix(): (p.read_text(), p.stat().st_mode) for p in netdir.rglob("*") if p.is_file()
+    }
+    fleet = Fleet(tmp_path)
+    fleet.add(
+        "h1",
+        {
+            "macvlan_topology_apply": False,
+            "macvlan_topology_persist": "networkd",
+            "macvlan_topology_networkd_dir": str(netdir),
+            "macvlan_topology_networkmanager_dir": str(tmp_path / "nm"),
+            "macvlan_topology_systemd_dir": str(tmp_path / "systemd"),
+            "macvlan_topology_reload": False,
+            "macvlan_topology_links": [{"name": "mv0", "parent": "p0", "addresses": ["192.0.2.10/24"]}],
+            "rollout_probes": [failing_probe(ns)],
+            "rollout_probe_retries": 0,
+        },
+    )
+    proc = fleet.run()
+    assert proc.returncode != 0
+    assert "h1 was rolled back (verify)" in proc.stdout
+    assert "restored %s" % mine in proc.stdout
+    assert "removed %s/60-hostnet-macvlan-link-mv0.network" % netdir in proc.stdout
+    after = {
+        p.relative_to(netdir).as_posix(): (p.read_text(), p.stat().st_mode) for p in netdir.rglob("*") if p.is_file()
+    }
+    assert after == before
+
+
+def _ansible_runner():
+    path = os.environ.get("ANSIBLE_RUNNER") or str(REPO / ".build" / "venv-docs" / "bin" / "ansible-runner")
+    return path if os.access(path, os.X_OK) else None
+
+
+def test_rollout_under_ansible_runner(lab, tmp_path):
+    """What AWX does: ansible-runner runs the playbook; its artifacts hold the status and the job events."""
+    runner = _ansible_runner()
+    if runner is None:
+        pytest.skip("ansible-runner not installed (make runner-test installs it into .build/venv-docs)")
+    fleet, namespaces = make_fleet(lab, tmp_path, failing=(2,))
+    before = kernel_state(namespaces[2])
+    private = tmp_path / "runner"
+    (private / "inventory").mkdir(parents=True)
+    (private / "env").mkdir()
+    (private / "project").mkdir()
+    shutil.copy(fleet.inventory(), private / "inventory" / "hosts.json")
+    env = fleet.env()
+    envvars = {key: env[key] for key in ("ANSIBLE_COLLECTIONS_PATH", "ANSIBLE_LOCAL_TEMP", "ANSIBLE_REMOTE_TEMP")}
+    (private / "env" / "envvars").write_text(json.dumps(envvars))
+    (private / "env" / "extravars").write_text(json.dumps({"rollout_serial": [1, "10%", "50%"]}))
+    env["PATH"] = str(Path(runner).parent) + os.pathsep + env["PATH"]
+    proc = subprocess.run(
+        [runner, "run", str(private), "-p", "hostnet.macvlan.rollout", "--ident", "rollout"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        check=False,
+    )
+    artifacts = private / "artifacts" / "rollout"
+    assert (artifacts / "status").read_text() == "failed", proc.stdout[-5000:]
+    assert int((artifacts / "rc").read_text()) != 0
+    events = [json.loads(p.read_text()) for p in sorted((artifacts / "job_events").glob("*.json"))]
+    by_type = {}
+    for event in events:
+        by_type.setdefault(event["event"], []).append(event)
+    failed = [(e["event_data"]["host"], e["event_data"]["task"]) for e in by_type.get("runner_on_failed", [])]
+    assert ("h2", "Fail the hosts that were rolled back or refused") in failed
+    assert ("h2", "Fail the verification") in failed
+    restored = [
+        e
+        for e in by_type.get("runner_on_ok", [])
+        if e["event_data"]["task"] == "Restore the snapshot of the macvlan links and the parents' flags"
+    ]
+    assert [e["event_data"]["host"] for e in restored] == ["h2"]
+    assert "delete macvlan mv0 in netns %s" % namespaces[2] in restored[0]["event_data"]["res"]["actions"]
+    stats = by_type["playbook_on_stats"][-1]["event_data"]
+    assert stats["failures"] == {"h2": 1}
+    assert stats["rescued"] == {"h2": 1}
+    assert set(stats["ok"]) == {"h1", "h2"}  # h3 and h4 never started
+    assert kernel_state(namespaces[2]) == before
+    assert_converged(namespaces[1], 1)
