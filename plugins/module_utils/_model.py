@@ -65,8 +65,9 @@ def validate_ifname(value, option="name"):
     if value in (".", ".."):
         _fail(option, value, "is not a valid interface name")
     for char in value:
-        if char in "/:" or char.isspace():
-            _fail(option, value, "is not a valid interface name: it must not contain '/', ':' or whitespace")
+        if char in "/:%" or char.isspace():
+            # The kernel reads '%d' in a new link's name as a template for the next free number.
+            _fail(option, value, "is not a valid interface name: it must not contain '/', ':', '%' or whitespace")
     return value
 
 
@@ -138,6 +139,8 @@ def normalize_route(value, option="routes"):
             _fail(option + ".metric", metric, "is not an integer")
         if not 0 <= metric <= U32_MAX:
             _fail(option + ".metric", metric, "is out of range 0..%d" % U32_MAX)
+        if metric == 0 and net.version == 6:
+            metric = default_metric(6)  # the kernel stores IPv6 metric 0 as its default, 1024
     return {"dest": net.compressed, "gateway": gw.compressed if gw is not None else None, "metric": metric}
 
 
@@ -249,6 +252,15 @@ def normalize_link(params, prefix=""):
                 fail("addresses", addresses, "lists %s twice with different prefix lengths" % ip)
             seen[ip] = cidr
         spec["addresses"] = sorted(set(normalized), key=_cidr_sort_key)
+        ipv6 = [cidr for cidr in spec["addresses"] if ":" in cidr]
+        if ipv6 and spec["link_state"] == "down":
+            fail(
+                "addresses",
+                addresses,
+                "has IPv6 addresses, which need link_state up: the kernel drops them when a link goes down",
+            )
+        if ipv6 and spec["mtu"] is not None and spec["mtu"] < 1280:
+            fail("mtu", spec["mtu"], "is below 1280, the IPv6 minimum, and addresses has IPv6 addresses (%s)" % ipv6[0])
     else:
         spec["addresses"] = None
 

@@ -37,13 +37,16 @@ try:
         RTM_DELROUTE,
         RTM_GETADDR,
         RTM_GETLINK,
+        RTM_GETNSID,
         RTM_GETROUTE,
         RTM_NEWADDR,
         RTM_NEWLINK,
+        RTM_NEWNSID,
         RTM_NEWROUTE,
     )
     from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg
     from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
+    from pyroute2.netlink.rtnl.nsidmsg import nsidmsg
     from pyroute2.netlink.rtnl.rtmsg import rtmsg
 except ImportError:
     PYROUTE2_IMPORT_ERROR = traceback.format_exc()
@@ -67,6 +70,7 @@ RTPROT_STATIC = 4
 RTN_UNICAST = 1
 RT_SCOPE_UNIVERSE = 0
 RT_SCOPE_LINK = 253
+RT_SCOPE_NOWHERE = 255
 # Route origins the collection never touches: the kernel's connected routes, router advertisements, DHCP.
 UNMANAGED_ROUTE_PROTOCOLS = (RTPROT_KERNEL, 9, 16)
 MACADDR_SET = 3
@@ -274,6 +278,9 @@ class Snapshot:
         self.addresses = addresses  # {ifindex: [cidr, ...]} or None when not dumped
         self.routes = routes  # {ifindex: [route, ...]} or None when not dumped
         self._children = None
+        # The id under which this namespace knows the namespace the parents live in (set by the engine when
+        # the two differ): a link here whose IFLA_LINK_NETNSID equals it has its parent there.
+        self.peer_nsid = None
 
     def link_addresses(self, name):
         link = self.links.get(name)
@@ -296,14 +303,16 @@ class Snapshot:
 
     def children(self, parent_ifindex, foreign=False):
         """macvlan/macvtap links of this namespace on parent ``parent_ifindex``: a parent in this namespace, or
-        with ``foreign`` one in another namespace (the link was moved here). Indexed once per snapshot."""
+        with ``foreign`` one in the parents' namespace (``peer_nsid``; the link was moved here). Indexed once."""
         if self._children is None:
             self._children = {}
             for link in self.links.values():
                 if link["kind"] in MACVLAN_KINDS:
-                    key = (link["parent_ifindex"], link.get("parent_netnsid") is not None)
+                    key = (link["parent_ifindex"], link.get("parent_netnsid"))
                     self._children.setdefault(key, []).append(link)
-        return list(self._children.get((parent_ifindex, foreign), []))
+        if foreign and self.peer_nsid is None:
+            return []
+        return list(self._children.get((parent_ifindex, self.peer_nsid if foreign else None), []))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -408,6 +417,19 @@ class Session:
                 if item is not None:
                     route_map.setdefault(item[0], []).append(item[1])
         return Snapshot(ns, links, addr_map, route_map)
+
+    def peer_nsid(self, ns, peer):
+        """The id under which namespace ``ns`` knows namespace ``peer``; None when it has none yet (then no link
+        of ``ns`` can have its parent in ``peer``)."""
+        fd = os.open(_model.netns_path(peer) if peer is not None else "/proc/self/ns/net", os.O_RDONLY)
+        try:
+            msg = nsidmsg()
+            msg["attrs"] = [("NETNSA_FD", fd)]
+            replies = _msgs(self._request(ns, msg, RTM_GETNSID, NLM_F_REQUEST), RTM_NEWNSID)
+        finally:
+            os.close(fd)
+        nsid = replies[0].get_attr("NETNSA_NSID") if replies else None
+        return None if nsid is None or nsid in (-1, 0xFFFFFFFF) else nsid
 
     def ifindex(self, ns, name):
         """The index of ``name`` in ``ns``; one re-dump after creations serves every later lookup."""
@@ -572,6 +594,13 @@ class Session:
         flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL
         self._request(action["ns"], self._addr_msg(action), RTM_NEWADDR, flags)
 
+    def _op_ensure_address(self, action):
+        try:
+            self._op_add_address(action)
+        except NetlinkFailure as exc:
+            if exc.code != errno.EEXIST:  # still there: the goal is reached
+                raise
+
     def _op_del_address(self, action):
         try:
             self._request(action["ns"], self._addr_msg(action), RTM_DELADDR, NLM_F_REQUEST | NLM_F_ACK)
@@ -579,7 +608,7 @@ class Session:
             if exc.code != errno.EADDRNOTAVAIL:  # already gone: the goal is reached
                 raise
 
-    def _route_msg(self, action):
+    def _route_msg(self, action, delete=False):
         route = action["route"]
         dest, dst_len = route["dest"].split("/")
         family = AF_INET6 if ":" in dest else AF_INET
@@ -587,9 +616,14 @@ class Session:
         msg["family"] = family
         msg["dst_len"] = int(dst_len)
         msg["table"] = RT_TABLE_MAIN
-        msg["proto"] = RTPROT_STATIC
         msg["type"] = RTN_UNICAST
-        msg["scope"] = RT_SCOPE_UNIVERSE if route["gateway"] else RT_SCOPE_LINK
+        if delete:
+            # Match the route whoever added it ('ip route add' uses proto boot) and whatever its scope.
+            msg["proto"] = 0
+            msg["scope"] = RT_SCOPE_NOWHERE
+        else:
+            msg["proto"] = RTPROT_STATIC
+            msg["scope"] = RT_SCOPE_UNIVERSE if route["gateway"] else RT_SCOPE_LINK
         msg["attrs"] = [("RTA_OIF", self.ifindex(action["ns"], action["name"])), ("RTA_PRIORITY", route["metric"])]
         if int(dst_len):
             msg["attrs"].append(("RTA_DST", dest))
@@ -601,9 +635,17 @@ class Session:
         flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL
         self._request(action["ns"], self._route_msg(action), RTM_NEWROUTE, flags)
 
+    def _op_ensure_route(self, action):
+        # EEXIST: still there (or held by another device, which the read-back then reports).
+        try:
+            self._op_add_route(action)
+        except NetlinkFailure as exc:
+            if exc.code != errno.EEXIST:
+                raise
+
     def _op_del_route(self, action):
         try:
-            self._request(action["ns"], self._route_msg(action), RTM_DELROUTE, NLM_F_REQUEST | NLM_F_ACK)
+            self._request(action["ns"], self._route_msg(action, delete=True), RTM_DELROUTE, NLM_F_REQUEST | NLM_F_ACK)
         except NetlinkFailure as exc:
             # ESRCH: the kernel already dropped it (e.g. with the address its gateway depended on).
             if exc.code != errno.ESRCH:
@@ -625,7 +667,15 @@ def explain(code, action, detail):
     name = action.get("name") or action.get("spec", {}).get("name")
     spec = action.get("spec") or {}
     where = describe_ns(action.get("ns"))
-    prefix = "%s %s in %s failed: %s" % (op, name, where, detail)
+    subject = name
+    if action.get("address"):
+        subject = "%s %s" % (name, action["address"])
+    elif action.get("route"):
+        route = action["route"]
+        subject = "%s %s%s" % (name, route["dest"], " via %s" % route["gateway"] if route["gateway"] else "")
+    elif "after" in action:
+        subject = "%s (%s -> %s)" % (name, action.get("before"), action["after"])
+    prefix = "%s %s in %s failed: %s" % (op, subject, where, detail)
     if code == errno.EPERM:
         return prefix + ". Changing links needs root (CAP_NET_ADMIN); run the task with become: true"
     if code == errno.EEXIST and op in ("create", "recreate"):

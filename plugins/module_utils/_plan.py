@@ -55,10 +55,10 @@ def resolve_parent(link, where, work):
     if link.get("parent_netnsid") is None:
         parent = where.by_index.get(link.get("parent_ifindex"))
         return (where.ns, parent["name"] if parent else None)
-    if work is not where:
+    if work is not where and link["parent_netnsid"] == where.peer_nsid:
         parent = work.by_index.get(link.get("parent_ifindex"))
         return (work.ns, parent["name"] if parent else None)
-    return ("<other netns>", None)
+    return ("<another netns>", None)
 
 
 def link_view(link, where, work, with_l3=True):
@@ -308,20 +308,31 @@ def _in_place_actions(spec, current, base, after):
 
 
 def _l3_actions(spec, base, current_addresses, current_routes):
-    """Route removals, address removals, address additions, route additions: in that order, because the
-    kernel drops routes whose gateway loses its subnet, and a gateway must be reachable before a route via it.
+    """Addresses and routes, in an order the kernel cannot spoil.
+
+    Route removals first, then address removals. Removing an address makes the kernel drop more than that
+    address: routes via a gateway in its subnet, every IPv4 route of the link with its last IPv4 address, and
+    (with the default promote_secondaries=0) the secondary addresses of a removed primary. So once any address
+    is removed, every wanted address and route is (re)added afterwards ("ensure": already present is fine),
+    instead of only the missing ones.
     """
     del_routes, add_routes, del_addrs, add_addrs = [], [], [], []
+    removing = False
     if spec["addresses"] is not None:
         want = set(spec["addresses"])
         have = set(_model.managed_addresses(current_addresses, spec["addresses"]))
+        removing = bool(have - want)
         del_addrs = [dict(base, op="del_address", address=c) for c in _model.sort_addresses(have - want)]
         add_addrs = [dict(base, op="add_address", address=c) for c in _model.sort_addresses(want - have)]
+        if removing:
+            add_addrs += [dict(base, op="ensure_address", address=c) for c in _model.sort_addresses(want & have)]
     if spec["routes"] is not None:
         want = {_model.route_key(r): r for r in spec["routes"]}
         have = {_model.route_key(r): r for r in current_routes}
         del_routes = [dict(base, op="del_route", route=have[k]) for k in sorted(set(have) - set(want), key=str)]
         add_routes = [dict(base, op="add_route", route=want[k]) for k in sorted(set(want) - set(have), key=str)]
+        if removing:
+            add_routes += [dict(base, op="ensure_route", route=want[k]) for k in sorted(set(want) & set(have), key=str)]
     return del_routes + del_addrs + add_addrs + add_routes
 
 
@@ -352,8 +363,6 @@ def spec_from_view(view, netns=None, link_netns=None):
             "routes": list(view.get("routes") or []),
         }
     )
-    if spec["bclim"] is not None and spec["bclim"] == _model.BCLIM_DEFAULT:
-        spec["bclim"] = None
     return spec
 
 
@@ -438,19 +447,19 @@ def describe(action):
         return "set flags of %s: %s -> %s" % (name, flag_names(action["before"]), flag_names(action["after"]))
     if op.startswith("set_"):
         return "set %s of %s: %s -> %s" % (op[4:].replace("_", " "), name, action["before"], action["after"])
-    if op in ("add_address", "del_address"):
-        verb = "add" if op.startswith("add") else "remove"
-        return "%s address %s %s %s" % (verb, action["address"], "to" if verb == "add" else "from", name)
-    if op in ("add_route", "del_route"):
+    if op in ("add_address", "del_address", "ensure_address"):
+        verb = op.split("_")[0].replace("del", "remove")
+        return "%s address %s %s %s" % (verb, action["address"], "from" if verb == "remove" else "on", name)
+    if op in ("add_route", "del_route", "ensure_route"):
         route = action["route"]
         via = " via %s" % route["gateway"] if route["gateway"] else ""
-        verb = "add" if op.startswith("add") else "remove"
+        verb = op.split("_")[0].replace("del", "remove")
         return "%s route %s%s metric %d %s %s" % (
             verb,
             route["dest"],
             via,
             route["metric"],
-            "on" if verb == "add" else "from",
+            "from" if verb == "remove" else "on",
             name,
         )
     return "%s %s" % (op, name)
@@ -469,8 +478,10 @@ PHASES = {
     "move_netns": 2,
     "recreate": 4,
     "add_address": 5,
+    "ensure_address": 5,
     "del_address": 5,
     "add_route": 5,
+    "ensure_route": 5,
     "del_route": 5,
     "delete": 6,
 }

@@ -15,6 +15,7 @@ addresses and routes, not the host's: a macvlan child's view of the network.
 from __future__ import annotations
 
 import contextlib
+import errno
 import ipaddress
 import os
 import select
@@ -105,10 +106,14 @@ def _open_socket(version, netns, interface, source):
 
 def probe(dest, netns=None, count=3, timeout=1.0, interface=None, source=None):
     """Send ``count`` echo requests to ``dest`` from namespace ``netns``; return a result dict."""
+    host, dummy_sep, scope = str(dest).partition("%")
     try:
-        address = ipaddress.ip_address(dest)
+        address = ipaddress.ip_address(host)
     except ValueError:
         raise ProbeError("dest: %r is not an IP address" % dest) from None
+    if address.version == 6 and address.is_link_local and not (scope or interface):
+        raise ProbeError("dest: %r is link-local; give the interface (interface option or dest%%IFNAME)" % dest)
+    interface = interface or scope or None
     if source is not None:
         try:
             if ipaddress.ip_address(source).version != address.version:
@@ -125,8 +130,10 @@ def probe(dest, netns=None, count=3, timeout=1.0, interface=None, source=None):
             started = time.monotonic()
             try:
                 sock.sendto(echo_request(version, ident, seq, payload), (str(address), 0))
-            except OSError:
-                # No route, or the link is down: the probe is lost, like a ping that gets no answer.
+            except OSError as exc:
+                if exc.errno not in (errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ENETDOWN, errno.EADDRNOTAVAIL):
+                    raise ProbeError("cannot send to %s: %s" % (dest, exc.strerror)) from None
+                # No route, or the link is down: from this namespace the address is unreachable.
                 sent += 1
                 continue
             sent += 1
@@ -139,7 +146,7 @@ def probe(dest, netns=None, count=3, timeout=1.0, interface=None, source=None):
                 if not ready:
                     break
                 packet, peer = sock.recvfrom(65535)
-                if ipaddress.ip_address(peer[0].split("%")[0]) != address:
+                if ipaddress.ip_address(peer[0].split("%")[0]).packed != address.packed:
                     continue
                 if parse_reply(version, packet, ident) == seq:
                     rtts.append((time.monotonic() - started) * 1000.0)

@@ -91,12 +91,36 @@ def _require_privileges():
         )
 
 
+def _ns_identity(ns):
+    """(device, inode) of a namespace file: two spellings of one namespace compare equal."""
+    try:
+        info = os.stat(_model.netns_path(ns) if ns is not None else "/proc/self/ns/net")
+    except OSError:
+        return ("missing", ns)
+    return (info.st_dev, info.st_ino)
+
+
+def canonical_namespaces(specs, netns):
+    """Spell each namespace one way (the first spelling seen, ``netns`` first); a ``link_netns`` that is the
+    working namespace itself becomes None. Changes the specs in place."""
+    spelling = {_ns_identity(netns): netns}
+    for spec in specs:
+        for key in ("netns", "link_netns"):
+            ns = spec.get(key)
+            if ns is None and key == "link_netns":
+                continue
+            spec[key] = spelling.setdefault(_ns_identity(ns), ns)
+        if spec.get("link_netns") == spec.get("netns"):
+            spec["link_netns"] = None
+
+
 class LinkEngine:
     """Converges a desired set of links (and parents' promiscuity); a single-link module passes one link."""
 
-    def __init__(self, session, check_mode):
+    def __init__(self, session, check_mode, multi=False):
         self.session = session
         self.check_mode = check_mode
+        self.multi = multi  # error messages name links[i] (macvlan_state)
 
     # -- observe --------------------------------------------------------------------------------------
 
@@ -111,6 +135,8 @@ class LinkEngine:
         for ns in namespaces:
             self._open(ns, specs)
             snapshots[ns] = self.session.observe(ns)
+            if ns != netns:
+                snapshots[ns].peer_nsid = self.session.peer_nsid(ns, netns)
         return snapshots
 
     def _open(self, ns, specs):
@@ -133,25 +159,40 @@ class LinkEngine:
 
     def plan(self, specs, snapshots, parents=(), netns=None, purge=False, purge_exclude=()):
         """Entries: {spec, actions, before, after} per link (purged links included); parent entries apart."""
+        label = ""
         try:
             entries = []
-            for spec in specs:
+            for index, spec in enumerate(specs):
+                label = "links[%d] (%s): " % (index, spec["name"]) if self.multi else ""
                 work, where = self.pair(spec, snapshots)
                 actions, before, after = _plan.plan_link(spec, work, where)
-                entries.append({"spec": spec, "actions": actions, "before": before, "after": after})
+                # Where the observed link was: rollback restores it there.
+                before_ns = spec.get("link_netns") or spec.get("netns")
+                if actions and actions[0]["op"] == "move_netns":
+                    before_ns = spec.get("netns")
+                elif actions and actions[0]["op"] == "recreate":
+                    before_ns = actions[0]["old_ns"]
+                entries.append(
+                    {"spec": spec, "actions": actions, "before": before, "after": after, "before_ns": before_ns}
+                )
             parent_entries = []
-            for parent in parents:
+            for index, parent in enumerate(parents):
+                label = "parents[%d]: " % index
                 work = snapshots[netns]
                 actions = _plan.plan_promisc(parent["name"], parent["promisc"], work)
                 link = work.links[parent["name"]]
                 parent_entries.append({"parent": parent, "actions": actions, "before": link["promisc"]})
+            label = "purge: "
             if purge:
                 managed = {p["name"] for p in parents} | {s["parent"] for s in specs if s["state"] == "present"}
-                keep = {(s.get("link_netns") or s.get("netns"), s["name"]) for s in specs}
+                keep = set()
+                for spec in specs:
+                    keep.add((spec.get("link_netns") or spec.get("netns"), spec["name"]))
+                    keep.add((spec.get("netns"), spec["name"]))  # a link still to be moved into link_netns
                 keep |= {(None, name) for name in purge_exclude}
                 entries += _plan.plan_purge(snapshots, netns, managed, keep)
         except _plan.PlanError as exc:
-            raise EngineError(str(exc)) from None
+            raise EngineError(label + str(exc)) from None
         return entries, parent_entries
 
     # -- apply, verify, roll back ---------------------------------------------------------------------
@@ -162,6 +203,7 @@ class LinkEngine:
         Returns (entries, parent_entries, after) where ``after`` is the read-back snapshots, or None when nothing
         was applied (no change, or check mode). Raises EngineError, after rolling back, on failure.
         """
+        canonical_namespaces(specs, netns)
         snapshots = self.observe(specs, netns)
         entries, parent_entries = self.plan(specs, snapshots, parents, netns, purge, purge_exclude)
         actions = _plan.order_actions([a for e in parent_entries + entries for a in e["actions"]])
@@ -224,20 +266,40 @@ class LinkEngine:
     def rollback(self, entries, parent_entries, netns=None):
         """Restore every link and parent the plan touched to its observed state. Returns what was done."""
         touched = [e for e in entries if e["actions"]]
-        current = self.observe([e["spec"] for e in touched], netns)
         restored = []
+        for entry in touched:
+            # A link moved into link_netns goes back first, so it can be restored where it was.
+            spec = entry["spec"]
+            if entry["actions"][0]["op"] == "move_netns":
+                back = {
+                    "op": "move_netns",
+                    "ns": spec.get("link_netns"),
+                    "link_ns": spec.get("netns"),
+                    "name": spec["name"],
+                }
+                try:
+                    self.session.dump_links(back["ns"])
+                    self.session.apply(back)
+                    restored.append("%s: %s" % (spec["name"], _plan.describe(back)))
+                except _netlink.NetlinkFailure:
+                    pass  # it never left: the move itself failed
+        current = self.observe([e["spec"] for e in touched], netns)
         targets = []
         for entry in touched:
             spec = entry["spec"]
             before = entry["before"]
+            ns_link = spec.get("link_netns") or spec.get("netns")
+            before_ns = entry.get("before_ns", ns_link)
+            link_netns = before_ns if before_ns != spec.get("netns") else None
+            if before is None or (before_ns != ns_link and entry["actions"][0]["op"] == "recreate"):
+                # Created by this run (or re-created in another namespace): remove it from where it went.
+                targets.append({"name": spec["name"], "state": "absent", "netns": ns_link, "link_netns": None})
             if before is None:
-                ns_link = spec.get("link_netns") or spec.get("netns")
-                target = {"name": spec["name"], "state": "absent", "netns": ns_link, "link_netns": None}
-            else:
-                target = _plan.spec_from_view(before, spec.get("netns"), spec.get("link_netns"))
-                if not target["parent"]:
-                    restored.append("%s: cannot restore (its parent is unknown)" % spec["name"])
-                    continue
+                continue
+            target = _plan.spec_from_view(before, spec.get("netns"), link_netns)
+            if not target["parent"]:
+                restored.append("%s: cannot restore (its parent is unknown)" % spec["name"])
+                continue
             targets.append(target)
         plans = []
         for target in targets:
@@ -491,7 +553,7 @@ def run_state_module(module):
         module.fail_json(msg=str(exc))
     try:
         with _netlink.Session() as session:
-            engine = LinkEngine(session, module.check_mode)
+            engine = LinkEngine(session, module.check_mode, multi=True)
             entries, parent_entries, after = engine.converge(
                 specs,
                 parents=parents,

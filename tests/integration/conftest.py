@@ -188,15 +188,57 @@ class AnsibleRunner:
         return self.playbook([{"name": "under test", name: args, "ignore_errors": True}], check=check, diff=diff)[0]
 
     def converge(self, module, **args):
-        """Apply, then prove: the rerun reports no change and a check-mode run plans nothing."""
+        """Apply, then prove: the rerun reports no change, and a check-mode run plans nothing and (per iproute2)
+        changes nothing."""
         first = self.run(module, diff=True, **args)
         assert not first.get("failed"), first.get("msg")
         again = self.run(module, **args)
         assert not again.get("failed"), again.get("msg")
         assert again["changed"] is False, "rerun changed: %s" % again.get("actions")
+        before = kernel_state(args)
         checked = self.run(module, check=True, **args)
+        assert not checked.get("failed"), checked.get("msg")
         assert checked["changed"] is False, "check mode after converge plans: %s" % checked.get("actions")
+        assert kernel_state(args) == before, "a check-mode run changed the kernel"
         return first
+
+
+def _namespaces(args):
+    found = {args.get("netns"), args.get("link_netns")}
+    found |= {link.get("link_netns") for link in args.get("links") or []}
+    return sorted(ns for ns in found if ns and not ns.startswith("/"))
+
+
+def kernel_state(args):
+    """What iproute2 shows in the namespaces a task names: links, addresses, routes (fields that settle
+    asynchronously, such as operstate, carrier and DAD flags, left out)."""
+    state = {}
+    for ns in _namespaces(args):
+        links = [
+            (
+                link["ifname"],
+                link["ifindex"],
+                link.get("address"),
+                link.get("mtu"),
+                link.get("link"),
+                "UP" in link.get("flags", []),
+                "PROMISC" in link.get("flags", []),
+                json.dumps(link.get("linkinfo"), sort_keys=True),
+            )
+            for link in ip_json("-n", ns, "-d", "link", "show")
+        ]
+        addresses = sorted(
+            (entry["ifname"], a["local"], a["prefixlen"])
+            for entry in ip_json("-n", ns, "addr", "show")
+            for a in entry.get("addr_info", [])
+        )
+        routes = sorted(
+            json.dumps({k: r.get(k) for k in ("dst", "gateway", "dev", "metric", "protocol", "table")}, sort_keys=True)
+            for family in ("-4", "-6")
+            for r in ip_json("-n", ns, family, "route", "show", "table", "all")
+        )
+        state[ns] = (sorted(links), addresses, routes)
+    return state
 
 
 @pytest.fixture(params=INTERPRETERS, ids=[i[0] for i in INTERPRETERS])

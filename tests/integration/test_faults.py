@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+from conftest import kernel_state
 
 
 @pytest.fixture
@@ -19,11 +20,11 @@ def host(lab):
 
 
 def refused(lab, ansible, ns, module="macvlan", **args):
-    """Run a task that must fail; assert nothing changed in ``ns``; return the message."""
-    before = lab.links(ns)
+    """Run a task that must fail; assert nothing changed in ``ns`` (links, addresses, routes); return the message."""
+    before = (lab.links(ns), kernel_state({"netns": ns}))
     result = ansible.run(module, **args)
     assert result.get("failed") is True, "expected a failure, got %r" % result
-    assert lab.links(ns) == before, "a failed task changed the host"
+    assert (lab.links(ns), kernel_state({"netns": ns})) == before, "a failed task changed the host"
     return result["msg"]
 
 
@@ -31,9 +32,10 @@ def refused(lab, ansible, ns, module="macvlan", **args):
     "name, reason",
     [
         ("a-name-that-is-too-long", "is too long: interface names are at most 15 bytes"),
-        ("mv/0", "must not contain '/', ':' or whitespace"),
-        ("mv:0", "must not contain '/', ':' or whitespace"),
-        ("mv 0", "must not contain '/', ':' or whitespace"),
+        ("mv/0", "must not contain '/', ':', '%' or whitespace"),
+        ("mv:0", "must not contain '/', ':', '%' or whitespace"),
+        ("mv 0", "must not contain '/', ':', '%' or whitespace"),
+        ("mv%d", "must not contain '/', ':', '%' or whitespace"),
     ],
 )
 def test_invalid_names(lab, ansible_default, host, name, reason):

@@ -7,6 +7,7 @@ report no change and a check-mode run that must plan nothing (``ansible.converge
 from __future__ import annotations
 
 import pytest
+from conftest import kernel_state
 
 
 def info(link):
@@ -122,10 +123,12 @@ def test_absent_links(lab, ansible, host):
 
 
 def refused(lab, ansible, namespaces, **args):
-    before = {ns: lab.links(ns) for ns in namespaces}
+    before = {ns: (lab.links(ns), kernel_state({"netns": ns})) for ns in namespaces}
     result = ansible.run("macvlan_state", **args)
     assert result.get("failed") is True, result
-    assert {ns: lab.links(ns) for ns in namespaces} == before, "a refused change touched the host"
+    assert {ns: (lab.links(ns), kernel_state({"netns": ns})) for ns in namespaces} == before, (
+        "a refused change touched the host"
+    )
     return result["msg"]
 
 

@@ -217,6 +217,7 @@ def test_link_in_link_netns_with_parent_in_work_namespace():
     work = snap(ns=None)
     moved = mv("mv0", 3, parent_netnsid=0, parent_ifindex=2)
     where = Snapshot("vm1", [moved], {}, {})
+    where.peer_nsid = 0
     spec = normalize_link({"name": "mv0", "parent": "eth1", "link_netns": "vm1"})
     assert plan_link(spec, work, where)[0] == []
 
@@ -297,9 +298,23 @@ def test_plan_purge_only_unlisted_on_managed_parents():
     veth = dict(PARENT, name="veth9", ifindex=9, kind="veth")
     work = Snapshot(None, [PARENT, other_parent, veth, *links], {}, {})
     moved = mv("inside", 4, parent_netnsid=0, parent_ifindex=2)
-    vm = Snapshot("vm1", [moved], {}, {})
+    stranger = mv("stranger", 5, parent_netnsid=1, parent_ifindex=2)  # same index, parent in a third netns
+    vm = Snapshot("vm1", [moved, stranger], {}, {})
+    vm.peer_nsid = 0
     keep = {(None, "keep"), (None, "excluded")}
     entries = _plan.plan_purge({None: work, "vm1": vm}, None, {"eth1"}, keep)
     assert [(e["actions"][0]["ns"], e["spec"]["name"]) for e in entries] == [(None, "old"), ("vm1", "inside")]
     assert all(e["purged"] and e["before"]["parent"] == "eth1" for e in entries)
     assert _plan.plan_purge({None: work}, None, set(), set()) == []
+
+
+def test_link_with_parent_in_a_third_namespace_is_not_ours():
+    """Interface indexes repeat across namespaces: only IFLA_LINK_NETNSID == the parents' nsid counts."""
+    work = snap(ns=None)
+    stranger = mv("mv0", 3, parent_netnsid=1, parent_ifindex=2)
+    where = Snapshot("vm1", [stranger], {}, {})
+    where.peer_nsid = 0
+    assert _plan.resolve_parent(stranger, where, work) == ("<another netns>", None)
+    spec = normalize_link({"name": "mv0", "parent": "eth1", "link_netns": "vm1"})
+    actions = plan_link(spec, work, where)[0]
+    assert [a["op"] for a in actions] == ["recreate"]
