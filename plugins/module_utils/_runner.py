@@ -200,14 +200,17 @@ class LinkEngine:
     def converge(self, specs, parents=(), netns=None, purge=False, purge_exclude=(), rollback=True):
         """Observe, plan, apply in phases, read back, verify; roll back on failure.
 
-        Returns (entries, parent_entries, after) where ``after`` is the read-back snapshots, or None when nothing
-        was applied (no change, or check mode). Raises EngineError, after rolling back, on failure.
+        Returns (entries, parent_entries, after) where ``after`` is the read-back snapshots (the observed ones when
+        there was nothing to do), or None in check mode with changes planned. Raises EngineError, after rolling
+        back, on failure.
         """
         canonical_namespaces(specs, netns)
         snapshots = self.observe(specs, netns)
         entries, parent_entries = self.plan(specs, snapshots, parents, netns, purge, purge_exclude)
         actions = _plan.order_actions([a for e in parent_entries + entries for a in e["actions"]])
-        if not actions or self.check_mode:
+        if not actions:
+            return entries, parent_entries, snapshots  # nothing to do: what was observed is the result
+        if self.check_mode:
             return entries, parent_entries, None
         _require_privileges()
         done = []

@@ -325,15 +325,15 @@ link:
       type: str
       sample: null
     ifindex:
-      description: Interface index (not in check mode).
+      description: Interface index (absent when check mode plans a change).
       type: int
       sample: 7
     promisc:
-      description: The link's own IFF_PROMISC flag (not in check mode).
+      description: The link's own IFF_PROMISC flag (absent when check mode plans a change).
       type: bool
       sample: false
     promiscuity:
-      description: The link's promiscuity counter (not in check mode).
+      description: The link's promiscuity counter (absent when check mode plans a change).
       type: int
       sample: 0
 actions:
