@@ -126,6 +126,24 @@ bench: $(STAMP) $(BENCH_STAMP) collection-path ## benchmarks (root, ~1 h): ip -b
 	@if [[ $$(id -u) -ne 0 ]]; then echo "bench: needs root (network namespaces, veth, macvlan)" >&2; exit 1; fi
 	python benchmarks/bench.py $(BENCH_ARGS)
 
+# --- molecule ------------------------------------------------------------
+
+# Scenarios in privileged podman containers (extensions/molecule, docs/molecule.md).  scripts/molecule.sh
+# installs what it needs (podman, runc, mmdebstrap, .venv-molecule, containers.podman) and builds or reuses
+# the images first.  make molecule SCENARIO=modes (or make molecule-modes) runs one scenario;
+# MOLECULE_JOBS scenarios run at the same time (default 2).
+SCENARIO ?=
+.PHONY: molecule images
+molecule: ## molecule scenarios in podman (root; all in parallel, or SCENARIO=name; make molecule-<name>)
+	bash scripts/molecule.sh $(SCENARIO)
+
+molecule-%:
+	bash scripts/molecule.sh $*
+
+images: ## build (or reuse) the molecule images from Debian packages (root; mmdebstrap, podman)
+	bash scripts/molecule-setup.sh
+	bash scripts/images.sh
+
 # --- cleanup -------------------------------------------------------------
 
 clean: ## remove .build and tests/output (keeps .venv)
