@@ -45,7 +45,7 @@ DEFAULT_FLEET_IMAGE = "localhost/hostnet-macvlan-base:bookworm"
 
 SIZES = (1, 16, 64, 256, 1024)
 FLEET = (1, 4, 8, 16)
-SERIES = ("floor", "command_loop", "macvlan_loop", "state", "role", "process", "phases", "fleet")
+SERIES = ("floor", "command_loop", "macvlan_loop", "state", "role", "process", "phases", "phases_fix", "fleet")
 
 # The plays. Each measured playbook has one main task (or, for the role, the role's tasks); the bench_timer
 # callback records when each task started and ended.
@@ -293,6 +293,7 @@ class Bench:
             raise BenchError("%s: tasks failed: %s (see %s)" % (kind, failed, log))
         m["task_s"] = main["end"] - main["start"]
         m["tasks"] = len(tasks)
+        m["task_times"] = [[t["name"], t["end"] - t["start"]] for t in tasks]
         m["changed"] = any(r["changed"] for r in main["hosts"].values())
         m["hosts_changed"] = sum(1 for r in main["hosts"].values() if r["changed"])
         return m
@@ -314,11 +315,13 @@ class Bench:
         m["result_bytes"] = len(text)
         return m
 
-    def phases(self, links, ns, check=False):
+    def phases(self, links, ns, check=False, patches=()):
         links_file = self.path("links.json")
         links_file.write_text(json.dumps(links), encoding="utf-8")
         log = self.path("phases.out")
         cmd = [PYTHON, str(HERE / "phases.py"), str(links_file), ns] + (["--check"] if check else [])
+        for patch in patches:
+            cmd += ["--patch", patch]
         m = run_timed(cmd, log, env=self.module_env, cwd=self.work)
         text = log.read_text(encoding="utf-8", errors="replace")
         if m["rc"] != 0:
@@ -327,6 +330,7 @@ class Bench:
         m.update(
             {
                 "phases": data["phases"],
+                "phases_cpu": data.get("phases_cpu"),
                 "engine_s": data["total"],
                 "changed": data["changed"],
                 "actions": data["actions"],
@@ -426,19 +430,24 @@ class Bench:
                 self.expect_changed(m, False, "macvlan module process rerun")
                 self.record("process_link", "rerun", 1, rep, m)
 
-    def phase_series(self, n, rep):
+    def phase_series(self, n, rep, series="phases", patches=()):
         links = _lab.link_specs(n, self.parents)
         with _lab.Lab(self.parents, "phase") as lab:
-            m = self.phases(links, lab.ns, check=True)
-            self.expect(lab, 0, "phases --check")
-            self.record("phases", "check", n, rep, m)
-            m = self.phases(links, lab.ns)
+            if not patches:
+                m = self.phases(links, lab.ns, check=True)
+                self.expect(lab, 0, "phases --check")
+                self.record(series, "check", n, rep, m)
+            m = self.phases(links, lab.ns, patches=patches)
             self.expect(lab, n, "phases")
             self.expect_changed(m, True, "phases")
-            self.record("phases", "create", n, rep, m)
-            m = self.phases(links, lab.ns)
+            self.record(series, "create", n, rep, m)
+            m = self.phases(links, lab.ns, patches=patches)
             self.expect_changed(m, False, "phases rerun")
-            self.record("phases", "rerun", n, rep, m)
+            self.record(series, "rerun", n, rep, m)
+
+    def fix_series(self, n, rep):
+        """The module code path with the engine change proposed in benchmarks/experiments/raw_dump.py."""
+        self.phase_series(n, rep, "phases_fix", ("raw-dump", "raw-request"))
 
     # -- fleet -----------------------------------------------------------------------------------------
 
@@ -628,6 +637,7 @@ def main(argv=None):
     plan = [
         ("floor", bench.floor, "single"),
         ("phases", bench.phase_series, "single"),
+        ("phases_fix", bench.fix_series, "single"),
         ("process", bench.process, "single"),
         ("state", bench.state, "playbook"),
         ("role", bench.role, "playbook"),

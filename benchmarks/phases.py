@@ -3,7 +3,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The module's own time, phase by phase, without Ansible: one fresh process per measurement.
 
-Usage: python benchmarks/phases.py LINKS_JSON NETNS [--check] [--patch raw-dump]
+Usage: python benchmarks/phases.py LINKS_JSON NETNS [--check] [--patch raw-dump [--patch raw-request]]
 
 Runs the real ``hostnet.macvlan.macvlan_state`` module in this process (its ``main()``, with its arguments
 in a file as Ansible's debugging entry point reads them) and times it from the outside, without changing
@@ -23,7 +23,8 @@ anything in plugins/: the engine's methods are wrapped with timers. The phases:
 
 Prints one JSON object: seconds per phase, the total, changed, and the process's peak RSS. The collection
 must be importable (PYTHONPATH=.build/collections). ``--patch raw-dump`` applies the change proposed in
-benchmarks/experiments/raw_dump.py from the outside, to measure it before it is made.
+benchmarks/experiments/raw_dump.py from the outside, to measure it before it is made; ``--patch raw-request``
+(with it) also builds the link-creation request with struct and sends it on that raw socket.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import resource
 import sys
 import tempfile
@@ -43,6 +45,7 @@ CLOCK = time.perf_counter
 class Timer:
     def __init__(self):
         self.times = {}
+        self.cpu = {}  # phase -> [user, system] seconds, for the wrapped calls
         self.marks = {}
 
     def add(self, name, seconds):
@@ -55,10 +58,16 @@ class Timer:
 
         def wrapper(*args, **kwargs):
             start = CLOCK()
+            cpu = os.times()
             try:
                 return original(*args, **kwargs)
             finally:
-                self.add(name_of_call(count[0]), CLOCK() - start)
+                name = name_of_call(count[0])
+                self.add(name, CLOCK() - start)
+                now = os.times()
+                self.cpu.setdefault(name, [0.0, 0.0])
+                self.cpu[name][0] += now.user - cpu.user
+                self.cpu[name][1] += now.system - cpu.system
                 count[0] += 1
 
         setattr(owner, attr, wrapper)
@@ -85,11 +94,11 @@ def main(argv):
     from ansible_collections.hostnet.macvlan.plugins.module_utils import _model, _netlink, _runner
     from ansible_collections.hostnet.macvlan.plugins.modules import macvlan_state
 
-    if "raw-dump" in patches:
+    if patches:
         sys.path.insert(0, str(Path(__file__).resolve().parent / "experiments"))
         import raw_dump
 
-        raw_dump.patch(_netlink, _model)
+        raw_dump.patch(_netlink, _model, requests="raw-request" in patches)
     timer.add("import engine", CLOCK() - t)
 
     marks = timer.marks
@@ -143,6 +152,7 @@ def main(argv):
         json.dumps(
             {
                 "phases": times,
+                "phases_cpu": timer.cpu,
                 "total": sum(times.values()),
                 "changed": bool(result.get("changed")),
                 "actions": len(result.get("actions") or []),

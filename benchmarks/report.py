@@ -37,6 +37,8 @@ LABELS = {
     ("phases", "create"): "module code path in-process: create",
     ("phases", "rerun"): "module code path in-process: rerun",
     ("phases", "check"): "module code path in-process: check",
+    ("phases_fix", "create"): "same, with the proposed raw-netlink fix: create",
+    ("phases_fix", "rerun"): "same, with the proposed raw-netlink fix: rerun",
 }
 PLOTTED = [
     ("floor", "create"),
@@ -51,6 +53,9 @@ PLOTTED = [
     ("process", "create"),
     ("process", "rerun"),
     ("phases", "create"),
+    ("phases", "rerun"),
+    ("phases_fix", "create"),
+    ("phases_fix", "rerun"),
 ]
 PHASES = (
     "import ansible",
@@ -101,6 +106,19 @@ def summarize(records):
                 "engine_s": median([r.get("engine_s") for r in recs]),
                 "load1": median([r.get("load1") for r in recs]),
             }
+            if recs[0].get("task_times"):
+                names = []
+                for r in recs:
+                    names += [name for name, _s in r["task_times"] if name not in names]
+                summary["task_times"] = {
+                    name: median([sum(sec for nm, sec in r["task_times"] if nm == name) for r in recs])
+                    for name in names
+                }
+            if recs[0].get("phases_cpu") is not None:
+                names = {p for r in recs for p in (r.get("phases_cpu") or {})}
+                summary["phases_cpu"] = {
+                    p: median([sum((r.get("phases_cpu") or {}).get(p, (0.0, 0.0))) for r in recs]) for p in names
+                }
             if recs[0].get("phases"):
                 summary["phases"] = {p: median([r["phases"].get(p, 0.0) for r in recs]) for p in PHASES}
             out.setdefault(key, {})[n] = summary
@@ -185,6 +203,19 @@ def targets(summary, sizes):
         )
     else:
         rows.append(["macvlan_state slope within 2× of ip -batch's", "not measured", DASH])
+    for key, what in (
+        (("phases", "create"), "the module alone"),
+        (("phases_fix", "create"), "the module with the fix"),
+    ):
+        f = series_fit(summary, key)
+        if f and floor_fit:
+            rows.append(
+                [
+                    "(for comparison) slope of %s, in-process" % what,
+                    "%.2f ms/link: %.1f× the floor's" % (f[0] * 1e3, f[0] / floor_fit[0]),
+                    "within 2×" if f[0] / floor_fit[0] <= 2 else "above 2×",
+                ]
+            )
     wall = get(("state", "create"), top)
     rows.append(
         [
@@ -205,6 +236,15 @@ def targets(summary, sizes):
         )
     else:
         rows.append(["rerun of %s links: module time < 1 s" % top, "not measured", DASH])
+    fixed = get(("phases_fix", "rerun"), top, "engine_s")
+    if fixed is not None:
+        rows.append(
+            [
+                "(for comparison) rerun of %s links with the fix, in-process" % top,
+                "%s s" % fmt(fixed),
+                "under 1 s" if fixed < 1 else "over 1 s",
+            ]
+        )
     naive = get(("command_loop", "create"), mid)
     ours = get(("state", "create"), mid)
     if naive is not None and ours is not None:
@@ -270,6 +310,65 @@ def machine_lines(meta):
         lines.append("- **%s: %s**" % (name, note))
     if meta.get("error"):
         lines.append("- **The run stopped early: %s**" % meta["error"])
+    return lines
+
+
+def fix_table(summary, sizes):
+    """Before/after of the engine change proposed in benchmarks/experiments/raw_dump.py (both measured)."""
+    if not summary.get(("phases_fix", "create")):
+        return []
+    lines = [
+        "",
+        "## Proposed engine fix (experiment): the module code path before → after (median seconds)",
+        "",
+        "benchmarks/experiments/raw_dump.py, applied from outside by `phases.py --patch raw-dump --patch "
+        "raw-request`: link dumps read on a plain netlink socket and decoded with `struct` (only the attributes "
+        "the engine reads), and link creation encoded with `struct` and sent on that socket. CPU is user+system "
+        "time of observe, apply and verify.",
+        "",
+    ]
+    rows = []
+    for step in ("create", "rerun"):
+        for n in sizes:
+            a = summary.get(("phases", step), {}).get(n)
+            b = summary.get(("phases_fix", step), {}).get(n)
+            if not a or not b:
+                continue
+            cells = [step, n, "%s → %s" % (fmt(a["engine_s"]), fmt(b["engine_s"]))]
+            for phase in ("observe", "apply", "verify"):
+                pa, pb = a["phases"].get(phase), b["phases"].get(phase)
+                cells.append("%s → %s" % (fmt(pa, 3), fmt(pb, 3)) if pa or pb else DASH)
+            ca, cb = a.get("phases_cpu") or {}, b.get("phases_cpu") or {}
+            cpu_a = sum(ca.get(p, 0.0) for p in ("observe", "apply", "verify"))
+            cpu_b = sum(cb.get(p, 0.0) for p in ("observe", "apply", "verify"))
+            cells.append("%s → %s" % (fmt(cpu_a, 3), fmt(cpu_b, 3)) if ca and cb else DASH)
+            rows.append(cells)
+    lines.append(table(["step", "N", "total", "observe", "apply", "verify", "CPU of the three"], rows))
+    return lines
+
+
+def role_tasks(summary, sizes):
+    """The role's tasks at the largest N, slowest first (medians over the runs)."""
+    lines = []
+    for step in ("create", "rerun"):
+        by_n = summary.get(("role", step), {})
+        if not by_n:
+            continue
+        n = max(by_n)
+        tasks = by_n[n].get("task_times") or {}
+        if not tasks:
+            continue
+        total = sum(tasks.values())
+        rows = [
+            [name.split(" : ", 1)[-1][:100], fmt(seconds), "%.0f%%" % (100 * seconds / total) if total else DASH]
+            for name, seconds in sorted(tasks.items(), key=lambda item: -item[1])[:8]
+        ]
+        lines += [
+            "",
+            "## The macvlan_topology role's tasks at N=%d, %s (median seconds, slowest first)" % (n, step),
+            "",
+        ]
+        lines.append(table(["task", "seconds", "share of the play"], rows))
     return lines
 
 
@@ -394,6 +493,8 @@ def markdown(meta, summary):
         "the return value, serialised.",
     ]
 
+    out += fix_table(summary, sizes)
+
     loop = summary.get(("macvlan_loop", "create"), {})
     single = summary.get(("process_link", "create"), {}).get(1)
     f = series_fit(summary, ("macvlan_loop", "create"))
@@ -407,6 +508,8 @@ def markdown(meta, summary):
         ]
     elif loop:
         out += [""]
+
+    out += role_tasks(summary, sizes)
 
     out += ["", "## Peak memory (MB: max RSS of the largest process of the run's process tree)", ""]
     rows = []
@@ -531,6 +634,7 @@ def plot(meta, summary, path):
         "role": "tab:green",
         "process": "tab:purple",
         "phases": "tab:brown",
+        "phases_fix": "tab:cyan",
     }
     for key in PLOTTED:
         by_n = summary.get(key)

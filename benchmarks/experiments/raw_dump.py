@@ -176,8 +176,99 @@ def open_socket():
     return sock
 
 
-def patch(netlink, model):
-    """Replace ``Session.dump_links`` with the raw dump (a socket per namespace, opened like the handle)."""
+def _socket_for(session, netlink, ns):
+    """A raw NETLINK_ROUTE socket in namespace ``ns``, one per session and namespace."""
+    socks = session.__dict__.setdefault("_raw_socks", {})
+    if ns not in socks:
+        session.handle(ns)  # the same errors as before for a missing namespace
+        if ns is None:
+            socks[ns] = open_socket()
+        else:
+            setns = getattr(netlink, "setns", None) or netlink._setns
+            target = netlink.open_netns_fd(ns)
+            home = os.open("/proc/self/ns/net", os.O_RDONLY)
+            try:
+                setns(target)
+                try:
+                    socks[ns] = open_socket()
+                finally:
+                    setns(home)
+            finally:
+                os.close(target)
+                os.close(home)
+    return socks[ns]
+
+
+def _next_seq(session):
+    session.__dict__["_raw_seq"] = session.__dict__.get("_raw_seq", 0) + 1
+    return session.__dict__["_raw_seq"]
+
+
+def _nla(kind, payload):
+    length = 4 + len(payload)
+    return _NLA.pack(length, kind) + payload + b"\0" * (-length % 4)
+
+
+def _mac_bytes(mac):
+    return bytes(int(part, 16) for part in mac.split(":"))
+
+
+IFLA_NET_NS_FD = 28
+IFLA_MACVLAN_MACADDR_MODE = 3
+IFLA_MACVLAN_BC_CUTOFF_ATTR = IFLA_MACVLAN_BC_CUTOFF
+MACADDR_SET = 3
+NLM_F_ACK = 4
+NLM_F_EXCL = 0x200
+NLM_F_CREATE = 0x400
+
+
+def create_message(spec, parent_index, model, seq, target_fd=None):
+    """RTM_NEWLINK creating ``spec`` (the attributes ``_netlink.Session._op_create`` sends), as bytes."""
+    data = _nla(IFLA_MACVLAN_MODE, _U32.pack(model.MODE_VALUES[spec["mode"]]))
+    flags = (model.FLAG_NOPROMISC if spec.get("nopromisc") else 0) | (model.FLAG_NODST if spec.get("nodst") else 0)
+    if flags:
+        data += _nla(IFLA_MACVLAN_FLAGS, _U16.pack(flags))
+    if spec.get("source_macs"):
+        data += _nla(IFLA_MACVLAN_MACADDR_MODE, _U32.pack(MACADDR_SET))
+        macs = b"".join(_nla(IFLA_MACVLAN_MACADDR, _mac_bytes(mac)) for mac in spec["source_macs"])
+        data += _nla(IFLA_MACVLAN_MACADDR_DATA, macs)
+    if spec.get("bcqueuelen") is not None:
+        data += _nla(IFLA_MACVLAN_BC_QUEUE_LEN, _U32.pack(spec["bcqueuelen"]))
+    if spec.get("bclim") is not None:
+        data += _nla(IFLA_MACVLAN_BC_CUTOFF_ATTR, _I32.pack(spec["bclim"]))
+    info = _nla(IFLA_INFO_KIND, spec["type"].encode() + b"\0") + _nla(IFLA_INFO_DATA, data)
+    attrs = _nla(IFLA_IFNAME, spec["name"].encode() + b"\0") + _nla(IFLA_LINK, _U32.pack(parent_index))
+    attrs += _nla(IFLA_LINKINFO, info)
+    if spec.get("mac_address"):
+        attrs += _nla(IFLA_ADDRESS, _mac_bytes(spec["mac_address"]))
+    if spec.get("mtu") is not None:
+        attrs += _nla(IFLA_MTU, _U32.pack(spec["mtu"]))
+    if target_fd is not None:
+        attrs += _nla(IFLA_NET_NS_FD, _U32.pack(target_fd))
+    up = IFF_UP if spec.get("link_state") == "up" else 0
+    body = _IFINFO.pack(0, 0, 0, up, up) + attrs
+    flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL
+    return _HDR.pack(_HDR.size + len(body), RTM_NEWLINK, flags, seq, 0) + body
+
+
+def wait_ack(sock, seq):
+    """The kernel's errno for request ``seq`` (0: done)."""
+    buf = bytearray(1 << 16)
+    while True:
+        size = sock.recv_into(buf)
+        offset = 0
+        while offset + _HDR.size <= size:
+            length, kind, _flags, msg_seq = _HDR.unpack_from(buf, offset)[:4]
+            if length < _HDR.size:
+                raise OSError("malformed netlink message")
+            if msg_seq == seq and kind == NLMSG_ERROR:
+                return -_I32.unpack_from(buf, offset + 16)[0]
+            offset += (length + 3) & ~3
+
+
+def patch(netlink, model, requests=False):
+    """Replace ``Session.dump_links`` with the raw dump; with ``requests`` also replace ``Session._op_create``
+    by a struct-encoded RTM_NEWLINK sent on the raw socket (instead of pyroute2 encoding the nested message)."""
     original_close = netlink.Session.close
 
     def close(self):
@@ -186,34 +277,36 @@ def patch(netlink, model):
         original_close(self)
 
     def dump_links(self, ns):
-        socks = self.__dict__.setdefault("_raw_socks", {})
-        if ns not in socks:
-            self.handle(ns)  # same errors as before for a missing namespace
-            if ns is None:
-                socks[ns] = open_socket()
-            else:
-                setns = getattr(netlink, "setns", None) or netlink._setns
-                target = netlink.open_netns_fd(ns)
-                home = os.open("/proc/self/ns/net", os.O_RDONLY)
-                try:
-                    setns(target)
-                    try:
-                        socks[ns] = open_socket()
-                    finally:
-                        setns(home)
-                finally:
-                    os.close(target)
-                    os.close(home)
-        self._raw_seq = getattr(self, "_raw_seq", 0) + 1
-        links = dump_links_raw(socks[ns], model, netlink._bc_cutoff_known(), self._raw_seq)
+        sock = _socket_for(self, netlink, ns)
+        links = dump_links_raw(sock, model, netlink._bc_cutoff_known(), _next_seq(self))
         for key in [k for k in self._indexes if k[0] == ns]:
             del self._indexes[key]
         for link in links:
             self._indexes[(ns, link["name"])] = link["ifindex"]
         return links
 
+    def op_create(self, action):
+        spec = action["spec"]
+        ns = action["ns"]
+        target_fd = None
+        if action.get("link_ns") != ns:
+            target_fd = netlink.open_netns_fd(action["link_ns"], "link_netns")
+        try:
+            sock = _socket_for(self, netlink, ns)
+            seq = _next_seq(self)
+            sock.send(create_message(spec, self.ifindex(ns, spec["parent"]), model, seq, target_fd))
+            code = wait_ack(sock, seq)
+        finally:
+            if target_fd is not None:
+                os.close(target_fd)
+        if code:
+            raise netlink.NetlinkFailure(os.strerror(code), code)
+        self.forget(action["link_ns"], spec["name"])
+
     netlink.Session.dump_links = dump_links
     netlink.Session.close = close
+    if requests:
+        netlink.Session._op_create = op_create
     return netlink
 
 
