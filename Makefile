@@ -88,8 +88,8 @@ integration: $(STAMP) collection-path ## pytest tests/integration (root: network
 	$(PYTEST_ENV) python -m pytest tests/integration -n $(INTEGRATION_WORKERS) $(PYTEST_ARGS)
 
 # Each step in order, stopping at the first failure; prints how long each took.
-TEST_STEPS := lint sanity changelog-lint unit integration
-test: $(STAMP) ## lint, sanity, changelog-lint, unit, integration (stops at the first failure)
+TEST_STEPS := lint sanity changelog-lint unit integration units-ansible-test docs ee-check runner-test
+test: $(STAMP) ## every step of TEST_STEPS: lint, sanity, changelog-lint, unit, integration, docs, ... (stops at the first failure)
 	@for step in $(TEST_STEPS); do \
 		echo "=== make $$step"; \
 		start=$$(date +%s); \
@@ -143,6 +143,36 @@ molecule-%:
 images: ## build (or reuse) the molecule images from Debian packages (root; mmdebstrap, podman)
 	bash scripts/molecule-setup.sh
 	bash scripts/images.sh
+
+# --- docs, packaging, AWX -------------------------------------------------
+
+# antsibull-docs, sphinx, galaxy-importer, ansible-builder and ansible-runner (requirements/docs.txt, all
+# pinned) live in their own virtualenv, .build/venv-docs: the lint and test tool chain in .venv does not grow.
+DOCS_VENV := $(BUILD)/venv-docs
+DOCS_STAMP := $(DOCS_VENV)/.docs.stamp
+export DOCS_VENV
+$(DOCS_STAMP): requirements/docs.txt $(STAMP)
+	@[[ -x $(DOCS_VENV)/bin/python ]] || $(VENV)/bin/python -m venv $(DOCS_VENV)
+	$(DOCS_VENV)/bin/python -m pip install --disable-pip-version-check --no-input -q -r requirements/docs.txt \
+		2> >(grep -v "^WARNING: Location '.*' is ignored: it is neither a file nor a directory.$$" >&2)
+	@touch $@
+
+.PHONY: docs ee-check galaxy-import runner-test units-ansible-test
+docs: $(STAMP) $(DOCS_STAMP) collection-path ## ansible-doc of every module/role/playbook, antsibull-docs lint, site -> .build/docs/build/html
+	bash scripts/docs.sh
+
+ee-check: build $(DOCS_STAMP) ## ansible-builder create + introspect of meta/execution-environment.yml into .build/ee (no image)
+	bash scripts/ee-check.sh
+
+galaxy-import: build $(DOCS_STAMP) ## galaxy-importer on the built tarball, offline; fails on any warning
+	bash scripts/galaxy-import.sh
+
+runner-test: $(STAMP) $(DOCS_STAMP) collection-path ## hostnet.macvlan.rollout under ansible-runner, artifacts checked (root)
+	@if [[ $$(id -u) -ne 0 ]]; then echo "runner-test: needs root (network namespaces, veth, macvlan)" >&2; exit 1; fi
+	$(PYTEST_ENV) python -m pytest tests/integration/test_rollout.py -k ansible_runner $(PYTEST_ARGS)
+
+units-ansible-test: $(STAMP) ## ansible-test units --venv on each Python 3.9-3.13 present (absent ones skipped)
+	bash scripts/units.sh
 
 # --- cleanup -------------------------------------------------------------
 

@@ -146,6 +146,6 @@ def recap(output):
             in_recap = True
             continue
         if in_recap and ":" in line and "=" in line:
-            host, _, counters = line.partition(":")
+            host, counters = line.split(":", 1)
             result[host.strip()] = {k: int(v) for k, v in (item.split("=") for item in counters.split())}
     return result

@@ -262,3 +262,49 @@ def test_rollout_under_ansible_runner(lab, tmp_path):
     assert set(stats["ok"]) == {"h1", "h2"}  # h3 and h4 never started
     assert kernel_state(namespaces[2]) == before
     assert_converged(namespaces[1], 1)
+
+
+SURVEY_TYPES = {"text", "textarea", "password", "integer", "float", "multiplechoice", "multiselect"}
+
+
+def _specs():
+    """The argument specs the survey's variables must satisfy: the playbook's and each role's."""
+    import yaml
+
+    specs = dict(
+        yaml.safe_load((REPO / "playbooks/vars/rollout_argument_spec.yml").read_text())["rollout_argument_spec"]
+    )
+    for role in sorted((REPO / "roles").iterdir()):
+        data = yaml.safe_load((role / "meta/argument_specs.yml").read_text())
+        specs.update(data["argument_specs"]["main"]["options"])
+    return specs
+
+
+def test_job_template_survey_answers_pass_the_argument_specs():
+    """docs/job-template-survey.json is a valid AWX survey and its default answers pass the argument specs."""
+    from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+
+    survey = json.loads((REPO / "docs/job-template-survey.json").read_text())
+    assert survey["name"] and survey["spec"]
+    specs = _specs()
+    answers = {}
+    for question in survey["spec"]:
+        assert question["type"] in SURVEY_TYPES, question
+        assert {"question_name", "variable", "required", "default"} <= set(question), question
+        variable = question["variable"]
+        assert variable not in answers, "asked twice: %s" % variable
+        assert variable in specs, "%s is in no argument spec" % variable
+        if question["type"] in ("multiplechoice", "multiselect"):
+            assert question["default"] in question["choices"], question
+            choices = specs[variable].get("choices")
+            if choices:
+                assert set(question["choices"]) <= {str(c) for c in choices}, question
+        if question["type"] == "integer":
+            assert question["min"] <= question["default"] <= question["max"], question
+        answers[variable] = question["default"]
+    wanted = {name: spec for name, spec in specs.items() if name in answers}
+    result = ArgumentSpecValidator(wanted).validate(answers)
+    assert not result.error_messages, result.error_messages
+    # a wrong answer is caught the same way
+    bad = ArgumentSpecValidator(wanted).validate(dict(answers, macvlan_topology_persist="floppy"))
+    assert bad.error_messages
