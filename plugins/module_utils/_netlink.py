@@ -61,6 +61,7 @@ PYROUTE2_INSTALL_HINT = (
 
 IFF_UP = 0x1
 IFF_PROMISC = 0x100
+IFA_F_PERMANENT = 0x80
 CLONE_NEWNET = 0x40000000
 AF_INET = 2
 AF_INET6 = 10
@@ -231,8 +232,18 @@ def _bc_cutoff_known():
 
 
 def address_from_msg(msg):
+    """(ifindex, cidr) of a statically configured address; None for the rest.
+
+    Addresses without IFA_F_PERMANENT come and go with their lifetimes (IPv6 autoconfiguration from router
+    advertisements, privacy addresses, DHCPv6 leases): the kernel and those daemons own them, not us.
+    """
     family = msg["family"]
     if family not in (AF_INET, AF_INET6):
+        return None
+    flags = msg.get_attr("IFA_FLAGS")
+    if flags is None:
+        flags = msg["flags"]
+    if not flags & IFA_F_PERMANENT:
         return None
     ip = msg.get_attr("IFA_LOCAL") if family == AF_INET else None
     ip = ip or msg.get_attr("IFA_ADDRESS")

@@ -140,7 +140,9 @@ options:
   addresses:
     description:
       - The exact set of IP addresses with prefix length (IPv4 and IPv6), e.g. V(192.0.2.10/24),
-        V(2001:db8::10/64). Addresses not listed are removed, except IPv6 link-local ones the kernel adds.
+        V(2001:db8::10/64). Addresses not listed are removed, except IPv6 link-local ones the kernel adds and
+        addresses with a lifetime (IPv6 autoconfiguration, privacy addresses, DHCP leases), which their owners
+        manage.
       - Omit to leave the link's addresses untouched.
     type: list
     elements: str

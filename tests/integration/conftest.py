@@ -227,15 +227,18 @@ def kernel_state(args):
             )
             for link in ip_json("-n", ns, "-d", "link", "show")
         ]
+        # IPv6 link-local addresses and the kernel's own routes appear asynchronously after a link comes up.
         addresses = sorted(
             (entry["ifname"], a["local"], a["prefixlen"])
             for entry in ip_json("-n", ns, "addr", "show")
             for a in entry.get("addr_info", [])
+            if a.get("scope") != "link"
         )
         routes = sorted(
             json.dumps({k: r.get(k) for k in ("dst", "gateway", "dev", "metric", "protocol", "table")}, sort_keys=True)
             for family in ("-4", "-6")
             for r in ip_json("-n", ns, family, "route", "show", "table", "all")
+            if r.get("protocol") != "kernel"
         )
         state[ns] = (sorted(links), addresses, routes)
     return state
