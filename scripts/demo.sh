@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The hostnet.macvlan demo: build a small lab of network namespaces, run the
+# The hostnet.macvlan demo: build a lab of network namespaces, run the
 # collection playbook hostnet.macvlan.demo against it, remove the lab.
 #
 #   make demo                      (bootstraps .venv first; the usual way)
@@ -8,14 +8,16 @@
 # Needs root (network namespaces, veth pairs, macvlan links) and iproute2.
 # Everything it creates is named hmvdemo-*: leftovers of an interrupted run are
 # removed first, and the lab is removed again when the script exits, whatever
-# the outcome.  The lab (docs/demo.md has the picture):
+# the outcome.  The lab is a test fixture built with `ip`; the playbook then
+# does everything else through the collection (docs/demo.md has the picture):
 #
-#   hmvdemo-switch  a bridge "sw0" with hairpin (reflective relay) on its ports,
-#                   standing in for the external switch VEPA mode needs
-#   hmvdemo-host    the host: parents eth1 and eth2 (veth ends; their peers are
-#                   ports of sw0), where the playbook creates the macvlans
-#   hmvdemo-vm1/2   "VMs/containers": the playbook moves one bridge-mode child
-#                   into each (link_netns)
+#   hmvdemo-host     "the host": parents eth1, eth2, eth3 (veth ends), eth1
+#                    with the host's address 192.0.2.1/24
+#   hmvdemo-switch   "the external switch": one bridge per parent, sw1..sw3;
+#                    only sw-eth2 (eth2's port) has hairpin (reflective relay)
+#                    on; sw1 holds 192.0.2.200/24, a machine on eth1's LAN
+#   hmvdemo-<vm>     one empty namespace per "VM"; the playbook moves one
+#                    macvlan child into each (link_netns)
 #
 # Environment:
 #   DEMO_PYTHON   interpreter the modules run with on the managed node (needs
@@ -27,9 +29,14 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PREFIX=hmvdemo-
 NS_HOST=${PREFIX}host
 NS_SWITCH=${PREFIX}switch
-NS_VM1=${PREFIX}vm1
-NS_VM2=${PREFIX}vm2
+# The "VMs": one namespace each (playbooks/demo.yml, demo_links: link_netns).
+VMS=(bridge1 bridge2 private1 private2 vepa1 vepa2 private3)
 LOCK=/run/${PREFIX}lock
+
+# The fixture's addresses (documentation ranges only; the playbook's defaults
+# demo_parent_address and demo_lan_address are the same).
+PARENT_ADDRESS=192.0.2.1/24 # eth1: the host's own address on the parent
+LAN_ADDRESS=192.0.2.200/24  # sw1: another machine on eth1's LAN
 
 VENV=$ROOT/.venv
 PLAYBOOK_BIN=$VENV/bin/ansible-playbook
@@ -99,27 +106,37 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 say "building the lab"
-for ns in "$NS_SWITCH" "$NS_HOST" "$NS_VM1" "$NS_VM2"; do
+for ns in "$NS_SWITCH" "$NS_HOST" "${VMS[@]/#/$PREFIX}"; do
     ip netns add "$ns"
     ip -n "$ns" link set lo up
 done
 
-# The switch: a bridge whose ports reflect frames back where they came from
-# (hairpin), so VEPA-mode children on one parent can reach each other.
-ip -n "$NS_SWITCH" link add sw0 type bridge
-ip -n "$NS_SWITCH" link set sw0 up
-for n in 1 2; do
-    # Parent ethN in the host namespace, its peer sw-ethN in the switch.
+# The switch: one bridge per parent (three separate LANs), so eth1's, eth2's
+# and eth3's frames never meet.  Only eth2's port reflects frames back where
+# they came from (hairpin), which VEPA-mode siblings need to reach each other.
+# eth1's port must not: with hairpin there, frames between a child and its
+# own parent would come back too, and the known macvlan limit would vanish.
+for n in 1 2 3; do
+    ip -n "$NS_SWITCH" link add "sw$n" type bridge
+    ip -n "$NS_SWITCH" link set "sw$n" up
+    # Parent ethN in the host namespace, its peer sw-ethN a port of swN.
     ip -n "$NS_HOST" link add "eth$n" type veth peer name "sw-eth$n" netns "$NS_SWITCH"
-    ip -n "$NS_SWITCH" link set "sw-eth$n" master sw0
-    ip -n "$NS_SWITCH" link set "sw-eth$n" type bridge_slave hairpin on
+    ip -n "$NS_SWITCH" link set "sw-eth$n" master "sw$n"
     ip -n "$NS_SWITCH" link set "sw-eth$n" up
     ip -n "$NS_HOST" link set "eth$n" up
 done
+ip -n "$NS_SWITCH" link set sw-eth2 type bridge_slave hairpin on
+ip -n "$NS_HOST" address add "$PARENT_ADDRESS" dev eth1
+ip -n "$NS_SWITCH" address add "$LAN_ADDRESS" dev sw1
 
-echo "namespaces: $(demo_namespaces | tr '\n' ' ')"
+echo "namespaces: $(demo_namespaces | sort | tr '\n' ' ')"
 echo "parents in $NS_HOST:"
-ip -n "$NS_HOST" -br link show type veth
+ip -n "$NS_HOST" -br address show type veth
+echo "switch ports in $NS_SWITCH (hairpin on/off):"
+for n in 1 2 3; do
+    printf '  sw-eth%s  %s\n' "$n" \
+        "$(ip -n "$NS_SWITCH" -d link show "sw-eth$n" | grep -o 'hairpin [a-z]*' || echo 'hairpin ?')"
+done
 
 # --- the playbook ----------------------------------------------------------------
 
@@ -136,9 +153,7 @@ say "running ansible-playbook hostnet.macvlan.demo (modules run with $DEMO_PYTHO
 "$PLAYBOOK_BIN" hostnet.macvlan.demo \
     -i localhost, -c local \
     -e "ansible_python_interpreter=$DEMO_PYTHON" \
-    -e "demo_host_ns=$NS_HOST" \
-    -e "demo_vm1_ns=$NS_VM1" \
-    -e "demo_vm2_ns=$NS_VM2" \
-    -e "demo_parent1=eth1" \
-    -e "demo_parent2=eth2" \
+    -e "demo_ns_prefix=$PREFIX" \
+    -e "demo_parent_address=${PARENT_ADDRESS%/*}" \
+    -e "demo_lan_address=${LAN_ADDRESS%/*}" \
     "$@"
