@@ -83,6 +83,11 @@ def ini(path):
     return parse_ini(Path(path).read_text())
 
 
+def ok(run):
+    assert not run.failed, run.output[-4000:]
+    return run
+
+
 # --- systemd-networkd ---------------------------------------------------------------------------------
 
 
@@ -162,7 +167,7 @@ def test_networkd_boots_the_persisted_topology(ansible_default, tmp_path):
     nd.mkdir()
     admin = "[Match]\nName=%s\n\n[Network]\nAddress=10.9.0.1/24\nLinkLocalAddressing=no\n" % P1
     (nd / ("10-admin-%s.network" % P1)).write_text(admin)
-    converge_role(ansible_default, "macvlan_topology", **variables)
+    ok(run_role(ansible_default, "macvlan_topology", **variables))
     assert (nd / ("10-admin-%s.network" % P1)).read_text() == admin
     assert (nd / ("10-admin-%s.network.d" % P1) / (PREFIX + "link-mv-src.conf")).exists()
 
@@ -275,39 +280,35 @@ def test_networkd_drift_is_corrected_and_purge_keeps_foreign_files(ansible_defau
     nd.mkdir()
     foreign = nd / "50-admin.network"
     foreign.write_text("[Match]\nName=eth9\n")
-    foreign_prefixed_elsewhere = nd / "60-other-tool-mv-web.netdev"
+    foreign_prefixed_elsewhere = nd / "60-other-tool-mv-priv.netdev"
     foreign_prefixed_elsewhere.write_text("[NetDev]\nName=x\nKind=dummy\n")
-    converge_role(ansible_default, "macvlan_topology", **topology(tmp_path, "networkd"))
+    links = [dict(link) for link in LINKS[1:]]  # mv-priv, mv-vepa on P0; mv-src on P1; mvtap0 on P2
+    ok(run_role(ansible_default, "macvlan_topology", **topology(tmp_path, "networkd", links=links)))
 
     # Drift: a hand edit is reported (changed) and corrected; the rerun is clean.
-    netdev = nd / (PREFIX + "link-mv-web.netdev")
+    netdev = nd / (PREFIX + "link-mv-priv.netdev")
     good = netdev.read_text()
-    netdev.write_text(good.replace("Mode=bridge", "Mode=vepa"))
-    drifted = run_role(ansible_default, "macvlan_topology", **topology(tmp_path, "networkd"))
-    assert not drifted.failed
+    netdev.write_text(good.replace("Mode=private", "Mode=vepa"))
+    drifted = ok(run_role(ansible_default, "macvlan_topology", **topology(tmp_path, "networkd", links=links)))
     assert str(netdev) in drifted.describe_changes()
     assert netdev.read_text() == good
-    assert not run_role(ansible_default, "macvlan_topology", **topology(tmp_path, "networkd")).changed
+    assert not run_role(ansible_default, "macvlan_topology", **topology(tmp_path, "networkd", links=links)).changed
 
-    # A link becomes absent: its files go, without purge.
-    links = [dict(link) for link in LINKS]
-    links[1] = {"name": "mv-priv", "state": "absent"}
-    converge_role(ansible_default, "macvlan_topology", **topology(tmp_path, "networkd", links=links))
-    assert not [f for f in files(nd) if "mv-priv" in f]
-
-    # Unlisted without purge: kept. With purge: removed, except excluded names, the host-access shim and
-    # links on parents that are not managed any more.
+    # A link becomes absent: its files go, without purge. An unlisted link keeps its files without purge.
+    # (The host-access shim's files, as its role writes them, are there too.)
     shim = nd / ("%sparent-%s.network.d" % (PREFIX, P0)) / (PREFIX + "link-mv-host.conf")
     shim.write_text("[Network]\nMACVLAN=mv-host\n")
     (nd / (PREFIX + "link-mv-host.netdev")).write_text("[NetDev]\nName=mv-host\nKind=macvlan\n")
-    kept = [links[0], links[3]]  # mv-web on P0, mv-src on P1 (P2 is no longer managed)
-    converge_role(ansible_default, "macvlan_topology", **topology(tmp_path, "networkd", links=kept))
+    links = [{"name": "mv-priv", "state": "absent"}, links[2]]  # mv-src on P1 stays; P2 is no longer managed
+    ok(run_role(ansible_default, "macvlan_topology", **topology(tmp_path, "networkd", links=links)))
+    assert not [f for f in files(nd) if "link-mv-priv" in f]
     assert [f for f in files(nd) if "mv-vepa" in f]
-    converge_role(
-        ansible_default,
-        "macvlan_topology",
-        **topology(tmp_path, "networkd", links=kept, macvlan_topology_purge=True),
-    )
+
+    # With purge: unlisted links on managed parents go, except the host-access shim; links on parents that
+    # are not managed any more stay, and so do files that are not the collection's.
+    purge = topology(tmp_path, "networkd", links=links, macvlan_topology_purge=True)
+    ok(run_role(ansible_default, "macvlan_topology", **purge))
+    assert not run_role(ansible_default, "macvlan_topology", **purge).changed
     remaining = files(nd)
     assert not [f for f in remaining if "mv-vepa" in f]  # on P0 (managed): purged
     assert [f for f in remaining if "mvtap0" in f]  # on P2 (not managed): kept
@@ -316,12 +317,14 @@ def test_networkd_drift_is_corrected_and_purge_keeps_foreign_files(ansible_defau
 
     # purge with no managed parents: a no-op.
     before = {f: (nd / f).read_text() for f in files(nd)}
-    nothing = run_role(
-        ansible_default,
-        "macvlan_topology",
-        **topology(tmp_path, "networkd", links=[], parents=[], macvlan_topology_purge=True),
+    nothing = ok(
+        run_role(
+            ansible_default,
+            "macvlan_topology",
+            **topology(tmp_path, "networkd", links=[], parents=[], macvlan_topology_purge=True),
+        )
     )
-    assert not nothing.failed
+    assert not nothing.changed
     assert {f: (nd / f).read_text() for f in files(nd)} == before
 
 
@@ -386,7 +389,7 @@ def test_networkmanager_keyfiles(ansible_default, tmp_path):
 
     # The link names the template instance systemd escapes: a '-' in a parent name becomes \x2d.
     dashed = topology(tmp_path, "networkmanager", parents=[{"name": "hmv-r0", "promisc": True}])
-    converge_role(ansible_default, "macvlan_topology", **dashed)
+    ok(run_role(ansible_default, "macvlan_topology", **dashed))
     assert files(sd) == sorted(
         [
             PREFIX + "promisc@.service",
@@ -397,7 +400,7 @@ def test_networkmanager_keyfiles(ansible_default, tmp_path):
 
 @pytest.mark.skipif(not have("nmcli"), reason="nmcli (network-manager) is not installed")
 def test_networkmanager_accepts_the_keyfiles(ansible_default, tmp_path):
-    converge_role(ansible_default, "macvlan_topology", **topology(tmp_path, "networkmanager"))
+    ok(run_role(ansible_default, "macvlan_topology", **topology(tmp_path, "networkmanager")))
     nm = tmp_path / "nm"
     for name in files(nm):
         ours = ini(nm / name)
@@ -417,7 +420,7 @@ def test_networkmanager_accepts_the_keyfiles(ansible_default, tmp_path):
 
 @pytest.mark.skipif(not have("systemd-analyze"), reason="systemd-analyze is not installed")
 def test_promisc_unit_verifies(ansible_default, tmp_path):
-    converge_role(ansible_default, "macvlan_topology", **topology(tmp_path, "networkmanager"))
+    ok(run_role(ansible_default, "macvlan_topology", **topology(tmp_path, "networkmanager", links=[])))
     instance = next((tmp_path / "systemd").glob("*.wants/*"))
     proc = subprocess.run(["systemd-analyze", "verify", str(instance)], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
@@ -428,7 +431,7 @@ def test_networkmanager_purge_and_drift(ansible_default, tmp_path):
     nm = tmp_path / "nm"
     nm.mkdir()
     (nm / "Wired connection 1.nmconnection").write_text("[connection]\nid=Wired\ntype=ethernet\n")
-    converge_role(ansible_default, "macvlan_topology", **topology(tmp_path, "networkmanager"))
+    ok(run_role(ansible_default, "macvlan_topology", **topology(tmp_path, "networkmanager")))
     path = nm / (PREFIX + "link-mv-priv.nmconnection")
     good = path.read_text()
     path.write_text(good.replace("mode=3", "mode=2"))
@@ -437,11 +440,9 @@ def test_networkmanager_purge_and_drift(ansible_default, tmp_path):
     assert path.read_text() == good
 
     kept = [LINKS[0], LINKS[3]]  # P0 and P1 managed (P0 also as a parent); P2 not
-    converge_role(
-        ansible_default,
-        "macvlan_topology",
-        **topology(tmp_path, "networkmanager", links=kept, parents=[], macvlan_topology_purge=True),
-    )
+    purge = topology(tmp_path, "networkmanager", links=kept, parents=[], macvlan_topology_purge=True)
+    ok(run_role(ansible_default, "macvlan_topology", **purge))
+    assert not run_role(ansible_default, "macvlan_topology", **purge).changed
     assert files(nm) == sorted(
         [
             "Wired connection 1.nmconnection",
@@ -475,8 +476,8 @@ def test_persisting_a_namespace_is_refused(ansible_default, tmp_path, persist):
 
 
 def test_host_access_shim_is_persisted_beside_the_topology(ansible_default, tmp_path):
-    variables = topology(tmp_path, "networkd", macvlan_topology_purge=True)
-    converge_role(ansible_default, "macvlan_topology", **variables)
+    variables = topology(tmp_path, "networkd", links=LINKS[:2], macvlan_topology_purge=True)
+    ok(run_role(ansible_default, "macvlan_topology", **variables))
     shim = {
         "macvlan_host_access_apply": False,
         "macvlan_host_access_persist": "networkd",
