@@ -19,12 +19,16 @@ pyroute2's keyword APIs: those changed between 0.7 and 0.9 and silently drop att
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno
 import os
 import traceback
 
 from ansible_collections.hostnet.macvlan.plugins.module_utils import _model
+from ansible_collections.hostnet.macvlan.plugins.module_utils._netns import (  # noqa: F401 (re-exported)
+    NetlinkFailure,
+    open_netns_fd,
+    setns,
+)
 
 PYROUTE2_IMPORT_ERROR = None
 try:
@@ -62,7 +66,6 @@ PYROUTE2_INSTALL_HINT = (
 IFF_UP = 0x1
 IFF_PROMISC = 0x100
 IFA_F_PERMANENT = 0x80
-CLONE_NEWNET = 0x40000000
 AF_INET = 2
 AF_INET6 = 10
 RT_TABLE_MAIN = 254
@@ -95,14 +98,6 @@ _MACVLAN_NLA_MAP = (
 )
 
 
-class NetlinkFailure(Exception):
-    """A netlink operation failed; the message says what, why and what to do."""
-
-    def __init__(self, msg, code=None):
-        super().__init__(msg)
-        self.code = code
-
-
 def _install_macvlan_map():
     """Point pyroute2's macvlan/macvtap IFLA_INFO_DATA decoders at the complete attribute map (idempotent)."""
     data_map = ifinfmsg.ifinfo.data_map
@@ -124,36 +119,6 @@ def _fix_handle(ipr):
                 status["nlm_generator"] = False
         except TypeError:
             pass
-
-
-_LIBC = None
-
-
-def setns(fd):
-    global _LIBC
-    if _LIBC is None:
-        _LIBC = ctypes.CDLL(None, use_errno=True)
-    if _LIBC.setns(fd, CLONE_NEWNET) != 0:
-        code = ctypes.get_errno()
-        raise OSError(code, os.strerror(code))
-
-
-def open_netns_fd(ns, option="netns"):
-    """Open the file that stands for namespace ``ns``; the caller closes it."""
-    path = _model.netns_path(ns)
-    try:
-        return os.open(path, os.O_RDONLY)
-    except FileNotFoundError:
-        raise NetlinkFailure(
-            "%s: network namespace %r does not exist (%s not found). Create it first ('ip netns add NAME') or "
-            "give the path of a running process's namespace, e.g. /proc/PID/ns/net" % (option, ns, path),
-            errno.ENOENT,
-        ) from None
-    except PermissionError:
-        raise NetlinkFailure(
-            "%s: cannot open %s: permission denied; managing network namespaces needs root" % (option, path),
-            errno.EACCES,
-        ) from None
 
 
 def _msgs(result, msg_type):

@@ -23,7 +23,7 @@ import socket
 import struct
 import time
 
-from ansible_collections.hostnet.macvlan.plugins.module_utils import _netlink
+from ansible_collections.hostnet.macvlan.plugins.module_utils import _netns
 
 ICMP_ECHO_REQUEST = 8
 ICMP_ECHO_REPLY = 0
@@ -74,12 +74,12 @@ def _open_socket(version, netns, interface, source):
     try:
         if netns is not None:
             try:
-                target = _netlink.open_netns_fd(netns)
-            except _netlink.NetlinkFailure as exc:
+                target = _netns.open_netns_fd(netns)
+            except _netns.NetlinkFailure as exc:
                 raise ProbeError(str(exc)) from None
             home = os.open("/proc/self/ns/net", os.O_RDONLY)
             try:
-                _netlink.setns(target)
+                _netns.setns(target)
             except OSError as exc:
                 raise ProbeError("netns: cannot enter %r: %s (needs root)" % (netns, exc.strerror)) from None
         try:
@@ -88,7 +88,7 @@ def _open_socket(version, netns, interface, source):
             raise ProbeError("sending ICMP echo requests needs root (CAP_NET_RAW); use become: true") from None
         finally:
             if home is not None:
-                _netlink.setns(home)
+                _netns.setns(home)
     finally:
         for fd in (home, target):
             if fd is not None:
