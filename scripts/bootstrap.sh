@@ -22,7 +22,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV=${VENV:-$ROOT/.venv}
 STAMP=$VENV/.bootstrap.stamp
-APT_PACKAGES=(iproute2 iputils-ping python3-venv python3-pyroute2 shellcheck git)
+APT_PACKAGES=(iproute2 iputils-ping python3-venv python3-pyroute2 shellcheck git util-linux systemd network-manager)
 REQ_FILES=("$ROOT/requirements/test.txt" "$ROOT/requirements/constraints.txt")
 
 log() { printf 'bootstrap: %s\n' "$*"; }

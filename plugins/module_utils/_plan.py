@@ -449,7 +449,7 @@ def describe(action):
         return "set %s of %s: %s -> %s" % (op[4:].replace("_", " "), name, action["before"], action["after"])
     if op in ("add_address", "del_address", "ensure_address"):
         verb = op.split("_")[0].replace("del", "remove")
-        return "%s address %s %s %s" % (verb, action["address"], "from" if verb == "remove" else "on", name)
+        return "%s address %s %s %s" % (verb, action["address"], {"add": "to", "remove": "from"}.get(verb, "on"), name)
     if op in ("add_route", "del_route", "ensure_route"):
         route = action["route"]
         via = " via %s" % route["gateway"] if route["gateway"] else ""

@@ -171,7 +171,7 @@ def test_missing_parent_in_the_middle_changes_nothing(lab, ansible, host):
     links = [{"name": "mv%02d" % i, "parent": "p0"} for i in range(20)]
     links[10]["parent"] = "eth9"
     msg = refused(lab, ansible, [host], netns=host, links=links, parents=[{"name": "p0"}])
-    assert msg.startswith("parent: 'eth9' does not exist in netns %s" % host)
+    assert msg.startswith("links[10] (mv10): parent: 'eth9' does not exist in netns %s" % host)
 
 
 def test_kernel_failure_in_the_middle_rolls_everything_back(lab, ansible, host):
