@@ -121,6 +121,24 @@ def test_failure_rate_within_max_fail_percentage_goes_on(lab, tmp_path):
     assert "Rollout complete" in lines
 
 
+def test_failure_during_apply_is_rolled_back(lab, tmp_path):
+    """The kernel refuses a step the pre-flight cannot foresee (a passthru macvlan next to other children)."""
+    fleet = Fleet(tmp_path)
+    ns = add_host(lab, 1)
+    seed(lab, ns)
+    variables = topology(ns, 1)
+    variables["macvlan_topology_links"] = variables["macvlan_topology_links"] + [
+        {"name": "mv-pass", "parent": "p0", "mode": "passthru"}
+    ]
+    fleet.add("h1", variables)
+    before = kernel_state(ns)
+    proc = fleet.run()
+    assert proc.returncode != 0
+    assert "h1 was rolled back (apply)" in proc.stdout
+    assert kernel_state(ns) == before
+    assert "batch 1: changed 0 [], unchanged 0 [], rolled back 1 ['h1'], failed 0 []" in summary_lines(proc.stdout)
+
+
 def test_preflight_refuses_and_touches_nothing(lab, tmp_path):
     fleet, namespaces = make_fleet(lab, tmp_path)
     lab.veth(namespaces[3], "v9", "w9")
