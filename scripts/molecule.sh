@@ -24,7 +24,7 @@ LOGS=$ROOT/.build/molecule
 JOBS=${MOLECULE_JOBS:-2}
 COMMAND=${MOLECULE_COMMAND:-test}
 # Longest first, so that the parallel runs end close together.
-ALL_SCENARIOS=(default persistence multihost modes purge_rollback)
+ALL_SCENARIOS=(persistence default multihost purge_rollback modes)
 
 log() { printf 'molecule: %s\n' "$*"; }
 die() { printf 'molecule: ERROR: %s\n' "$*" >&2; exit 1; }
