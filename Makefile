@@ -85,7 +85,7 @@ unit: $(STAMP) collection-path ## pytest tests/unit (no root needed)
 
 integration: $(STAMP) collection-path ## pytest tests/integration (root: network namespaces, veth, macvlan)
 	@if [[ $$(id -u) -ne 0 ]]; then echo "integration: needs root (network namespaces, links)" >&2; exit 1; fi
-	$(PYTEST_ENV) python -m pytest tests/integration -n $(INTEGRATION_WORKERS) $(PYTEST_ARGS)
+	$(PYTEST_ENV) HOSTNET_FAIL_ON_SKIP=1 python -m pytest tests/integration -n $(INTEGRATION_WORKERS) -k "not ansible_runner" $(PYTEST_ARGS)
 
 # Each step in order, stopping at the first failure; prints how long each took.
 TEST_STEPS := lint sanity changelog-lint unit integration units-ansible-test docs ee-check runner-test
@@ -169,7 +169,7 @@ galaxy-import: build $(DOCS_STAMP) ## galaxy-importer on the built tarball, offl
 
 runner-test: $(STAMP) $(DOCS_STAMP) collection-path ## hostnet.macvlan.rollout under ansible-runner, artifacts checked (root)
 	@if [[ $$(id -u) -ne 0 ]]; then echo "runner-test: needs root (network namespaces, veth, macvlan)" >&2; exit 1; fi
-	$(PYTEST_ENV) python -m pytest tests/integration/test_rollout.py -k ansible_runner $(PYTEST_ARGS)
+	$(PYTEST_ENV) HOSTNET_FAIL_ON_SKIP=1 python -m pytest tests/integration/test_rollout.py -k ansible_runner $(PYTEST_ARGS)
 
 units-ansible-test: $(STAMP) ## ansible-test units --venv on each Python 3.9-3.13 present (absent ones skipped)
 	bash scripts/units.sh
