@@ -24,13 +24,8 @@ author:
   - hostnet.macvlan maintainers (@hostnet)
 extends_documentation_fragment:
   - hostnet.macvlan.netns
-requirements:
-  - pyroute2 (0.7.2 or later) on the managed node, for the Python interpreter Ansible uses there
-    (Debian/Ubuntu C(python3-pyroute2), or C(pip install pyroute2)).
-  - Linux with macvlan (and macvtap for macvtap links) support.
+  - hostnet.macvlan.pyroute2
 notes:
-  - Talks to the kernel over netlink; it never runs C(ip) or other commands.
-  - Changes need root or C(CAP_NET_ADMIN) (use C(become)); check mode does not.
   - Links whose parent is in O(netns) but which were moved into a namespace not named in any O(links) entry's
     C(link_netns) cannot be seen, so purge cannot find them.
 attributes:
@@ -43,10 +38,6 @@ attributes:
   idempotent:
     support: full
     description: A second run with the same options reports no change.
-  platform:
-    support: full
-    platforms: posix
-    description: Linux only.
 options:
   links:
     description:

@@ -20,13 +20,7 @@ author:
   - hostnet.macvlan maintainers (@hostnet)
 extends_documentation_fragment:
   - hostnet.macvlan.netns
-requirements:
-  - pyroute2 (0.7.2 or later) on the managed node, for the Python interpreter Ansible uses there
-    (Debian/Ubuntu C(python3-pyroute2), or C(pip install pyroute2)).
-  - Linux with macvlan (and macvtap for macvtap links) support.
-notes:
-  - Talks to the kernel over netlink; it never runs C(ip) or other commands.
-  - Changes need root or C(CAP_NET_ADMIN) (use C(become)); reading and check mode do not.
+  - hostnet.macvlan.pyroute2
 attributes:
   check_mode:
     support: full
@@ -37,10 +31,6 @@ attributes:
   idempotent:
     support: full
     description: A second run reports no change.
-  platform:
-    support: full
-    platforms: posix
-    description: Linux only.
 options:
   name:
     description:

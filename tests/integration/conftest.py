@@ -68,6 +68,16 @@ def ip_json(*args):
     return json.loads(proc.stdout or "[]")
 
 
+def rtnl(ns, name):
+    """IFLA_MACVLAN_* of a link read by the stand-alone raw-netlink reader rtnl_oracle.py (for what this
+    machine's iproute2 does not print, such as bclim)."""
+    script = str(Path(__file__).with_name("rtnl_oracle.py"))
+    proc = subprocess.run(
+        ["ip", "netns", "exec", ns, sys.executable, script, name], capture_output=True, text=True, check=True
+    )
+    return json.loads(proc.stdout)
+
+
 def sh(*args, check=True):
     return subprocess.run(list(args), capture_output=True, text=True, check=check)
 

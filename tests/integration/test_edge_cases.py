@@ -11,12 +11,8 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
+from conftest import rtnl
 
 
 def info(link):
@@ -146,14 +142,6 @@ def test_failed_move_is_undone(lab, ansible, host):
     assert lab.link(vm, "mv0") is None
     assert "UP" in lab.link(host, "mv0")["flags"]
     assert lab.addresses(host, "mv0") == ["192.0.2.10/24"]
-
-
-def rtnl(ns, name):
-    script = str(Path(__file__).with_name("rtnl_oracle.py"))
-    proc = subprocess.run(
-        ["ip", "netns", "exec", ns, sys.executable, script, name], capture_output=True, text=True, check=True
-    )
-    return json.loads(proc.stdout)
 
 
 def test_bclim_is_shared_and_rolled_back(lab, ansible, host):
