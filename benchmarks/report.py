@@ -389,6 +389,7 @@ def markdown(meta, summary):
         by_n = summary[key]
         f = series_fit(summary, key)
         runs = sorted({s["runs"] for s in by_n.values()})
+        loads = [s["load1"] for s in by_n.values() if s.get("load1") is not None]
         rows.append(
             [LABELS[key]]
             + [fmt(by_n.get(n, {}).get("wall_s")) for n in sizes]
@@ -396,14 +397,17 @@ def markdown(meta, summary):
                 fmt(f[0] * 1e3, 2) if f else DASH,
                 fmt(f[1], 2) if f else DASH,
                 "/".join(str(r) for r in runs),
+                "%.1f–%.1f" % (min(loads), max(loads)) if loads else DASH,
             ]
         )
-    out.append(table(["series"] + ["N=%d" % n for n in sizes] + ["ms/link (slope)", "intercept s", "runs"], rows))
+    header = ["series"] + ["N=%d" % n for n in sizes] + ["ms/link (slope)", "intercept s", "runs", "load1 during"]
+    out.append(table(header, rows))
     out += [
         "",
         "Slope and intercept: least-squares line through the medians at every N. For the module process and the "
         "in-process code path the time is that of the module alone (no Ansible); the playbook rows are the "
-        "`ansible-playbook` wall time, start to exit.",
+        "`ansible-playbook` wall time, start to exit. load1 during: the range of the 1-minute load average "
+        "(median over each point's runs) while the series ran; other work on the machine shows there.",
     ]
 
     out += ["", "## Ratio to the floor (ip -batch) at the same N", ""]
