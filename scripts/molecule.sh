@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run the molecule scenarios (extensions/molecule) in podman containers: `make molecule` calls it.
 #
-#   scripts/molecule.sh                 every scenario, MOLECULE_JOBS at a time, each logged to
+#   scripts/molecule.sh                 every scenario (extensions/molecule/*), MOLECULE_JOBS at a time, each logged to
 #                                       .build/molecule/<scenario>.log; fails if any scenario fails
 #   scripts/molecule.sh modes default   only these scenarios (one scenario: its output goes to the terminal)
 #   MOLECULE_COMMAND=converge scripts/molecule.sh modes
@@ -23,8 +23,17 @@ VENV=${MOLECULE_VENV:-$ROOT/.venv-molecule}
 LOGS=$ROOT/.build/molecule
 JOBS=${MOLECULE_JOBS:-2}
 COMMAND=${MOLECULE_COMMAND:-test}
-# Longest first, so that the parallel runs end close together.
-ALL_SCENARIOS=(persistence default multihost purge_rollback modes)
+# Every scenario (extensions/molecule/*/molecule.yml); the longest first, so that the parallel runs end
+# close together, then any others in name order.
+PREFERRED=(persistence default multihost purge_rollback modes)
+ALL_SCENARIOS=()
+mapfile -t FOUND < <(for file in "$ROOT"/extensions/molecule/*/molecule.yml; do basename "$(dirname "$file")"; done)
+for scenario in "${PREFERRED[@]}"; do
+    [[ " ${FOUND[*]} " == *" $scenario "* ]] && ALL_SCENARIOS+=("$scenario")
+done
+for scenario in "${FOUND[@]}"; do
+    [[ " ${PREFERRED[*]} " == *" $scenario "* ]] || ALL_SCENARIOS+=("$scenario")
+done
 
 log() { printf 'molecule: %s\n' "$*"; }
 die() { printf 'molecule: ERROR: %s\n' "$*" >&2; exit 1; }
