@@ -381,7 +381,7 @@ def test_networkmanager_keyfiles(ansible_default, tmp_path):
 
     # The parents' flag: a oneshot unit, enabled for each promiscuous parent through its device unit.
     sd = tmp_path / "systemd"
-    wants = "sys-subsystem-net-devices-%s.device.wants/%spromisc@%s.service" % (P0, PREFIX, P0)
+    wants = "multi-user.target.wants/%spromisc@%s.service" % (PREFIX, P0)
     assert files(sd) == sorted([PREFIX + "promisc@.service", wants])
     assert os.readlink(sd / wants) == str(sd / (PREFIX + "promisc@.service"))
     unit = ini(sd / (PREFIX + "promisc@.service"))
@@ -393,7 +393,7 @@ def test_networkmanager_keyfiles(ansible_default, tmp_path):
     assert files(sd) == sorted(
         [
             PREFIX + "promisc@.service",
-            "sys-subsystem-net-devices-hmv\\x2dr0.device.wants/%spromisc@hmv\\x2dr0.service" % PREFIX,
+            "multi-user.target.wants/%spromisc@hmv\\x2dr0.service" % PREFIX,
         ]
     )
 
