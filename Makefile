@@ -88,7 +88,7 @@ integration: $(STAMP) collection-path ## pytest tests/integration (root: network
 	$(PYTEST_ENV) HOSTNET_FAIL_ON_SKIP=1 python -m pytest tests/integration -n $(INTEGRATION_WORKERS) -k "not ansible_runner" $(PYTEST_ARGS)
 
 # Each step in order, stopping at the first failure; prints how long each took.
-TEST_STEPS := lint sanity changelog-lint unit integration units-ansible-test docs ee-check galaxy-import runner-test
+TEST_STEPS := lint sanity changelog-lint unit integration units-ansible-test docs ee-check galaxy-import runner-test molecule
 test: $(STAMP) ## every step of TEST_STEPS: lint, sanity, changelog-lint, unit, integration, docs, ... (stops at the first failure)
 	@for step in $(TEST_STEPS); do \
 		echo "=== make $$step"; \
