@@ -118,6 +118,11 @@ class Lab:
     def links(self, ns):
         return ip_json("-n", ns, "-d", "link", "show")
 
+    def state(self, ns):
+        """Links, addresses and routes of ns as kernel_state() sees them: the "nothing changed" oracle (fields
+        that settle asynchronously after a veth comes up, such as carrier and operstate, left out)."""
+        return kernel_state({"netns": ns})
+
     def addresses(self, ns, name):
         """Global/site addresses as 'ip/prefix' strings (link-local excluded)."""
         data = ip_json("-n", ns, "addr", "show", "dev", name)

@@ -8,7 +8,6 @@ import subprocess
 import sys
 
 import pytest
-from conftest import kernel_state
 
 
 @pytest.fixture
@@ -21,10 +20,10 @@ def host(lab):
 
 def refused(lab, ansible, ns, module="macvlan", **args):
     """Run a task that must fail; assert nothing changed in ``ns`` (links, addresses, routes); return the message."""
-    before = (lab.links(ns), kernel_state({"netns": ns}))
+    before = lab.state(ns)
     result = ansible.run(module, **args)
     assert result.get("failed") is True, "expected a failure, got %r" % result
-    assert (lab.links(ns), kernel_state({"netns": ns})) == before, "a failed task changed the host"
+    assert lab.state(ns) == before, "a failed task changed the host"
     return result["msg"]
 
 
@@ -205,12 +204,12 @@ def test_without_cap_net_admin(lab, ansible_default, host):
     """Root without CAP_NET_ADMIN (dropped from the bounding set) inside the lab namespace: changes are
     refused before anything is touched, while check mode and facts still work."""
     prefix = ["ip", "netns", "exec", host, "setpriv", "--bounding-set", "-net_admin", "--"]
-    before = lab.links(host)
+    before = lab.state(host)
     task = {"name": "under test", "hostnet.macvlan.macvlan": {"name": "mv0", "parent": "p0"}, "ignore_errors": True}
     result = ansible_default.playbook([task], prefix=prefix)[0]
     assert result["failed"] is True
     assert "changing links needs root (CAP_NET_ADMIN)" in result["msg"] and "become: true" in result["msg"]
-    assert lab.links(host) == before
+    assert lab.state(host) == before
     checked = ansible_default.playbook([task], prefix=prefix, check=True)[0]
     assert not checked.get("failed") and checked["changed"] is True
     facts = ansible_default.playbook([{"name": "facts", "hostnet.macvlan.macvlan_info": {}}], prefix=prefix)[0]

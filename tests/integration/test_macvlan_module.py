@@ -166,11 +166,11 @@ def test_bclim(lab, ansible, host):
 def test_into_passthru_recreates_and_never_refuses(lab, ansible, host):
     ansible.converge("macvlan", name="mv0", parent="p1", netns=host, mode="bridge")
     index = lab.link(host, "mv0")["ifindex"]
-    before = lab.links(host)
+    before = lab.state(host)
     refused = ansible.run("macvlan", name="mv0", parent="p1", netns=host, mode="passthru", recreate="never")
     assert refused["failed"] is True
     assert "mode: mv0 cannot change in place (mode bridge -> passthru (into or out of passthru))" in refused["msg"]
-    assert lab.links(host) == before
+    assert lab.state(host) == before
 
     result = ansible.converge("macvlan", name="mv0", parent="p1", netns=host, mode="passthru")
     assert result["actions"][0].startswith("recreate macvlan mv0: mode bridge -> passthru")
@@ -191,21 +191,21 @@ def test_parent_and_type_change_recreate(lab, ansible, host):
 
 
 def test_check_mode_changes_nothing(lab, ansible, host):
-    before = lab.links(host)
+    before = lab.state(host)
     result = ansible.run("macvlan", check=True, diff=True, name="mv0", parent="p0", netns=host, mtu=1400)
     assert result["changed"] is True and result["_status"] == "ok"
     assert result["diff"]["after"]["mtu"] == 1400
-    assert lab.links(host) == before
+    assert lab.state(host) == before
     assert lab.link(host, "mv0") is None
 
     ansible.converge("macvlan", name="mv0", parent="p0", netns=host, mtu=1400)
-    before = lab.links(host)
+    before = lab.state(host)
     result = ansible.run("macvlan", check=True, name="mv0", parent="p0", netns=host, mtu=1300, mode="vepa")
     assert result["changed"] is True
-    assert lab.links(host) == before
+    assert lab.state(host) == before
     result = ansible.run("macvlan", check=True, name="mv0", state="absent", netns=host)
     assert result["changed"] is True
-    assert lab.links(host) == before
+    assert lab.state(host) == before
 
 
 def test_absent(lab, ansible, host):

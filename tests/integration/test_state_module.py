@@ -7,7 +7,6 @@ report no change and a check-mode run that must plan nothing (``ansible.converge
 from __future__ import annotations
 
 import pytest
-from conftest import kernel_state
 
 
 def info(link):
@@ -75,12 +74,12 @@ def test_topology_in_one_call(lab, ansible, host):
 
 
 def test_check_mode_changes_nothing(lab, ansible, host):
-    before = lab.links(host)
+    before = lab.state(host)
     links = [{"name": "mv%d" % i, "parent": "p0"} for i in range(3)]
     result = ansible.run("macvlan_state", check=True, diff=True, netns=host, links=links, parents=[{"name": "p0"}])
     assert result["changed"] is True and len(result["actions"]) == 4
     assert result["diff"]["after"]["links"]["mv1"]["mode"] == "bridge"
-    assert lab.links(host) == before
+    assert lab.state(host) == before
 
 
 def test_purge_touches_only_unlisted_macvlans_on_managed_parents(lab, ansible, host):
@@ -106,10 +105,10 @@ def test_purge_touches_only_unlisted_macvlans_on_managed_parents(lab, ansible, h
 
 def test_purge_without_managed_parents_is_a_no_op(lab, ansible, host):
     ansible.converge("macvlan_state", netns=host, links=[{"name": "mv0", "parent": "p0"}])
-    before = lab.links(host)
+    before = lab.state(host)
     result = ansible.converge("macvlan_state", netns=host, links=[], purge=True)
     assert result["changed"] is False and result["purged"] == []
-    assert lab.links(host) == before
+    assert lab.state(host) == before
 
 
 def test_absent_links(lab, ansible, host):
@@ -123,12 +122,10 @@ def test_absent_links(lab, ansible, host):
 
 
 def refused(lab, ansible, namespaces, **args):
-    before = {ns: (lab.links(ns), kernel_state({"netns": ns})) for ns in namespaces}
+    before = {ns: lab.state(ns) for ns in namespaces}
     result = ansible.run("macvlan_state", **args)
     assert result.get("failed") is True, result
-    assert {ns: (lab.links(ns), kernel_state({"netns": ns})) for ns in namespaces} == before, (
-        "a refused change touched the host"
-    )
+    assert {ns: lab.state(ns) for ns in namespaces} == before, "a refused change touched the host"
     return result["msg"]
 
 
@@ -210,13 +207,13 @@ def test_kernel_failure_while_creating_rolls_back(lab, ansible_default, host):
     ansible_default.converge(
         "macvlan", name="hidden", parent="p0", netns=host, link_netns=vm, mac_address="02:00:00:00:99:99"
     )
-    before = {ns: lab.links(ns) for ns in (host, vm)}
+    before = {ns: lab.state(ns) for ns in (host, vm)}
     links = [{"name": "mv%02d" % i, "parent": "p0"} for i in range(20)]
     links[10]["mac_address"] = "02:00:00:00:99:99"
     result = ansible_default.run("macvlan_state", netns=host, links=links)
     assert result["failed"] is True and "Address already in use" in result["msg"]
     assert len(result["actions"]) == 10 and len(result["rolled_back"]) == 10
-    after = {ns: lab.links(ns) for ns in (host, vm)}
+    after = {ns: lab.state(ns) for ns in (host, vm)}
     assert after == before
 
 
