@@ -28,31 +28,9 @@ ANSIBLE_TEST=$VENV/bin/ansible-test
 
 log() { printf 'sanity: %s\n' "$*"; }
 
-# Directory holding a working pythonX.Y, preferring PATH, else pyenv's install.
-python_dir() {
-    local v=$1 p d
-    if p=$(command -v "python$v") && "$p" -c 'import sys' >/dev/null 2>&1; then
-        dirname "$p"
-        return
-    fi
-    for d in $(compgen -G "${PYENV_ROOT:-$HOME/.pyenv}/versions/$v.*/bin" | sort -V -r); do
-        if [[ -x $d/python$v ]] && "$d/python$v" -c 'import sys' >/dev/null 2>&1; then
-            echo "$d"
-            return
-        fi
-    done
-    return 1
-}
-
-"$VENV/bin/python" "$ROOT/scripts/sync-tree.py" "$DEST"
-# DEST sits inside this repository's ignored .build/: give it a git directory
-# of its own, or ansible-test would use this repository's and see no files.
-[[ -e $DEST/.git ]] || git init -q "$DEST"
-"$VENV/bin/python" "$ROOT/scripts/install-getpip-cache.py"
-
-cd "$DEST"
-# ansible-test sets the collection path itself.
-unset ANSIBLE_COLLECTIONS_PATH ANSIBLE_COLLECTIONS_PATHS
+# shellcheck source=scripts/ansible-test-tree.sh
+source "$ROOT/scripts/ansible-test-tree.sh"
+enter_ansible_test_tree
 
 log "ansible-test sanity --venv --python $SANITY_PYTHON $*"
 "$ANSIBLE_TEST" sanity --venv --python "$SANITY_PYTHON" "$@"
