@@ -313,6 +313,33 @@ def machine_lines(meta):
     return lines
 
 
+def loop_table(summary, sizes):
+    """Seconds per item of the loops at each N: constant for the command loop, growing for the macvlan loop."""
+    keys = [("command_loop", "create"), ("macvlan_loop", "create"), ("macvlan_loop", "rerun")]
+    keys = [k for k in keys if summary.get(k)]
+    if not keys:
+        return []
+    lines = ["", "## The loops: seconds per item (wall time / N)", ""]
+    rows = []
+    for key in keys:
+        by_n = summary[key]
+        rows.append([LABELS[key]] + [fmt(by_n[n]["wall_s"] / n) if n in by_n else DASH for n in sizes])
+    single = summary.get(("process_link", "create"), {}).get(1)
+    if single:
+        rows.append(
+            [LABELS[("process_link", "create")] + " (empty namespace)", fmt(single["wall_s"])] + [""] * (len(sizes) - 1)
+        )
+    lines.append(table(["series"] + ["N=%d" % n for n in sizes], rows))
+    lines += [
+        "",
+        "Each item of a loop is a whole task: templating, building and copying the AnsiballZ payload, starting "
+        "the interpreter, running the module, handling the result. The macvlan module observes the namespace "
+        "with full dumps of every link (and address and route) each time it runs, once more to read back after a "
+        "change, so its items get slower as links accumulate and the loop grows faster than linearly.",
+    ]
+    return lines
+
+
 def fix_table(summary, sizes):
     """Before/after of the engine change proposed in benchmarks/experiments/raw_dump.py (both measured)."""
     if not summary.get(("phases_fix", "create")):
@@ -322,9 +349,9 @@ def fix_table(summary, sizes):
         "## Proposed engine fix (experiment): the module code path before → after (median seconds)",
         "",
         "benchmarks/experiments/raw_dump.py, applied from outside by `phases.py --patch raw-dump --patch "
-        "raw-request`: link dumps read on a plain netlink socket and decoded with `struct` (only the attributes "
-        "the engine reads), and link creation encoded with `struct` and sent on that socket. CPU is user+system "
-        "time of observe, apply and verify.",
+        "raw-request`: the link, address and route dumps read on a plain netlink socket and decoded with "
+        "`struct` (only the attributes the engine reads; routes of the main table only), and link creation "
+        "encoded with `struct` and sent on that socket. CPU is user+system time of observe, apply and verify.",
         "",
     ]
     rows = []
@@ -499,19 +526,7 @@ def markdown(meta, summary):
 
     out += fix_table(summary, sizes)
 
-    loop = summary.get(("macvlan_loop", "create"), {})
-    single = summary.get(("process_link", "create"), {}).get(1)
-    f = series_fit(summary, ("macvlan_loop", "create"))
-    if f and single:
-        out += [
-            "",
-            "Loop of the macvlan module: %.0f ms per link (slope); the module process alone (one link, run "
-            "directly) takes %.0f ms, so about %.0f ms per item is Ansible's per-task cost (templating, AnsiballZ, "
-            "process start, result handling)."
-            % (f[0] * 1e3, single["wall_s"] * 1e3, f[0] * 1e3 - single["wall_s"] * 1e3),
-        ]
-    elif loop:
-        out += [""]
+    out += loop_table(summary, sizes)
 
     out += role_tasks(summary, sizes)
 

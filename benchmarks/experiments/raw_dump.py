@@ -1,7 +1,7 @@
 # Copyright: contributors to the hostnet.macvlan collection
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""EXPERIMENT (benchmarks only, not the collection's code): read link dumps without pyroute2's decoder.
+"""EXPERIMENT (benchmarks only, not the collection's code): read netlink dumps without pyroute2's decoder.
 
 Profiling the module (docs/benchmarks.md) shows that about 0.35 ms of every link's cost in a dump is
 pyroute2 decoding the whole RTM_NEWLINK message (some 50 attributes, nested) into Python objects, plus its
@@ -16,6 +16,7 @@ decoders on a live namespace.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import struct
@@ -199,6 +200,16 @@ def _socket_for(session, netlink, ns):
     return socks[ns]
 
 
+def _strict_socket_for(session, netlink, ns):
+    """The namespace's raw socket, with strict checking switched on where the kernel has it."""
+    sock = _socket_for(session, netlink, ns)
+    if not session.__dict__.setdefault("_raw_strict", {}).get(ns):
+        with contextlib.suppress(OSError):
+            sock.setsockopt(SOL_NETLINK, NETLINK_GET_STRICT_CHK, 1)
+        session.__dict__["_raw_strict"][ns] = True
+    return sock
+
+
 def _next_seq(session):
     session.__dict__["_raw_seq"] = session.__dict__.get("_raw_seq", 0) + 1
     return session.__dict__["_raw_seq"]
@@ -266,6 +277,87 @@ def wait_ack(sock, seq):
             offset += (length + 3) & ~3
 
 
+RTM_NEWADDR = 20
+RTM_GETADDR = 22
+RTM_NEWROUTE = 24
+RTM_GETROUTE = 26
+RT_TABLE_MAIN = 254
+NETLINK_GET_STRICT_CHK = 12
+SOL_NETLINK = 270
+_IFADDR = struct.Struct("=BBBBI")
+_RTMSG = struct.Struct("=BBBBBBBBI")
+IFADDR_FIELDS = ("family", "prefixlen", "flags", "scope", "index")
+RTMSG_FIELDS = ("family", "dst_len", "src_len", "tos", "table", "proto", "scope", "type", "flags")
+# The attributes address_from_msg and route_from_msg read: number -> (name, decoder)
+ADDR_ATTRS = {1: ("IFA_ADDRESS", "ip"), 2: ("IFA_LOCAL", "ip"), 8: ("IFA_FLAGS", "u32")}
+ROUTE_ATTRS = {
+    1: ("RTA_DST", "ip"),
+    4: ("RTA_OIF", "u32"),
+    5: ("RTA_GATEWAY", "ip"),
+    6: ("RTA_PRIORITY", "u32"),
+    15: ("RTA_TABLE", "u32"),
+}
+
+
+class LiteMessage:
+    """Just enough of a pyroute2 message for _netlink.address_from_msg / route_from_msg."""
+
+    __slots__ = ("fields", "attrs")
+
+    def __init__(self, fields, attrs):
+        self.fields = fields
+        self.attrs = attrs
+
+    def __getitem__(self, key):
+        return self.fields[key]
+
+    def get(self, key, default=None):
+        return self.fields.get(key, default)
+
+    def get_attr(self, name):
+        return self.attrs.get(name)
+
+
+def _lite(buf, start, end, header, names, wanted):
+    values = header.unpack_from(buf, start + 16)
+    fields = dict(zip(names, values, strict=True))
+    family = fields["family"]
+    attrs = {}
+    for kind, span in _attrs(buf, start + 16 + header.size, end).items():
+        if kind in wanted:
+            name, decoder = wanted[kind]
+            raw = bytes(buf[span[0] : span[1]])
+            if decoder == "u32":
+                attrs[name] = _U32.unpack_from(raw)[0]
+            else:
+                attrs[name] = socket.inet_ntop(family, raw)
+    return LiteMessage(fields, attrs)
+
+
+def dump_raw(sock, msg_type, seq, reply_type, header, names, wanted, body):
+    request = _HDR.pack(_HDR.size + len(body), msg_type, NLM_F_REQUEST | NLM_F_DUMP, seq, 0) + body
+    sock.send(request)
+    found = []
+    buf = bytearray(1 << 18)
+    view = memoryview(buf)
+    while True:
+        size = sock.recv_into(buf)
+        offset = 0
+        while offset + _HDR.size <= size:
+            length, kind, _flags, msg_seq = _HDR.unpack_from(buf, offset)[:4]
+            if length < _HDR.size:
+                raise OSError("malformed netlink message")
+            if msg_seq == seq:
+                if kind == NLMSG_DONE:
+                    return found
+                if kind == NLMSG_ERROR:
+                    code = -_I32.unpack_from(buf, offset + 16)[0]
+                    raise OSError(code, os.strerror(code))
+                if kind == reply_type:
+                    found.append(_lite(view, offset, offset + length, header, names, wanted))
+            offset += (length + 3) & ~3
+
+
 def patch(netlink, model, requests=False):
     """Replace ``Session.dump_links`` with the raw dump; with ``requests`` also replace ``Session._op_create``
     by a struct-encoded RTM_NEWLINK sent on the raw socket (instead of pyroute2 encoding the nested message)."""
@@ -303,7 +395,39 @@ def patch(netlink, model, requests=False):
             raise netlink.NetlinkFailure(os.strerror(code), code)
         self.forget(action["link_ns"], spec["name"])
 
+    original_dump = netlink.Session._dump
+
+    def dump(self, ns, msg, msg_type, reply_type):
+        if msg_type == RTM_GETADDR:
+            body = _IFADDR.pack(0, 0, 0, 0, 0)
+            return dump_raw(
+                _socket_for(self, netlink, ns),
+                msg_type,
+                _next_seq(self),
+                RTM_NEWADDR,
+                _IFADDR,
+                IFADDR_FIELDS,
+                ADDR_ATTRS,
+                body,
+            )
+        if msg_type == RTM_GETROUTE:
+            # Only the main table: with strict checking (Linux 4.20+) the kernel filters by rtm_table;
+            # route_from_msg drops the other tables anyway.
+            body = _RTMSG.pack(0, 0, 0, 0, RT_TABLE_MAIN, 0, 0, 0, 0)
+            return dump_raw(
+                _strict_socket_for(self, netlink, ns),
+                msg_type,
+                _next_seq(self),
+                RTM_NEWROUTE,
+                _RTMSG,
+                RTMSG_FIELDS,
+                ROUTE_ATTRS,
+                body,
+            )
+        return original_dump(self, ns, msg, msg_type, reply_type)
+
     netlink.Session.dump_links = dump_links
+    netlink.Session._dump = dump
     netlink.Session.close = close
     if requests:
         netlink.Session._op_create = op_create
@@ -311,14 +435,20 @@ def patch(netlink, model, requests=False):
 
 
 def check_equal(ns=None):
-    """Both decoders on the same namespace must give the same links (prints the first difference)."""
+    """Both decoders on the same namespace must give the same snapshot (prints the first difference)."""
     from ansible_collections.hostnet.macvlan.plugins.module_utils import _model, _netlink
 
     with _netlink.Session() as session:
+        snap = session.observe(ns)
         before = session.dump_links(ns)
     patch(_netlink, _model)
     with _netlink.Session() as session:
+        snap2 = session.observe(ns)
         after = session.dump_links(ns)
+    if (snap.addresses, snap.routes) != (snap2.addresses, snap2.routes):
+        print("addresses or routes differ:", snap.addresses, snap2.addresses, snap.routes, snap2.routes)
+        return False
+    print("same addresses (%d links) and routes (%d links)" % (len(snap.addresses), len(snap.routes)))
     for a, b in zip(before, after, strict=False):
         if a != b:
             print("differs:", a, b)
