@@ -619,7 +619,8 @@ CSV_FIELDS = [
 def write_csv(summary, path):
     floor = summary.get(("floor", "create"), {})
     with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=CSV_FIELDS + ["phase_" + p.replace(" ", "_") for p in PHASES])
+        writer = csv.DictWriter(handle, fieldnames=CSV_FIELDS + ["phase_" + p.replace(" ", "_") for p in PHASES],
+                                lineterminator="\n")
         writer.writeheader()
         for key in sorted(summary, key=lambda k: (k[0], k[1], k[2] if len(k) > 2 else 0)):
             for n, s in sorted(summary[key].items()):
