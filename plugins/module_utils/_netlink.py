@@ -6,14 +6,16 @@
 # PRIVATE: this file is internal to the hostnet.macvlan collection. It is not a public API and may change
 # in any release without notice. Do not import it from other collections.
 
-"""The only file that imports pyroute2.
+"""The only file that imports pyroute2, and the engine's only door to the kernel.
 
 It reads links, addresses and routes into plain dicts (one dump each per namespace), applies one planned
 action at a time, enters network namespaces, hides the differences between pyroute2 releases (0.7.x as
 packaged by Debian 12, 0.9.x from PyPI), and turns kernel errors into messages a user can act on.
 
-Messages are built by hand (``ifinfmsg``/``ifaddrmsg``/``rtmsg`` and ``nlm_request``) rather than through
-pyroute2's keyword APIs: those changed between 0.7 and 0.9 and silently drop attributes they do not know.
+The dumps and link creation, whose cost grows with the number of links, go through ``_rtnl`` (rtnetlink on a
+plain socket, decoded with ``struct``); every other change is a pyroute2 message built by hand
+(``ifinfmsg``/``ifaddrmsg``/``rtmsg`` and ``nlm_request``) rather than through pyroute2's keyword APIs: those
+changed between 0.7 and 0.9 and silently drop attributes they do not know.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import errno
 import os
 import traceback
 
-from ansible_collections.hostnet.macvlan.plugins.module_utils import _model
+from ansible_collections.hostnet.macvlan.plugins.module_utils import _model, _rtnl
 from ansible_collections.hostnet.macvlan.plugins.module_utils._netns import (  # noqa: F401 (re-exported)
     NetlinkFailure,
     open_netns_fd,
@@ -33,16 +35,13 @@ from ansible_collections.hostnet.macvlan.plugins.module_utils._netns import (  #
 PYROUTE2_IMPORT_ERROR = None
 try:
     from pyroute2 import IPRoute
-    from pyroute2.netlink import NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REQUEST
+    from pyroute2.netlink import NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST
     from pyroute2.netlink.exceptions import NetlinkError
     from pyroute2.netlink.rtnl import (
         RTM_DELADDR,
         RTM_DELLINK,
         RTM_DELROUTE,
-        RTM_GETADDR,
-        RTM_GETLINK,
         RTM_GETNSID,
-        RTM_GETROUTE,
         RTM_NEWADDR,
         RTM_NEWLINK,
         RTM_NEWNSID,
@@ -65,22 +64,18 @@ PYROUTE2_INSTALL_HINT = (
 
 IFF_UP = 0x1
 IFF_PROMISC = 0x100
-IFA_F_PERMANENT = 0x80
 AF_INET = 2
 AF_INET6 = 10
 RT_TABLE_MAIN = 254
-RTPROT_KERNEL = 2
 RTPROT_STATIC = 4
 RTN_UNICAST = 1
 RT_SCOPE_UNIVERSE = 0
 RT_SCOPE_LINK = 253
 RT_SCOPE_NOWHERE = 255
-# Route origins the collection never touches: the kernel's connected routes, router advertisements, DHCP.
-UNMANAGED_ROUTE_PROTOCOLS = (RTPROT_KERNEL, 9, 16)
 MACADDR_SET = 3
 MACADDR_FLUSH = 2
 
-MACVLAN_KINDS = ("macvlan", "macvtap")
+MACVLAN_KINDS = _rtnl.MACVLAN_KINDS
 
 # pyroute2 (0.7.x to 0.9.x at least) knows IFLA_MACVLAN_* only up to MACADDR_COUNT and silently drops the
 # broadcast queue attributes. This map is complete up to Linux 6.4 and decodes every value as an integer.
@@ -125,62 +120,6 @@ def _msgs(result, msg_type):
     return [m for m in (result or ()) if m.get("header", {}).get("type") == msg_type]
 
 
-def _mac(value):
-    return value.lower() if isinstance(value, str) else None
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Decoding: netlink messages -> plain dicts
-# ---------------------------------------------------------------------------------------------------------
-
-
-def link_from_msg(msg):
-    """A link as a plain dict; macvlan attributes are filled in for macvlan/macvtap links only."""
-    linkinfo = msg.get_attr("IFLA_LINKINFO")
-    kind = linkinfo.get_attr("IFLA_INFO_KIND") if linkinfo is not None else None
-    flags = msg["flags"]
-    link = {
-        "name": msg.get_attr("IFLA_IFNAME"),
-        "ifindex": msg["index"],
-        "kind": kind,
-        "mac_address": _mac(msg.get_attr("IFLA_ADDRESS")),
-        "mtu": msg.get_attr("IFLA_MTU"),
-        "link_state": "up" if flags & IFF_UP else "down",
-        "operstate": (msg.get_attr("IFLA_OPERSTATE") or "UNKNOWN"),
-        "promisc": bool(flags & IFF_PROMISC),
-        "promiscuity": msg.get_attr("IFLA_PROMISCUITY") or 0,
-        "parent_ifindex": msg.get_attr("IFLA_LINK"),
-        "parent_netnsid": msg.get_attr("IFLA_LINK_NETNSID"),
-    }
-    if kind in MACVLAN_KINDS:
-        data = linkinfo.get_attr("IFLA_INFO_DATA")
-        attrs = dict((k, v) for k, v in data["attrs"]) if data is not None else {}
-        mode = attrs.get("IFLA_MACVLAN_MODE")
-        mvflags = attrs.get("IFLA_MACVLAN_FLAGS") or 0
-        macs = []
-        macdata = attrs.get("IFLA_MACVLAN_MACADDR_DATA")
-        if macdata is not None:
-            macs = sorted({_mac(v) for k, v in macdata["attrs"] if k == "IFLA_MACVLAN_MACADDR"})
-        bclim = attrs.get("IFLA_MACVLAN_BC_CUTOFF")
-        link.update(
-            {
-                "mode": _model.MODE_NAMES.get(mode, mode),
-                "nopromisc": bool(mvflags & _model.FLAG_NOPROMISC),
-                "nodst": bool(mvflags & _model.FLAG_NODST),
-                "flags": mvflags,
-                "source_macs": macs,
-                "bcqueuelen": attrs.get("IFLA_MACVLAN_BC_QUEUE_LEN"),
-                "bcqueuelen_used": attrs.get("IFLA_MACVLAN_BC_QUEUE_LEN_USED"),
-                # The kernel leaves the attribute out while it holds its default; where it knows it at all
-                # (the queue length attribute came earlier, in 5.11), absent means the default.
-                "bclim": bclim
-                if bclim is not None
-                else (_model.BCLIM_DEFAULT if _bc_cutoff_known() and "IFLA_MACVLAN_BC_QUEUE_LEN" in attrs else None),
-            }
-        )
-    return link
-
-
 _KERNEL_RELEASE = None
 
 
@@ -194,49 +133,6 @@ def kernel_release():
 def _bc_cutoff_known():
     version = _model.kernel_version(kernel_release())
     return version is not None and version >= _model.KERNEL_REQUIREMENTS["bclim"][0]
-
-
-def address_from_msg(msg):
-    """(ifindex, cidr) of a statically configured address; None for the rest.
-
-    Addresses without IFA_F_PERMANENT come and go with their lifetimes (IPv6 autoconfiguration from router
-    advertisements, privacy addresses, DHCPv6 leases): the kernel and those daemons own them, not us.
-    """
-    family = msg["family"]
-    if family not in (AF_INET, AF_INET6):
-        return None
-    flags = msg.get_attr("IFA_FLAGS")
-    if flags is None:
-        flags = msg["flags"]
-    if not flags & IFA_F_PERMANENT:
-        return None
-    ip = msg.get_attr("IFA_LOCAL") if family == AF_INET else None
-    ip = ip or msg.get_attr("IFA_ADDRESS")
-    if ip is None:
-        return None
-    return msg["index"], _model.normalize_cidr("%s/%d" % (ip, msg["prefixlen"]))
-
-
-def route_from_msg(msg):
-    """A route managed by the collection as (oif, {'dest','gateway','metric'}), or None for the rest."""
-    family = msg["family"]
-    if family not in (AF_INET, AF_INET6):
-        return None
-    table = msg.get_attr("RTA_TABLE") or msg["table"]
-    if table != RT_TABLE_MAIN or msg["type"] != RTN_UNICAST or msg["proto"] in UNMANAGED_ROUTE_PROTOCOLS:
-        return None
-    oif = msg.get_attr("RTA_OIF")
-    if oif is None:
-        return None
-    dst = msg.get_attr("RTA_DST") or ("::" if family == AF_INET6 else "0.0.0.0")
-    route = _model.normalize_route(
-        {
-            "dest": "%s/%d" % (dst, msg["dst_len"]),
-            "gateway": msg.get_attr("RTA_GATEWAY"),
-            "metric": msg.get_attr("RTA_PRIORITY") or 0,
-        }
-    )
-    return oif, route
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -297,13 +193,18 @@ class Snapshot:
 
 
 class Session:
-    """Netlink handles for the namespaces one module run works in (usually one)."""
+    """Netlink sockets for the namespaces one module run works in (usually one).
+
+    Per namespace: a plain rtnetlink socket (``_rtnl``) for the dumps and link creation, the paths whose cost
+    grows with the number of links, and a pyroute2 handle, opened on first use, for every other change.
+    """
 
     def __init__(self):
         if not HAS_PYROUTE2:
             raise NetlinkFailure("pyroute2 is not installed. " + PYROUTE2_INSTALL_HINT)
         _install_macvlan_map()
         self._handles = {}
+        self._sockets = {}
         self._indexes = {}  # (ns, name) -> ifindex, learned from dumps
 
     def __enter__(self):
@@ -314,43 +215,29 @@ class Session:
         return False
 
     def close(self):
-        for ipr in self._handles.values():
+        for handle in list(self._handles.values()) + list(self._sockets.values()):
             # Closing must never hide the real outcome of the run.
             with contextlib.suppress(Exception):
-                ipr.close()
+                handle.close()
         self._handles = {}
+        self._sockets = {}
+
+    def open(self, ns, option="netns"):
+        """Enter namespace ``ns`` once; a missing or unenterable namespace fails here, named as ``option``."""
+        self._socket(ns, option)
+
+    def _socket(self, ns, option="netns"):
+        if ns not in self._sockets:
+            self._sockets[ns] = _in_netns(ns, option, _rtnl.RtnlSocket)
+        return self._sockets[ns]
 
     def handle(self, ns, option="netns"):
+        """The pyroute2 handle for namespace ``ns``."""
         if ns not in self._handles:
-            self._handles[ns] = self._open(ns, option)
+            ipr = _in_netns(ns, option, IPRoute)
+            _fix_handle(ipr)
+            self._handles[ns] = ipr
         return self._handles[ns]
-
-    @staticmethod
-    def _open(ns, option):
-        if ns is None:
-            ipr = IPRoute()
-        else:
-            target = open_netns_fd(ns, option)
-            home = os.open("/proc/self/ns/net", os.O_RDONLY)
-            try:
-                try:
-                    setns(target)
-                except OSError as exc:
-                    raise NetlinkFailure(
-                        "%s: cannot enter network namespace %r: %s (entering a namespace needs root, "
-                        "CAP_SYS_ADMIN)" % (option, ns, exc.strerror),
-                        exc.errno,
-                    ) from None
-                try:
-                    # A netlink socket stays bound to the namespace it was created in.
-                    ipr = IPRoute()
-                finally:
-                    setns(home)
-            finally:
-                os.close(target)
-                os.close(home)
-        _fix_handle(ipr)
-        return ipr
 
     def _request(self, ns, msg, msg_type, flags):
         ipr = self.handle(ns)
@@ -359,13 +246,19 @@ class Session:
         except NetlinkError as exc:
             raise NetlinkFailure(os.strerror(exc.code) if exc.code else str(exc), exc.code) from None
 
-    def _dump(self, ns, msg, msg_type, reply_type):
-        return _msgs(self._request(ns, msg, msg_type, NLM_F_REQUEST | NLM_F_DUMP), reply_type)
+    def _dump(self, ns, request_for, reply_type, parse):
+        try:
+            return self._socket(ns).dump(request_for, reply_type, parse)
+        except _rtnl.RtnlError as exc:
+            raise NetlinkFailure("reading %s: %s" % (describe_ns(ns), exc), exc.code) from None
 
     def dump_links(self, ns):
-        msg = ifinfmsg()
-        msg["family"] = 0
-        links = [link_from_msg(m) for m in self._dump(ns, msg, RTM_GETLINK, RTM_NEWLINK)]
+        bc_cutoff_known = _bc_cutoff_known()
+
+        def parse(buf, start, end):
+            return _rtnl.parse_link(buf, start, end, bc_cutoff_known)
+
+        links = self._dump(ns, _rtnl.link_dump_request, _rtnl.RTM_NEWLINK, parse)
         for key in [k for k in self._indexes if k[0] == ns]:
             del self._indexes[key]
         for link in links:
@@ -378,20 +271,12 @@ class Session:
         addr_map = route_map = None
         if addresses:
             addr_map = {}
-            msg = ifaddrmsg()
-            msg["family"] = 0
-            for m in self._dump(ns, msg, RTM_GETADDR, RTM_NEWADDR):
-                item = address_from_msg(m)
-                if item is not None:
-                    addr_map.setdefault(item[0], []).append(item[1])
+            for index, cidr in self._dump(ns, _rtnl.address_dump_request, _rtnl.RTM_NEWADDR, _rtnl.parse_address):
+                addr_map.setdefault(index, []).append(cidr)
         if routes:
             route_map = {}
-            msg = rtmsg()
-            msg["family"] = 0
-            for m in self._dump(ns, msg, RTM_GETROUTE, RTM_NEWROUTE):
-                item = route_from_msg(m)
-                if item is not None:
-                    route_map.setdefault(item[0], []).append(item[1])
+            for oif, route in self._dump(ns, _rtnl.route_dump_request, _rtnl.RTM_NEWROUTE, _rtnl.parse_route):
+                route_map.setdefault(oif, []).append(route)
         return Snapshot(ns, links, addr_map, route_map)
 
     def peer_nsid(self, ns, peer):
@@ -449,38 +334,14 @@ class Session:
     def _op_create(self, action):
         spec = action["spec"]
         ns = action["ns"]
-        data = [("IFLA_MACVLAN_MODE", _model.MODE_VALUES[spec["mode"]])]
-        flags = (_model.FLAG_NOPROMISC if spec.get("nopromisc") else 0) | (
-            _model.FLAG_NODST if spec.get("nodst") else 0
-        )
-        if flags:
-            data.append(("IFLA_MACVLAN_FLAGS", flags))
-        if spec.get("source_macs"):
-            data.append(("IFLA_MACVLAN_MACADDR_MODE", MACADDR_SET))
-            data.append(("IFLA_MACVLAN_MACADDR_DATA", _macaddr_data(spec["source_macs"])))
-        if spec.get("bcqueuelen") is not None:
-            data.append(("IFLA_MACVLAN_BC_QUEUE_LEN", spec["bcqueuelen"]))
-        if spec.get("bclim") is not None:
-            data.append(("IFLA_MACVLAN_BC_CUTOFF", spec["bclim"]))
-        msg = self._link_msg(ns, spec["name"], index=0)
-        msg["attrs"] = [
-            ("IFLA_IFNAME", spec["name"]),
-            ("IFLA_LINK", self.ifindex(ns, spec["parent"])),
-            self._linkinfo(spec["type"], data),
-        ]
-        if spec.get("mac_address"):
-            msg["attrs"].append(("IFLA_ADDRESS", spec["mac_address"]))
-        if spec.get("mtu") is not None:
-            msg["attrs"].append(("IFLA_MTU", spec["mtu"]))
-        if spec.get("link_state") == "up":
-            msg["flags"] = IFF_UP
-            msg["change"] = IFF_UP
+        parent_index = self.ifindex(ns, spec["parent"])
         target_fd = None
         if action.get("link_ns") != ns:
             target_fd = open_netns_fd(action["link_ns"], "link_netns")
-            msg["attrs"].append(("IFLA_NET_NS_FD", target_fd))
         try:
-            self._newlink(ns, msg, create=True)
+            self._socket(ns).request(lambda seq: _rtnl.create_link_request(spec, parent_index, seq, target_fd))
+        except _rtnl.RtnlError as exc:
+            raise NetlinkFailure(str(exc), exc.code) from None
         finally:
             if target_fd is not None:
                 os.close(target_fd)
@@ -626,6 +487,31 @@ class Session:
             # ESRCH: the kernel already dropped it (e.g. with the address its gateway depended on).
             if exc.code != errno.ESRCH:
                 raise
+
+
+def _in_netns(ns, option, factory):
+    """``factory()`` called inside namespace ``ns`` (None: the module's own): a netlink socket stays bound to
+    the namespace it was created in."""
+    if ns is None:
+        return factory()
+    target = open_netns_fd(ns, option)
+    home = os.open("/proc/self/ns/net", os.O_RDONLY)
+    try:
+        try:
+            setns(target)
+        except OSError as exc:
+            raise NetlinkFailure(
+                "%s: cannot enter network namespace %r: %s (entering a namespace needs root, CAP_SYS_ADMIN)"
+                % (option, ns, exc.strerror),
+                exc.errno,
+            ) from None
+        try:
+            return factory()
+        finally:
+            setns(home)
+    finally:
+        os.close(target)
+        os.close(home)
 
 
 def _macaddr_data(macs):

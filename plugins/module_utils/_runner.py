@@ -145,7 +145,7 @@ class LinkEngine:
             if spec.get("link_netns") == ns and spec.get("netns") != ns:
                 option = "link_netns"
         try:
-            self.session.handle(ns, option)
+            self.session.open(ns, option)
         except _netlink.NetlinkFailure as exc:
             raise EngineError(str(exc)) from None
 
@@ -405,7 +405,7 @@ def run_promisc_module(module):
     want = module.params["promisc"]
     try:
         with _netlink.Session() as session:
-            session.handle(ns)
+            session.open(ns)
             snapshot = session.observe(ns, addresses=False, routes=False)
             actions = _plan.plan_promisc(name, want, snapshot)
             link = snapshot.links[name]
@@ -453,7 +453,7 @@ def run_info_module(module):
         module.fail_json(msg=str(exc))
     try:
         with _netlink.Session() as session:
-            session.handle(ns)
+            session.open(ns)
             snapshot = session.observe(ns)
     except _netlink.NetlinkFailure as exc:
         module.fail_json(msg=str(exc))

@@ -1,0 +1,429 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to the hostnet.macvlan collection
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+#
+# PRIVATE: this file is internal to the hostnet.macvlan collection. It is not a public API and may change
+# in any release without notice. Do not import it from other collections.
+
+"""rtnetlink on a plain socket, for the engine's hot paths (standard library only).
+
+Reading a namespace and creating links cost time per link, and with many links pyroute2 dominates that
+cost: it decodes every attribute of every RTM_NEWLINK (about fifty, nested) into Python objects and encodes
+requests attribute by attribute, while the engine reads about ten attributes (docs/benchmarks.md has the
+profile and the before/after numbers). This file does those three things with ``struct`` instead:
+
+- dump links, addresses and routes, decoding only what the engine reads, into the same plain values the
+  rest of the engine uses (``parse_link``, ``parse_address``, ``parse_route``);
+- encode the RTM_NEWLINK that creates a macvlan/macvtap link (``create_link_request``);
+- send a request and wait for the kernel's acknowledgement (``RtnlSocket.request``).
+
+Every other change (in-place updates, deletes, addresses, routes, namespace ids) still goes through
+pyroute2 in ``_netlink``, which owns the session and is the only caller of this file.
+
+Layouts are the kernel's UAPI (include/uapi/linux/{netlink,rtnetlink,if_link,if_addr}.h), native byte order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import struct
+
+from ansible_collections.hostnet.macvlan.plugins.module_utils import _model
+
+NETLINK_ROUTE = 0
+SOL_NETLINK = 270
+NETLINK_GET_STRICT_CHK = 12
+
+NLMSG_ERROR = 2
+NLMSG_DONE = 3
+NLM_F_REQUEST = 0x1
+NLM_F_ACK = 0x4
+NLM_F_DUMP_INTR = 0x10
+NLM_F_DUMP = 0x300
+NLM_F_EXCL = 0x200
+NLM_F_CREATE = 0x400
+
+RTM_NEWLINK = 16
+RTM_GETLINK = 18
+RTM_NEWADDR = 20
+RTM_GETADDR = 22
+RTM_NEWROUTE = 24
+RTM_GETROUTE = 26
+
+AF_INET = 2
+AF_INET6 = 10
+IFF_UP = 0x1
+IFF_PROMISC = 0x100
+IFA_F_PERMANENT = 0x80
+
+IFLA_ADDRESS = 1
+IFLA_IFNAME = 3
+IFLA_MTU = 4
+IFLA_LINK = 5
+IFLA_OPERSTATE = 16
+IFLA_LINKINFO = 18
+IFLA_NET_NS_FD = 28
+IFLA_EXT_MASK = 29
+IFLA_PROMISCUITY = 30
+IFLA_LINK_NETNSID = 37
+IFLA_INFO_KIND = 1
+IFLA_INFO_DATA = 2
+RTEXT_FILTER_SKIP_STATS = 1 << 3
+
+IFLA_MACVLAN_MODE = 1
+IFLA_MACVLAN_FLAGS = 2
+IFLA_MACVLAN_MACADDR_MODE = 3
+IFLA_MACVLAN_MACADDR = 4
+IFLA_MACVLAN_MACADDR_DATA = 5
+IFLA_MACVLAN_BC_QUEUE_LEN = 7
+IFLA_MACVLAN_BC_QUEUE_LEN_USED = 8
+IFLA_MACVLAN_BC_CUTOFF = 9
+MACADDR_SET = 3
+
+IFA_ADDRESS = 1
+IFA_LOCAL = 2
+IFA_FLAGS = 8
+
+RTA_DST = 1
+RTA_OIF = 4
+RTA_GATEWAY = 5
+RTA_PRIORITY = 6
+RTA_TABLE = 15
+RT_TABLE_MAIN = 254
+RTN_UNICAST = 1
+RTPROT_KERNEL = 2
+# Route origins the collection never touches: the kernel's connected routes, router advertisements, DHCP.
+UNMANAGED_ROUTE_PROTOCOLS = (RTPROT_KERNEL, 9, 16)
+
+NLA_TYPE_MASK = 0x3FFF
+OPERSTATES = ("UNKNOWN", "NOTPRESENT", "DOWN", "LOWERLAYERDOWN", "TESTING", "DORMANT", "UP")
+MACVLAN_KINDS = ("macvlan", "macvtap")
+
+NLMSGHDR = struct.Struct("=IHHII")  # length, type, flags, seq, pid
+IFINFOMSG = struct.Struct("=BxHiII")  # family, type, index, flags, change
+IFADDRMSG = struct.Struct("=BBBBI")  # family, prefixlen, flags, scope, index
+RTMSG = struct.Struct("=BBBBBBBBI")  # family, dst_len, src_len, tos, table, protocol, scope, type, flags
+NLA = struct.Struct("=HH")  # length, type
+U16 = struct.Struct("=H")
+U32 = struct.Struct("=I")
+I32 = struct.Struct("=i")
+
+# How many times a dump the kernel marks as interrupted (the set changed while it was read) is restarted.
+DUMP_ATTEMPTS = 5
+RECV_BUFFER = 1 << 18
+
+
+class RtnlError(Exception):
+    """The kernel answered a request with an error (``code`` is the errno) or the reply made no sense."""
+
+    def __init__(self, msg, code=None):
+        super().__init__(msg)
+        self.code = code
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Attributes
+# ---------------------------------------------------------------------------------------------------------
+
+
+def attributes(buf, start, end):
+    """{type: (value start, value end)} of the netlink attributes in buf[start:end]; a repeated type keeps its
+    last occurrence."""
+    found = {}
+    unpack = NLA.unpack_from
+    while start + 4 <= end:
+        length, kind = unpack(buf, start)
+        if length < 4 or start + length > end:
+            break
+        found[kind & NLA_TYPE_MASK] = (start + 4, start + length)
+        start += (length + 3) & ~3
+    return found
+
+
+def _string(buf, span):
+    return bytes(buf[span[0] : span[1]]).split(b"\0", 1)[0].decode("utf-8", "replace")
+
+
+def _hwaddr(buf, span):
+    return bytes(buf[span[0] : span[1]]).hex(":")
+
+
+def _u32(buf, attrs, kind):
+    span = attrs.get(kind)
+    return U32.unpack_from(buf, span[0])[0] if span and span[1] - span[0] >= 4 else None
+
+
+def _ip(buf, family, span):
+    return socket.inet_ntop(family, bytes(buf[span[0] : span[1]]))
+
+
+def nla(kind, payload):
+    """One attribute, padded to four bytes."""
+    length = 4 + len(payload)
+    return NLA.pack(length, kind) + payload + b"\0" * (-length % 4)
+
+
+def mac_bytes(mac):
+    return bytes(int(part, 16) for part in mac.split(":"))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Decoding: one message (buf[start:end], netlink header included) -> the engine's plain values
+# ---------------------------------------------------------------------------------------------------------
+
+
+def parse_link(buf, start, end, bc_cutoff_known):
+    """A link as a plain dict; the macvlan attributes are filled in for macvlan/macvtap links only.
+
+    ``bc_cutoff_known``: the running kernel reports IFLA_MACVLAN_BC_CUTOFF (Linux 6.4+). It leaves the
+    attribute out while it holds its default, so there absent means the default.
+    """
+    _family, _type, index, flags, _change = IFINFOMSG.unpack_from(buf, start + NLMSGHDR.size)
+    attrs = attributes(buf, start + NLMSGHDR.size + IFINFOMSG.size, end)
+    kind = None
+    data = None
+    if IFLA_LINKINFO in attrs:
+        info = attributes(buf, *attrs[IFLA_LINKINFO])
+        if IFLA_INFO_KIND in info:
+            kind = _string(buf, info[IFLA_INFO_KIND])
+        if IFLA_INFO_DATA in info:
+            data = info[IFLA_INFO_DATA]
+    name = attrs.get(IFLA_IFNAME)
+    operstate = attrs.get(IFLA_OPERSTATE)
+    operstate = buf[operstate[0]] if operstate and operstate[1] > operstate[0] else 0
+    netnsid = attrs.get(IFLA_LINK_NETNSID)
+    link = {
+        "name": _string(buf, name) if name else None,
+        "ifindex": index,
+        "kind": kind,
+        "mac_address": _hwaddr(buf, attrs[IFLA_ADDRESS]) if IFLA_ADDRESS in attrs else None,
+        "mtu": _u32(buf, attrs, IFLA_MTU),
+        "link_state": "up" if flags & IFF_UP else "down",
+        "operstate": OPERSTATES[operstate] if operstate < len(OPERSTATES) else "UNKNOWN",
+        "promisc": bool(flags & IFF_PROMISC),
+        "promiscuity": _u32(buf, attrs, IFLA_PROMISCUITY) or 0,
+        "parent_ifindex": _u32(buf, attrs, IFLA_LINK),
+        "parent_netnsid": I32.unpack_from(buf, netnsid[0])[0] if netnsid else None,
+    }
+    if kind in MACVLAN_KINDS:
+        link.update(_macvlan_data(buf, data, bc_cutoff_known))
+    return link
+
+
+def _macvlan_data(buf, span, bc_cutoff_known):
+    data = attributes(buf, *span) if span else {}
+    mode = _u32(buf, data, IFLA_MACVLAN_MODE)
+    flags = data.get(IFLA_MACVLAN_FLAGS)
+    flags = U16.unpack_from(buf, flags[0])[0] if flags else 0
+    macs = set()
+    if IFLA_MACVLAN_MACADDR_DATA in data:
+        # A list of IFLA_MACVLAN_MACADDR attributes: every one counts (attributes() keeps only the last).
+        start, end = data[IFLA_MACVLAN_MACADDR_DATA]
+        while start + 4 <= end:
+            length, kind = NLA.unpack_from(buf, start)
+            if length < 4 or start + length > end:
+                break
+            if kind & NLA_TYPE_MASK == IFLA_MACVLAN_MACADDR:
+                macs.add(_hwaddr(buf, (start + 4, start + length)))
+            start += (length + 3) & ~3
+    cutoff = data.get(IFLA_MACVLAN_BC_CUTOFF)
+    bclim = I32.unpack_from(buf, cutoff[0])[0] if cutoff else None
+    if bclim is None and bc_cutoff_known and IFLA_MACVLAN_BC_QUEUE_LEN in data:
+        bclim = _model.BCLIM_DEFAULT
+    return {
+        "mode": _model.MODE_NAMES.get(mode, mode),
+        "nopromisc": bool(flags & _model.FLAG_NOPROMISC),
+        "nodst": bool(flags & _model.FLAG_NODST),
+        "flags": flags,
+        "source_macs": sorted(macs),
+        "bcqueuelen": _u32(buf, data, IFLA_MACVLAN_BC_QUEUE_LEN),
+        "bcqueuelen_used": _u32(buf, data, IFLA_MACVLAN_BC_QUEUE_LEN_USED),
+        "bclim": bclim,
+    }
+
+
+def parse_address(buf, start, end):
+    """(ifindex, cidr) of a statically configured address; None for the rest.
+
+    Addresses without IFA_F_PERMANENT come and go with their lifetimes (IPv6 autoconfiguration from router
+    advertisements, privacy addresses, DHCPv6 leases): the kernel and those daemons own them, not us.
+    """
+    family, prefixlen, flags, _scope, index = IFADDRMSG.unpack_from(buf, start + NLMSGHDR.size)
+    if family not in (AF_INET, AF_INET6):
+        return None
+    attrs = attributes(buf, start + NLMSGHDR.size + IFADDRMSG.size, end)
+    if IFA_FLAGS in attrs:  # the 32-bit flags; the header holds only the low eight
+        flags = _u32(buf, attrs, IFA_FLAGS)
+    if not flags & IFA_F_PERMANENT:
+        return None
+    # IPv4 peer addresses: IFA_LOCAL is the address, IFA_ADDRESS the peer's.
+    span = attrs.get(IFA_LOCAL) if family == AF_INET else None
+    span = span or attrs.get(IFA_ADDRESS)
+    if span is None:
+        return None
+    return index, _model.normalize_cidr("%s/%d" % (_ip(buf, family, span), prefixlen))
+
+
+def parse_route(buf, start, end):
+    """A route the collection manages as (oif, {'dest', 'gateway', 'metric'}); None for the rest (other tables,
+    non-unicast, kernel/RA/DHCP routes, multipath routes without one output interface)."""
+    family, dst_len, _src, _tos, table, proto, _scope, rtype, _flags = RTMSG.unpack_from(buf, start + NLMSGHDR.size)
+    if family not in (AF_INET, AF_INET6) or rtype != RTN_UNICAST or proto in UNMANAGED_ROUTE_PROTOCOLS:
+        return None
+    attrs = attributes(buf, start + NLMSGHDR.size + RTMSG.size, end)
+    if RTA_TABLE in attrs:  # tables above 255 only fit here
+        table = _u32(buf, attrs, RTA_TABLE)
+    if table != RT_TABLE_MAIN or RTA_OIF not in attrs:
+        return None
+    dst = _ip(buf, family, attrs[RTA_DST]) if RTA_DST in attrs else ("::" if family == AF_INET6 else "0.0.0.0")
+    route = _model.normalize_route(
+        {
+            "dest": "%s/%d" % (dst, dst_len),
+            "gateway": _ip(buf, family, attrs[RTA_GATEWAY]) if RTA_GATEWAY in attrs else None,
+            "metric": _u32(buf, attrs, RTA_PRIORITY) or 0,
+        }
+    )
+    return _u32(buf, attrs, RTA_OIF), route
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Encoding
+# ---------------------------------------------------------------------------------------------------------
+
+
+def message(msg_type, flags, seq, body):
+    return NLMSGHDR.pack(NLMSGHDR.size + len(body), msg_type, flags, seq, 0) + body
+
+
+def link_dump_request(seq):
+    """RTM_GETLINK for every link, without the statistics (the kernel then skips collecting them)."""
+    body = IFINFOMSG.pack(0, 0, 0, 0, 0) + nla(IFLA_EXT_MASK, U32.pack(RTEXT_FILTER_SKIP_STATS))
+    return message(RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, seq, body)
+
+
+def address_dump_request(seq):
+    return message(RTM_GETADDR, NLM_F_REQUEST | NLM_F_DUMP, seq, IFADDRMSG.pack(0, 0, 0, 0, 0))
+
+
+def route_dump_request(seq):
+    """RTM_GETROUTE of both families; with strict checking (Linux 4.20+) the kernel sends the main table only,
+    older kernels send every table and ``parse_route`` drops the others."""
+    body = RTMSG.pack(0, 0, 0, 0, RT_TABLE_MAIN, 0, 0, 0, 0)
+    return message(RTM_GETROUTE, NLM_F_REQUEST | NLM_F_DUMP, seq, body)
+
+
+def create_link_request(spec, parent_index, seq, target_fd=None):
+    """The RTM_NEWLINK that creates the macvlan/macvtap link ``spec`` (a normalised link) on the parent with
+    index ``parent_index``; ``target_fd``: a namespace file to create it in (IFLA_NET_NS_FD)."""
+    data = nla(IFLA_MACVLAN_MODE, U32.pack(_model.MODE_VALUES[spec["mode"]]))
+    flags = (_model.FLAG_NOPROMISC if spec.get("nopromisc") else 0) | (_model.FLAG_NODST if spec.get("nodst") else 0)
+    if flags:
+        data += nla(IFLA_MACVLAN_FLAGS, U16.pack(flags))
+    if spec.get("source_macs"):
+        data += nla(IFLA_MACVLAN_MACADDR_MODE, U32.pack(MACADDR_SET))
+        macs = b"".join(nla(IFLA_MACVLAN_MACADDR, mac_bytes(mac)) for mac in spec["source_macs"])
+        data += nla(IFLA_MACVLAN_MACADDR_DATA, macs)
+    if spec.get("bcqueuelen") is not None:
+        data += nla(IFLA_MACVLAN_BC_QUEUE_LEN, U32.pack(spec["bcqueuelen"]))
+    if spec.get("bclim") is not None:
+        data += nla(IFLA_MACVLAN_BC_CUTOFF, I32.pack(spec["bclim"]))
+    info = nla(IFLA_INFO_KIND, spec["type"].encode() + b"\0") + nla(IFLA_INFO_DATA, data)
+    attrs = nla(IFLA_IFNAME, spec["name"].encode() + b"\0") + nla(IFLA_LINK, U32.pack(parent_index))
+    attrs += nla(IFLA_LINKINFO, info)
+    if spec.get("mac_address"):
+        attrs += nla(IFLA_ADDRESS, mac_bytes(spec["mac_address"]))
+    if spec.get("mtu") is not None:
+        attrs += nla(IFLA_MTU, U32.pack(spec["mtu"]))
+    if target_fd is not None:
+        attrs += nla(IFLA_NET_NS_FD, U32.pack(target_fd))
+    up = IFF_UP if spec.get("link_state") == "up" else 0
+    body = IFINFOMSG.pack(0, 0, 0, up, up) + attrs
+    return message(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, seq, body)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The socket
+# ---------------------------------------------------------------------------------------------------------
+
+
+class RtnlSocket:
+    """A NETLINK_ROUTE socket, bound to the network namespace it is created in (create it inside ``setns``)."""
+
+    def __init__(self):
+        self._sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_ROUTE)
+        try:
+            self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+            self._sock.bind((0, 0))
+        except OSError:
+            self._sock.close()
+            raise
+        # Strict checking lets the kernel filter dumps (the main routing table only); kernels before 4.20
+        # refuse the option and send everything, which the parsers filter.
+        with contextlib.suppress(OSError):
+            self._sock.setsockopt(SOL_NETLINK, NETLINK_GET_STRICT_CHK, 1)
+        self._buf = bytearray(RECV_BUFFER)
+        self._seq = 0
+
+    def close(self):
+        self._sock.close()
+
+    def _next_seq(self):
+        self._seq += 1
+        return self._seq
+
+    def _replies(self, seq):
+        """Yield (type, flags, start, end) for each message answering ``seq`` until NLMSG_DONE or an error."""
+        buf = self._buf
+        while True:
+            size = self._sock.recv_into(buf, len(buf), socket.MSG_TRUNC)
+            if size > len(buf):
+                raise RtnlError("a netlink reply of %d bytes did not fit the %d-byte buffer" % (size, len(buf)))
+            offset = 0
+            while offset + NLMSGHDR.size <= size:
+                length, msg_type, flags, msg_seq, _pid = NLMSGHDR.unpack_from(buf, offset)
+                if length < NLMSGHDR.size or offset + length > size:
+                    raise RtnlError("malformed netlink reply")
+                if msg_seq == seq:
+                    if msg_type == NLMSG_DONE:
+                        yield msg_type, flags, offset, offset + length
+                        return
+                    if msg_type == NLMSG_ERROR:
+                        code = -I32.unpack_from(buf, offset + NLMSGHDR.size)[0]
+                        if code:
+                            raise RtnlError(os.strerror(code), code)
+                        yield msg_type, flags, offset, offset + length
+                        return
+                    yield msg_type, flags, offset, offset + length
+                offset += (length + 3) & ~3
+
+    def dump(self, request_for, reply_type, parse):
+        """Send the dump request ``request_for(seq)`` and return ``parse(buf, start, end)`` of every reply of
+        type ``reply_type`` that is not None. An interrupted dump is read again."""
+        for _attempt in range(DUMP_ATTEMPTS):
+            seq = self._next_seq()
+            self._sock.send(request_for(seq))
+            found = []
+            interrupted = False
+            view = memoryview(self._buf)
+            try:
+                for msg_type, flags, start, end in self._replies(seq):
+                    interrupted = interrupted or bool(flags & NLM_F_DUMP_INTR)
+                    if msg_type == reply_type:
+                        item = parse(view, start, end)
+                        if item is not None:
+                            found.append(item)
+            finally:
+                view.release()
+            if not interrupted:
+                return found
+        raise RtnlError("the kernel's state kept changing while it was read (%d attempts)" % DUMP_ATTEMPTS)
+
+    def request(self, build):
+        """Send ``build(seq)`` (a request with NLM_F_ACK) and wait for the acknowledgement; RtnlError on error."""
+        seq = self._next_seq()
+        self._sock.send(build(seq))
+        for _reply in self._replies(seq):
+            pass

@@ -1,0 +1,288 @@
+"""The rtnetlink codec (pure: messages built and read in memory; a scripted socket stands in for the kernel)."""
+
+from __future__ import annotations
+
+import errno
+import struct
+
+import pytest
+
+from ansible_collections.hostnet.macvlan.plugins.module_utils import _rtnl
+
+HDR = struct.Struct("=IHHII")
+
+
+def msg(msg_type, body, seq=1, flags=0):
+    return HDR.pack(HDR.size + len(body), msg_type, flags, seq, 0) + body
+
+
+def link_msg(index, name, flags=0, extra=b"", seq=1, msg_flags=0):
+    body = _rtnl.IFINFOMSG.pack(0, 1, index, flags, 0) + _rtnl.nla(_rtnl.IFLA_IFNAME, name.encode() + b"\0") + extra
+    return msg(_rtnl.RTM_NEWLINK, body, seq, msg_flags)
+
+
+def parse(parser, data, *args):
+    return parser(memoryview(data), 0, len(data), *args)
+
+
+def spec(**values):
+    base = {"name": "mv0", "type": "macvlan", "mode": "bridge", "link_state": "up"}
+    base.update(values)
+    return base
+
+
+def test_create_request_header_and_flags():
+    data = _rtnl.create_link_request(spec(), 7, seq=42)
+    length, msg_type, flags, seq, pid = HDR.unpack_from(data)
+    assert (length, msg_type, seq, pid) == (len(data), _rtnl.RTM_NEWLINK, 42, 0)
+    assert flags == _rtnl.NLM_F_REQUEST | _rtnl.NLM_F_ACK | _rtnl.NLM_F_CREATE | _rtnl.NLM_F_EXCL
+    family, _type, index, ifi_flags, change = _rtnl.IFINFOMSG.unpack_from(data, HDR.size)
+    assert (family, index, ifi_flags, change) == (0, 0, _rtnl.IFF_UP, _rtnl.IFF_UP)
+    assert len(data) % 4 == 0
+
+
+def test_create_request_down_link_leaves_the_up_flag_alone():
+    data = _rtnl.create_link_request(spec(link_state="down"), 7, seq=1)
+    assert _rtnl.IFINFOMSG.unpack_from(data, HDR.size)[3:] == (0, 0)
+
+
+def test_create_request_round_trips_every_attribute():
+    wanted = spec(
+        name="mv-src",
+        type="macvtap",
+        mode="source",
+        nodst=True,
+        source_macs=["02:00:00:00:00:0b", "02:00:00:00:00:0a"],
+        mac_address="02:42:ac:11:00:10",
+        mtu=1400,
+        bcqueuelen=333,
+        bclim=-1,
+    )
+    data = _rtnl.create_link_request(wanted, 7, seq=1, target_fd=9)
+    link = parse(_rtnl.parse_link, data, True)
+    assert link["name"] == "mv-src" and link["kind"] == "macvtap" and link["parent_ifindex"] == 7
+    assert link["mode"] == "source" and link["nodst"] is True and link["nopromisc"] is False
+    assert link["source_macs"] == ["02:00:00:00:00:0a", "02:00:00:00:00:0b"]
+    assert link["mac_address"] == "02:42:ac:11:00:10" and link["mtu"] == 1400
+    assert link["bcqueuelen"] == 333 and link["bclim"] == -1 and link["link_state"] == "up"
+    attrs = _rtnl.attributes(data, HDR.size + _rtnl.IFINFOMSG.size, len(data))
+    start, _end = attrs[_rtnl.IFLA_NET_NS_FD]
+    assert struct.unpack_from("=I", data, start)[0] == 9
+
+
+def test_create_request_sends_only_what_is_asked():
+    data = _rtnl.create_link_request(spec(), 3, seq=1)
+    attrs = _rtnl.attributes(data, HDR.size + _rtnl.IFINFOMSG.size, len(data))
+    assert set(attrs) == {_rtnl.IFLA_IFNAME, _rtnl.IFLA_LINK, _rtnl.IFLA_LINKINFO}
+    info = _rtnl.attributes(data, *attrs[_rtnl.IFLA_LINKINFO])
+    assert set(_rtnl.attributes(data, *info[_rtnl.IFLA_INFO_DATA])) == {_rtnl.IFLA_MACVLAN_MODE}
+
+
+def test_parse_link_of_a_plain_interface():
+    extra = (
+        _rtnl.nla(_rtnl.IFLA_ADDRESS, bytes.fromhex("0242ac110010"))
+        + _rtnl.nla(_rtnl.IFLA_MTU, struct.pack("=I", 9000))
+        + _rtnl.nla(_rtnl.IFLA_OPERSTATE, b"\x06")
+        + _rtnl.nla(_rtnl.IFLA_PROMISCUITY, struct.pack("=I", 2))
+        + _rtnl.nla(_rtnl.IFLA_LINK, struct.pack("=I", 4))
+        + _rtnl.nla(_rtnl.IFLA_LINKINFO, _rtnl.nla(_rtnl.IFLA_INFO_KIND, b"veth\0"))
+    )
+    link = parse(_rtnl.parse_link, link_msg(3, "eth1", _rtnl.IFF_UP | _rtnl.IFF_PROMISC, extra), False)
+    assert link == {
+        "name": "eth1",
+        "ifindex": 3,
+        "kind": "veth",
+        "mac_address": "02:42:ac:11:00:10",
+        "mtu": 9000,
+        "link_state": "up",
+        "operstate": "UP",
+        "promisc": True,
+        "promiscuity": 2,
+        "parent_ifindex": 4,
+        "parent_netnsid": None,
+    }
+
+
+def test_parse_link_netnsid_and_unknown_operstate():
+    extra = _rtnl.nla(_rtnl.IFLA_LINK_NETNSID, struct.pack("=i", 3)) + _rtnl.nla(_rtnl.IFLA_OPERSTATE, b"\x63")
+    link = parse(_rtnl.parse_link, link_msg(5, "mv0", 0, extra), False)
+    assert link["parent_netnsid"] == 3 and link["operstate"] == "UNKNOWN" and link["link_state"] == "down"
+    assert link["kind"] is None and link["mac_address"] is None and link["mtu"] is None
+
+
+@pytest.mark.parametrize(
+    ("known", "with_queue_len", "expected"),
+    [(True, True, 1), (True, False, None), (False, True, None)],
+)
+def test_parse_link_bclim_default_only_where_the_kernel_reports_it(known, with_queue_len, expected):
+    data = _rtnl.nla(_rtnl.IFLA_MACVLAN_MODE, struct.pack("=I", 4))
+    if with_queue_len:
+        data += _rtnl.nla(_rtnl.IFLA_MACVLAN_BC_QUEUE_LEN, struct.pack("=I", 1000))
+    info = _rtnl.nla(_rtnl.IFLA_INFO_KIND, b"macvlan\0") + _rtnl.nla(_rtnl.IFLA_INFO_DATA, data)
+    link = parse(_rtnl.parse_link, link_msg(5, "mv0", 0, _rtnl.nla(_rtnl.IFLA_LINKINFO, info)), known)
+    assert link["mode"] == "bridge" and link["bclim"] == expected
+
+
+def test_attributes_stop_at_malformed_input():
+    good = _rtnl.nla(1, b"abcd")
+    assert _rtnl.attributes(good + struct.pack("=HH", 2, 5), 0, len(good) + 4) == {1: (4, 8)}
+    assert _rtnl.attributes(good + struct.pack("=HH", 200, 5), 0, len(good) + 4) == {1: (4, 8)}
+    assert _rtnl.attributes(b"\x01\x00", 0, 2) == {}
+
+
+def addr_msg(family, prefixlen, index, attrs, flags=0x80):
+    body = _rtnl.IFADDRMSG.pack(family, prefixlen, flags, 0, index) + attrs
+    return msg(_rtnl.RTM_NEWADDR, body)
+
+
+def test_parse_address_families_peer_and_flags():
+    v4 = addr_msg(2, 24, 3, _rtnl.nla(_rtnl.IFA_LOCAL, bytes([192, 0, 2, 10])))
+    assert parse(_rtnl.parse_address, v4) == (3, "192.0.2.10/24")
+    peer = addr_msg(
+        2, 32, 3, _rtnl.nla(_rtnl.IFA_ADDRESS, bytes([10, 0, 0, 2])) + _rtnl.nla(_rtnl.IFA_LOCAL, bytes([10, 0, 0, 1]))
+    )
+    assert parse(_rtnl.parse_address, peer) == (3, "10.0.0.1/32")
+    v6 = addr_msg(10, 64, 4, _rtnl.nla(_rtnl.IFA_ADDRESS, bytes.fromhex("20010db8" + "00" * 11 + "05")))
+    assert parse(_rtnl.parse_address, v6) == (4, "2001:db8::5/64")
+    dynamic = addr_msg(2, 24, 3, _rtnl.nla(_rtnl.IFA_LOCAL, bytes([198, 18, 0, 1])), flags=0)
+    assert parse(_rtnl.parse_address, dynamic) is None
+    # IFA_FLAGS (32 bits) wins over the header's eight bits.
+    overridden = addr_msg(
+        2, 24, 3, _rtnl.nla(_rtnl.IFA_LOCAL, bytes([198, 18, 0, 1])) + _rtnl.nla(_rtnl.IFA_FLAGS, struct.pack("=I", 0))
+    )
+    assert parse(_rtnl.parse_address, overridden) is None
+    assert parse(_rtnl.parse_address, addr_msg(17, 0, 3, b"")) is None
+
+
+def route_msg(family, dst_len, attrs, table=254, proto=4, rtype=1):
+    body = _rtnl.RTMSG.pack(family, dst_len, 0, 0, table, proto, 0, rtype, 0) + attrs
+    return msg(_rtnl.RTM_NEWROUTE, body)
+
+
+OIF = _rtnl.nla(_rtnl.RTA_OIF, struct.pack("=I", 6))
+
+
+def test_parse_route_values():
+    route = route_msg(
+        2,
+        24,
+        _rtnl.nla(_rtnl.RTA_DST, bytes([198, 51, 100, 0]))
+        + OIF
+        + _rtnl.nla(_rtnl.RTA_GATEWAY, bytes([192, 0, 2, 1]))
+        + _rtnl.nla(_rtnl.RTA_PRIORITY, struct.pack("=I", 7)),
+    )
+    assert parse(_rtnl.parse_route, route) == (6, {"dest": "198.51.100.0/24", "gateway": "192.0.2.1", "metric": 7})
+    default6 = route_msg(10, 0, OIF)
+    assert parse(_rtnl.parse_route, default6) == (6, {"dest": "::/0", "gateway": None, "metric": 1024})
+
+
+@pytest.mark.parametrize(
+    "route",
+    [
+        route_msg(2, 24, OIF, table=100),
+        route_msg(2, 24, OIF + _rtnl.nla(_rtnl.RTA_TABLE, struct.pack("=I", 1000))),
+        route_msg(2, 24, OIF, proto=2),  # the kernel's connected route
+        route_msg(2, 24, OIF, rtype=6),  # blackhole
+        route_msg(2, 24, b""),  # no single output interface (multipath)
+    ],
+)
+def test_parse_route_leaves_out_what_the_collection_does_not_manage(route):
+    assert parse(_rtnl.parse_route, route) is None
+
+
+class ScriptedSocket:
+    """Answers each send() with the datagrams its script gives for that request's sequence number."""
+
+    def __init__(self, script):
+        self.script = script
+        self.sent = []
+        self.queue = []
+
+    def send(self, data):
+        seq = HDR.unpack_from(data)[3]
+        self.sent.append(data)
+        self.queue.extend(self.script(len(self.sent), seq))
+        return len(data)
+
+    def recv_into(self, buf, size, flags=0):
+        data = self.queue.pop(0)
+        buf[: min(len(data), len(buf))] = data[: len(buf)]
+        return len(data)
+
+    def close(self):
+        pass
+
+
+def scripted(script, buffer=1 << 16):
+    sock = object.__new__(_rtnl.RtnlSocket)
+    sock._sock = ScriptedSocket(script)
+    sock._buf = bytearray(buffer)
+    sock._seq = 0
+    return sock
+
+
+def names(sock):
+    return [link["name"] for link in sock.dump(_rtnl.link_dump_request, _rtnl.RTM_NEWLINK, _link_parser)]
+
+
+def _link_parser(buf, start, end):
+    return _rtnl.parse_link(buf, start, end, False)
+
+
+def test_dump_reads_every_datagram_and_ignores_other_sequences():
+    def script(_n, seq):
+        return [
+            link_msg(1, "lo", seq=seq) + link_msg(99, "stale", seq=seq + 100),
+            link_msg(2, "eth0", seq=seq),
+            msg(_rtnl.NLMSG_DONE, b"\0\0\0\0", seq),
+        ]
+
+    assert names(scripted(script)) == ["lo", "eth0"]
+
+
+def test_dump_restarts_when_the_kernel_says_it_was_interrupted():
+    def script(n, seq):
+        flags = _rtnl.NLM_F_DUMP_INTR if n == 1 else 0
+        return [link_msg(n, "try%d" % n, seq=seq, msg_flags=flags) + msg(_rtnl.NLMSG_DONE, b"\0\0\0\0", seq)]
+
+    sock = scripted(script)
+    assert names(sock) == ["try2"]
+    assert len(sock._sock.sent) == 2
+
+
+def test_dump_gives_up_when_always_interrupted():
+    def script(_n, seq):
+        return [msg(_rtnl.NLMSG_DONE, b"\0\0\0\0", seq, _rtnl.NLM_F_DUMP_INTR)]
+
+    with pytest.raises(_rtnl.RtnlError, match="kept changing"):
+        names(scripted(script))
+
+
+def test_request_acknowledged_and_refused():
+    def ack(_n, seq):
+        return [msg(_rtnl.NLMSG_ERROR, struct.pack("=i", 0) + b"\0" * 16, seq)]
+
+    scripted(ack).request(lambda seq: _rtnl.create_link_request(spec(), 3, seq))
+
+    def refuse(_n, seq):
+        return [msg(_rtnl.NLMSG_ERROR, struct.pack("=i", -errno.EADDRINUSE) + b"\0" * 16, seq)]
+
+    with pytest.raises(_rtnl.RtnlError) as caught:
+        scripted(refuse).request(lambda seq: _rtnl.create_link_request(spec(), 3, seq))
+    assert caught.value.code == errno.EADDRINUSE
+
+
+def test_reply_larger_than_the_buffer_is_an_error_not_a_silent_cut():
+    def script(_n, seq):
+        return [link_msg(1, "x" * 200, seq=seq)]
+
+    with pytest.raises(_rtnl.RtnlError, match="did not fit"):
+        names(scripted(script, buffer=64))
+
+
+def test_malformed_reply_is_an_error():
+    def script(_n, seq):
+        return [HDR.pack(8, _rtnl.RTM_NEWLINK, 0, seq, 0) + b"\0" * 8]
+
+    with pytest.raises(_rtnl.RtnlError, match="malformed"):
+        names(scripted(script))
