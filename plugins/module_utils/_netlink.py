@@ -150,21 +150,31 @@ class Snapshot:
         self.addresses = addresses  # {ifindex: [cidr, ...]} or None when not dumped
         self.routes = routes  # {ifindex: [route, ...]} or None when not dumped
         self._children = None
+        self._siblings = {}
+        self._sorted_addresses = {}
+        self._sorted_routes = {}
         # The id under which this namespace knows the namespace the parents live in (set by the engine when
         # the two differ): a link here whose IFLA_LINK_NETNSID equals it has its parent there.
         self.peer_nsid = None
 
     def link_addresses(self, name):
+        """The link's static addresses, sorted (sorted once per link and snapshot; a new list each call)."""
         link = self.links.get(name)
         if link is None or self.addresses is None:
             return []
-        return _model.sort_addresses(self.addresses.get(link["ifindex"], []))
+        index = link["ifindex"]
+        if index not in self._sorted_addresses:
+            self._sorted_addresses[index] = _model.sort_addresses(self.addresses.get(index, []))
+        return list(self._sorted_addresses[index])
 
     def link_routes(self, name):
         link = self.links.get(name)
         if link is None or self.routes is None:
             return []
-        return _model.sort_routes(self.routes.get(link["ifindex"], []))
+        index = link["ifindex"]
+        if index not in self._sorted_routes:
+            self._sorted_routes[index] = _model.sort_routes(self.routes.get(index, []))
+        return [dict(route) for route in self._sorted_routes[index]]
 
     def parent_name(self, link):
         """The parent's name when it lives in this namespace, else None."""
@@ -185,6 +195,22 @@ class Snapshot:
         if foreign and self.peer_nsid is None:
             return []
         return list(self._children.get((parent_ifindex, self.peer_nsid if foreign else None), []))
+
+    def sibling_index(self, parent_ifindex, foreign=False):
+        """``children()`` with the facts planning checks: {'links', 'passthru': the passthru ones, 'by_mac':
+        {mac: [links]}}; built once per parent."""
+        key = (parent_ifindex, foreign, self.peer_nsid)
+        if key not in self._siblings:
+            links = self.children(parent_ifindex, foreign)
+            by_mac = {}
+            for link in links:
+                by_mac.setdefault(link["mac_address"], []).append(link)
+            self._siblings[key] = {
+                "links": links,
+                "passthru": [link for link in links if link.get("mode") == "passthru"],
+                "by_mac": by_mac,
+            }
+        return self._siblings[key]
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -128,29 +128,36 @@ def _check_parent(spec, work, where, existing):
             "mtu: %d is larger than the MTU of parent %r (%d); a macvlan cannot exceed its parent"
             % (spec["mtu"], parent_name, parent["mtu"])
         )
-    siblings = work.children(parent["ifindex"])
+    # The parent's other links: indexed once per snapshot, so checking N links costs O(N), not O(N^2).
+    groups = [work.sibling_index(parent["ifindex"])]
     if where is not work:
-        siblings += where.children(parent["ifindex"], foreign=True)
-    siblings = [link for link in siblings if link is not existing]
-    if spec["mode"] == "passthru" and siblings:
-        raise PlanError(
-            "mode: passthru needs parent %r to itself, but it already has %s; the kernel allows no other link "
-            "on a passthru parent" % (parent_name, ", ".join(sorted(s["name"] for s in siblings)))
-        )
-    passthru = [s["name"] for s in siblings if s.get("mode") == "passthru"]
-    if spec["mode"] != "passthru" and passthru:
-        raise PlanError(
-            "parent: %r already has the passthru link %s; the kernel allows no other link on a passthru parent"
-            % (parent_name, passthru[0])
-        )
+        groups.append(where.sibling_index(parent["ifindex"], foreign=True))
+
+    def others(links):
+        return [link for link in links if link is not existing]
+
+    if spec["mode"] == "passthru":
+        siblings = [link for group in groups for link in others(group["links"])]
+        if siblings:
+            raise PlanError(
+                "mode: passthru needs parent %r to itself, but it already has %s; the kernel allows no other link "
+                "on a passthru parent" % (parent_name, ", ".join(sorted(s["name"] for s in siblings)))
+            )
+    else:
+        passthru = [link["name"] for group in groups for link in others(group["passthru"])]
+        if passthru:
+            raise PlanError(
+                "parent: %r already has the passthru link %s; the kernel allows no other link on a passthru parent"
+                % (parent_name, passthru[0])
+            )
     mac = spec.get("mac_address")
     if mac and spec["mode"] != "passthru":
         if parent["mac_address"] == mac:
             raise PlanError(
                 "mac_address: %s is the MAC address of parent %r; a macvlan needs its own address" % (mac, parent_name)
             )
-        for sibling in siblings:
-            if sibling["mac_address"] == mac:
+        for group in groups:
+            for sibling in others(group["by_mac"].get(mac, ())):
                 raise PlanError(
                     "mac_address: %s is already used by %r on parent %r; the kernel refuses duplicate MAC "
                     "addresses among the links of one parent (EADDRINUSE)" % (mac, sibling["name"], parent_name)
