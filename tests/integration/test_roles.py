@@ -149,9 +149,11 @@ def test_topology_purge_without_managed_parents_is_a_no_op(lab, ansible_default)
 def test_topology_refuses_duplicate_names_and_changes_nothing(lab, ansible_default):
     ns = make_host(lab)
     before = all_links(lab, ns)
-    run = run_role(ansible_default, "macvlan_topology", **topology(ns, [LINKS[1], dict(LINKS[1], mode="vepa")]))
+    links = [LINKS[0], LINKS[1], dict(LINKS[1], mode="vepa"), dict(LINKS[0]), LINKS[2]]
+    run = run_role(ansible_default, "macvlan_topology", **topology(ns, links))
     assert run.failed
-    assert "mv-priv" in run.failed[0]["msg"]
+    duplicates = ", ".join(sorted([LINKS[0]["name"], LINKS[1]["name"]]))
+    assert "macvlan_topology_links names these links more than once: %s" % duplicates in run.failed[0]["msg"]
     assert all_links(lab, ns) == before
 
 
