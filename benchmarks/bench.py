@@ -45,7 +45,7 @@ DEFAULT_FLEET_IMAGE = "localhost/hostnet-macvlan-base:bookworm"
 
 SIZES = (1, 16, 64, 256, 1024)
 FLEET = (1, 4, 8, 16)
-SERIES = ("floor", "command_loop", "macvlan_loop", "state", "role", "process", "phases", "phases_fix", "fleet")
+SERIES = ("floor", "command_loop", "macvlan_loop", "state", "role", "process", "phases", "fleet")
 
 # The plays. Each measured playbook has one main task (or, for the role, the role's tasks); the bench_timer
 # callback records when each task started and ended.
@@ -178,6 +178,9 @@ def machine_info():
         out = subprocess.run([podman, "--version"], capture_output=True, text=True, check=False).stdout.strip()
         versions["podman"] = out.split()[-1] if out else None
     info["versions"] = versions
+    commit = subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty"], capture_output=True, text=True)
+    if commit.returncode == 0:
+        info["commit"] = commit.stdout.strip()
     return info
 
 
@@ -315,13 +318,11 @@ class Bench:
         m["result_bytes"] = len(text)
         return m
 
-    def phases(self, links, ns, check=False, patches=()):
+    def phases(self, links, ns, check=False):
         links_file = self.path("links.json")
         links_file.write_text(json.dumps(links), encoding="utf-8")
         log = self.path("phases.out")
         cmd = [PYTHON, str(HERE / "phases.py"), str(links_file), ns] + (["--check"] if check else [])
-        for patch in patches:
-            cmd += ["--patch", patch]
         m = run_timed(cmd, log, env=self.module_env, cwd=self.work)
         text = log.read_text(encoding="utf-8", errors="replace")
         if m["rc"] != 0:
@@ -430,24 +431,19 @@ class Bench:
                 self.expect_changed(m, False, "macvlan module process rerun")
                 self.record("process_link", "rerun", 1, rep, m)
 
-    def phase_series(self, n, rep, series="phases", patches=()):
+    def phase_series(self, n, rep, series="phases"):
         links = _lab.link_specs(n, self.parents)
         with _lab.Lab(self.parents, "phase") as lab:
-            if not patches:
-                m = self.phases(links, lab.ns, check=True)
-                self.expect(lab, 0, "phases --check")
-                self.record(series, "check", n, rep, m)
-            m = self.phases(links, lab.ns, patches=patches)
+            m = self.phases(links, lab.ns, check=True)
+            self.expect(lab, 0, "phases --check")
+            self.record(series, "check", n, rep, m)
+            m = self.phases(links, lab.ns)
             self.expect(lab, n, "phases")
             self.expect_changed(m, True, "phases")
             self.record(series, "create", n, rep, m)
-            m = self.phases(links, lab.ns, patches=patches)
+            m = self.phases(links, lab.ns)
             self.expect_changed(m, False, "phases rerun")
             self.record(series, "rerun", n, rep, m)
-
-    def fix_series(self, n, rep):
-        """The module code path with the engine change proposed in benchmarks/experiments/raw_dump.py."""
-        self.phase_series(n, rep, "phases_fix", ("raw-dump", "raw-request"))
 
     # -- fleet -----------------------------------------------------------------------------------------
 
@@ -587,6 +583,12 @@ def main(argv=None):
     parser.add_argument("--profile", action="store_true", help="also write pyinstrument profiles at the largest N")
     parser.add_argument("--quick", action="store_true", help="development: N=1,16,64, 2 runs each, no fleet")
     parser.add_argument("--out", type=Path, default=HERE / "results", help="output directory")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        default=report.DEFAULT_BASELINE,
+        help="an earlier run's results.json to compare with (default: %(default)s; 'none': no comparison)",
+    )
     parser.add_argument("--keep-work", action="store_true", help="keep the playbooks and logs (printed path)")
     args = parser.parse_args(argv)
     if args.quick:
@@ -637,7 +639,6 @@ def main(argv=None):
     plan = [
         ("floor", bench.floor, "single"),
         ("phases", bench.phase_series, "single"),
-        ("phases_fix", bench.fix_series, "single"),
         ("process", bench.process, "single"),
         ("state", bench.state, "playbook"),
         ("role", bench.role, "playbook"),
@@ -677,7 +678,8 @@ def main(argv=None):
     args.out.mkdir(parents=True, exist_ok=True)
     raw = args.out / "results.json"
     raw.write_text(json.dumps({"meta": meta, "records": bench.records}, indent=1) + "\n", encoding="utf-8")
-    written = report.write_all(raw, args.out)
+    baseline = None if str(args.baseline) == "none" else args.baseline
+    written = report.write_all(raw, args.out, baseline)
     print("[%s] wrote %s" % (now(), ", ".join(display(p) for p in [raw, *written])))
     if args.keep_work or error is not None:
         print("[%s] playbooks and logs kept in %s" % (now(), work))

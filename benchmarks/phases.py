@@ -3,7 +3,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The module's own time, phase by phase, without Ansible: one fresh process per measurement.
 
-Usage: python benchmarks/phases.py LINKS_JSON NETNS [--check] [--patch raw-dump [--patch raw-request]]
+Usage: python benchmarks/phases.py LINKS_JSON NETNS [--check]
 
 Runs the real ``hostnet.macvlan.macvlan_state`` module in this process (its ``main()``, with its arguments
 in a file as Ansible's debugging entry point reads them) and times it from the outside, without changing
@@ -22,9 +22,7 @@ anything in plugins/: the engine's methods are wrapped with timers. The phases:
   result           building the return value and serialising it (exit_json)
 
 Prints one JSON object: seconds per phase, the total, changed, and the process's peak RSS. The collection
-must be importable (PYTHONPATH=.build/collections). ``--patch raw-dump`` applies the change proposed in
-benchmarks/experiments/raw_dump.py from the outside, to measure it before it is made; ``--patch raw-request``
-(with it) also builds the link-creation request with struct and sends it on that raw socket.
+must be importable (PYTHONPATH=.build/collections).
 """
 
 from __future__ import annotations
@@ -75,8 +73,7 @@ class Timer:
 
 def main(argv):
     check = "--check" in argv
-    patches = [argv[i + 1] for i, a in enumerate(argv) if a == "--patch"]
-    args = [a for i, a in enumerate(argv) if not a.startswith("--") and (i == 0 or argv[i - 1] != "--patch")]
+    args = [a for a in argv if not a.startswith("--")]
     links_path, netns = args[0], args[1]
     with open(links_path) as handle:
         links = json.load(handle)
@@ -91,14 +88,9 @@ def main(argv):
 
     timer.add("import pyroute2", CLOCK() - t)
     t = CLOCK()
-    from ansible_collections.hostnet.macvlan.plugins.module_utils import _model, _netlink, _runner
+    from ansible_collections.hostnet.macvlan.plugins.module_utils import _netlink, _runner
     from ansible_collections.hostnet.macvlan.plugins.modules import macvlan_state
 
-    if patches:
-        sys.path.insert(0, str(Path(__file__).resolve().parent / "experiments"))
-        import raw_dump
-
-        raw_dump.patch(_netlink, _model, requests="raw-request" in patches)
     timer.add("import engine", CLOCK() - t)
 
     marks = timer.marks
@@ -159,7 +151,6 @@ def main(argv):
                 "result_bytes": len(text),
                 "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
                 "pyroute2": getattr(pyroute2, "__version__", None),
-                "patches": patches,
             }
         )
     )

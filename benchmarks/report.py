@@ -3,7 +3,9 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Tables (Markdown, CSV) and the plot (PNG) from a benchmark run's raw results.
 
-Usage: python benchmarks/report.py [benchmarks/results/results.json [OUT_DIR]]
+Usage: python benchmarks/report.py [benchmarks/results/results.json [OUT_DIR [BASELINE_JSON|none]]]
+
+BASELINE_JSON (default benchmarks/baselines/before-rtnl.json): an earlier run to compare with, before → after.
 
 bench.py calls this at the end of a run; run it alone to redraw the outputs from the JSON.
 Only reads what was measured: a series or size without runs shows as "—" and is never estimated.
@@ -18,6 +20,8 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+# The run before the engine read and created links with its own rtnetlink codec (pyroute2 decoded everything).
+DEFAULT_BASELINE = HERE / "baselines" / "before-rtnl.json"
 
 # Row order and labels of the tables and the plot legend.
 LABELS = {
@@ -37,8 +41,6 @@ LABELS = {
     ("phases", "create"): "module code path in-process: create",
     ("phases", "rerun"): "module code path in-process: rerun",
     ("phases", "check"): "module code path in-process: check",
-    ("phases_fix", "create"): "same, with the proposed raw-netlink fix: create",
-    ("phases_fix", "rerun"): "same, with the proposed raw-netlink fix: rerun",
 }
 PLOTTED = [
     ("floor", "create"),
@@ -54,8 +56,6 @@ PLOTTED = [
     ("process", "rerun"),
     ("phases", "create"),
     ("phases", "rerun"),
-    ("phases_fix", "create"),
-    ("phases_fix", "rerun"),
 ]
 PHASES = (
     "import ansible",
@@ -204,14 +204,14 @@ def targets(summary, sizes):
     else:
         rows.append(["macvlan_state slope within 2× of ip -batch's", "not measured", DASH])
     for key, what in (
-        (("phases", "create"), "the module alone"),
-        (("phases_fix", "create"), "the module with the fix"),
+        (("process", "create"), "the module process alone"),
+        (("phases", "create"), "the module code path alone"),
     ):
         f = series_fit(summary, key)
         if f and floor_fit:
             rows.append(
                 [
-                    "(for comparison) slope of %s, in-process" % what,
+                    "(for comparison) slope of %s, no Ansible" % what,
                     "%.2f ms/link: %.1f× the floor's" % (f[0] * 1e3, f[0] / floor_fit[0]),
                     "within 2×" if f[0] / floor_fit[0] <= 2 else "above 2×",
                 ]
@@ -236,15 +236,6 @@ def targets(summary, sizes):
         )
     else:
         rows.append(["rerun of %s links: module time < 1 s" % top, "not measured", DASH])
-    fixed = get(("phases_fix", "rerun"), top, "engine_s")
-    if fixed is not None:
-        rows.append(
-            [
-                "(for comparison) rerun of %s links with the fix, in-process" % top,
-                "%s s" % fmt(fixed),
-                "under 1 s" if fixed < 1 else "over 1 s",
-            ]
-        )
     naive = get(("command_loop", "create"), mid)
     ours = get(("state", "create"), mid)
     if naive is not None and ours is not None:
@@ -340,38 +331,71 @@ def loop_table(summary, sizes):
     return lines
 
 
-def fix_table(summary, sizes):
-    """Before/after of the engine change proposed in benchmarks/experiments/raw_dump.py (both measured)."""
-    if not summary.get(("phases_fix", "create")):
-        return []
+COMPARED = [
+    ("state", "create"),
+    ("state", "rerun"),
+    ("state", "check"),
+    ("role", "create"),
+    ("role", "rerun"),
+    ("process", "create"),
+    ("process", "rerun"),
+    ("phases", "create"),
+    ("phases", "rerun"),
+    ("macvlan_loop", "create"),
+    ("macvlan_loop", "rerun"),
+    ("command_loop", "create"),
+    ("floor", "create"),
+]
+
+
+def baseline_table(summary, sizes, base_meta, base_summary, label):
+    """Each series of this run next to the same series of an earlier run (the baseline): before → after."""
     lines = [
         "",
-        "## Proposed engine fix (experiment): the module code path before → after (median seconds)",
+        "## Before → after: this run against the baseline (median wall seconds)",
         "",
-        "benchmarks/experiments/raw_dump.py, applied from outside by `phases.py --patch raw-dump --patch "
-        "raw-request`: the link, address and route dumps read on a plain netlink socket and decoded with "
-        "`struct` (only the attributes the engine reads; routes of the main table only), and link creation "
-        "encoded with `struct` and sent on that socket. CPU is user+system time of observe, apply and verify.",
+        "Baseline: `%s`, measured %s at commit %s (load average %s at its start). The floor and the naive "
+        "command loop do not use the collection: their change is the machine's, not the code's."
+        % (
+            label,
+            base_meta.get("date", "?"),
+            base_meta.get("machine", {}).get("commit", "?"),
+            base_meta.get("load", {}).get("load_at_start"),
+        ),
         "",
     ]
     rows = []
-    for step in ("create", "rerun"):
+    for key in COMPARED:
+        before, after = base_summary.get(key, {}), summary.get(key, {})
+        if not before or not after:
+            continue
+        cells = [LABELS[key]]
         for n in sizes:
-            a = summary.get(("phases", step), {}).get(n)
-            b = summary.get(("phases_fix", step), {}).get(n)
-            if not a or not b:
-                continue
-            cells = [step, n, "%s → %s" % (fmt(a["engine_s"]), fmt(b["engine_s"]))]
-            for phase in ("observe", "apply", "verify"):
-                pa, pb = a["phases"].get(phase), b["phases"].get(phase)
-                cells.append("%s → %s" % (fmt(pa, 3), fmt(pb, 3)) if pa or pb else DASH)
-            ca, cb = a.get("phases_cpu") or {}, b.get("phases_cpu") or {}
-            cpu_a = sum(ca.get(p, 0.0) for p in ("observe", "apply", "verify"))
-            cpu_b = sum(cb.get(p, 0.0) for p in ("observe", "apply", "verify"))
-            cells.append("%s → %s" % (fmt(cpu_a, 3), fmt(cpu_b, 3)) if ca and cb else DASH)
-            rows.append(cells)
-    lines.append(table(["step", "N", "total", "observe", "apply", "verify", "CPU of the three"], rows))
+            b, a = before.get(n, {}).get("wall_s"), after.get(n, {}).get("wall_s")
+            cells.append("%s → %s" % (fmt(b), fmt(a)) if b is not None and a is not None else DASH)
+        fb, fa = series_fit(base_summary, key), series_fit(summary, key)
+        cells.append("%.2f → %.2f" % (fb[0] * 1e3, fa[0] * 1e3) if fb and fa else DASH)
+        rows.append(cells)
+    lines.append(table(["series"] + ["N=%d" % n for n in sizes] + ["ms/link"], rows))
+    top = max(sizes) if sizes else None
+    rows = []
+    for step in ("create", "rerun"):
+        b = base_summary.get(("phases", step), {}).get(top)
+        a = summary.get(("phases", step), {}).get(top)
+        if not a or not b or "phases" not in a or "phases" not in b:
+            continue
+        rows.append(
+            [step, top]
+            + ["%s → %s" % (fmt(b["phases"].get(p), 3), fmt(a["phases"].get(p), 3)) for p in PHASES_COMPARED]
+            + ["%s → %s" % (fmt(b.get("engine_s"), 3), fmt(a.get("engine_s"), 3))]
+        )
+    if rows:
+        lines += ["", "The module's phases at N=%s, before → after (median seconds):" % top, ""]
+        lines.append(table(["step", "N"] + list(PHASES_COMPARED) + ["total"], rows))
     return lines
+
+
+PHASES_COMPARED = ("import pyroute2", "argspec", "observe", "plan", "apply", "verify", "result")
 
 
 def role_tasks(summary, sizes):
@@ -399,7 +423,7 @@ def role_tasks(summary, sizes):
     return lines
 
 
-def markdown(meta, summary):
+def markdown(meta, summary, baseline=None, baseline_label=None):
     sizes = sizes_of(meta, summary)
     keys = ordered_keys(summary)
     floor = summary.get(("floor", "create"), {})
@@ -524,7 +548,9 @@ def markdown(meta, summary):
         "the return value, serialised.",
     ]
 
-    out += fix_table(summary, sizes)
+    if baseline is not None:
+        base_meta, base_records = baseline
+        out += baseline_table(summary, sizes, base_meta, summarize(base_records), baseline_label)
 
     out += loop_table(summary, sizes)
 
@@ -619,8 +645,9 @@ CSV_FIELDS = [
 def write_csv(summary, path):
     floor = summary.get(("floor", "create"), {})
     with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=CSV_FIELDS + ["phase_" + p.replace(" ", "_") for p in PHASES],
-                                lineterminator="\n")
+        writer = csv.DictWriter(
+            handle, fieldnames=CSV_FIELDS + ["phase_" + p.replace(" ", "_") for p in PHASES], lineterminator="\n"
+        )
         writer.writeheader()
         for key in sorted(summary, key=lambda k: (k[0], k[1], k[2] if len(k) > 2 else 0)):
             for n, s in sorted(summary[key].items()):
@@ -654,7 +681,6 @@ def plot(meta, summary, path):
         "role": "tab:green",
         "process": "tab:purple",
         "phases": "tab:brown",
-        "phases_fix": "tab:cyan",
     }
     for key in PLOTTED:
         by_n = summary.get(key)
@@ -747,13 +773,17 @@ def plot(meta, summary, path):
     plt.close(fig)
 
 
-def write_all(raw, out_dir):
+def write_all(raw, out_dir, baseline_path=None):
     meta, records = load(raw)
     summary = summarize(records)
     out_dir = Path(out_dir)
     written = []
+    baseline = label = None
+    if baseline_path is not None and Path(baseline_path).exists():
+        baseline = load(baseline_path)
+        label = Path(baseline_path).resolve().relative_to(HERE.parent).as_posix()
     md = out_dir / "results.md"
-    md.write_text(markdown(meta, summary), encoding="utf-8")
+    md.write_text(markdown(meta, summary, baseline, label), encoding="utf-8")
     written.append(md)
     csv_path = out_dir / "results.csv"
     write_csv(summary, csv_path)
@@ -770,7 +800,8 @@ def write_all(raw, out_dir):
 def main(argv):
     raw = Path(argv[0]) if argv else HERE / "results" / "results.json"
     out_dir = Path(argv[1]) if len(argv) > 1 else raw.parent
-    for path in write_all(raw, out_dir):
+    baseline = Path(argv[2]) if len(argv) > 2 else DEFAULT_BASELINE
+    for path in write_all(raw, out_dir, None if str(baseline) == "none" else baseline):
         print(path)
 
 
