@@ -178,7 +178,9 @@ def machine_info():
         out = subprocess.run([podman, "--version"], capture_output=True, text=True, check=False).stdout.strip()
         versions["podman"] = out.split()[-1] if out else None
     info["versions"] = versions
-    commit = subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty"], capture_output=True, text=True)
+    commit = subprocess.run(
+        ["git", "-C", str(ROOT), "describe", "--always", "--dirty"], capture_output=True, text=True, check=False
+    )
     if commit.returncode == 0:
         info["commit"] = commit.stdout.strip()
     return info
