@@ -110,8 +110,9 @@ def _predict_created(spec, parent):
     return view
 
 
-def _check_parent(spec, work, where, existing):
-    """Refuse what the kernel would refuse, before anything is touched."""
+def _check_parent(spec, work, where, existing, departing=frozenset()):
+    """Refuse what the kernel would refuse, before anything is touched. ``departing``: (namespace, name) of
+    links this plan deletes; they do not count (``mark_early_deletes`` deletes them first where needed)."""
     parent_name = spec["parent"]
     parent = work.links.get(parent_name)
     if parent is None:
@@ -129,22 +130,22 @@ def _check_parent(spec, work, where, existing):
             % (spec["mtu"], parent_name, parent["mtu"])
         )
     # The parent's other links: indexed once per snapshot, so checking N links costs O(N), not O(N^2).
-    groups = [work.sibling_index(parent["ifindex"])]
+    groups = [(work.ns, work.sibling_index(parent["ifindex"]))]
     if where is not work:
-        groups.append(where.sibling_index(parent["ifindex"], foreign=True))
+        groups.append((where.ns, where.sibling_index(parent["ifindex"], foreign=True)))
 
-    def others(links):
-        return [link for link in links if link is not existing]
+    def others(ns, links):
+        return [link for link in links if link is not existing and (ns, link["name"]) not in departing]
 
     if spec["mode"] == "passthru":
-        siblings = [link for group in groups for link in others(group["links"])]
+        siblings = [link for ns, group in groups for link in others(ns, group["links"])]
         if siblings:
             raise PlanError(
                 "mode: passthru needs parent %r to itself, but it already has %s; the kernel allows no other link "
                 "on a passthru parent" % (parent_name, ", ".join(sorted(s["name"] for s in siblings)))
             )
     else:
-        passthru = [link["name"] for group in groups for link in others(group["passthru"])]
+        passthru = [link["name"] for ns, group in groups for link in others(ns, group["passthru"])]
         if passthru:
             raise PlanError(
                 "parent: %r already has the passthru link %s; the kernel allows no other link on a passthru parent"
@@ -156,8 +157,8 @@ def _check_parent(spec, work, where, existing):
             raise PlanError(
                 "mac_address: %s is the MAC address of parent %r; a macvlan needs its own address" % (mac, parent_name)
             )
-        for group in groups:
-            for sibling in others(group["by_mac"].get(mac, ())):
+        for ns, group in groups:
+            for sibling in others(ns, group["by_mac"].get(mac, ())):
                 raise PlanError(
                     "mac_address: %s is already used by %r on parent %r; the kernel refuses duplicate MAC "
                     "addresses among the links of one parent (EADDRINUSE)" % (mac, sibling["name"], parent_name)
@@ -173,9 +174,10 @@ def _refuse_other_kind(link, spec, ns):
         )
 
 
-def plan_link(spec, work, where):
+def plan_link(spec, work, where, departing=frozenset()):
     """Plan one link. ``work`` is the snapshot of ``netns`` (parent lookup, creation), ``where`` that of the
-    namespace the link lives in (``link_netns``, or the same snapshot).
+    namespace the link lives in (``link_netns``, or the same snapshot). ``departing``: (namespace, name) of the
+    links the same plan deletes (they make room on their parent).
 
     Returns (actions, before, after): ``before``/``after`` are user-level views (None when absent).
     """
@@ -198,7 +200,7 @@ def plan_link(spec, work, where):
         stray = work.links.get(name)
         _refuse_other_kind(stray, spec, ns_work)
         before = link_view(stray, work, work) if stray is not None else None
-    parent = _check_parent(spec, work, where, existing or stray)
+    parent = _check_parent(spec, work, where, existing or stray, departing)
     base = {"ns": ns_link, "link_ns": ns_link, "name": name, "kind": spec["type"]}
     create = {"op": "create", "ns": ns_work, "link_ns": ns_link, "name": name, "spec": _creation_spec(spec)}
 
@@ -495,9 +497,52 @@ PHASES = {
 SET_PHASE = 3
 
 
+EARLY_DELETE_PHASE = 0.5  # after the parents' promiscuity, before anything that needs the room
+
+
 def order_actions(actions):
     """Stable-sort actions into apply phases; within a phase, links keep their own order."""
-    return sorted(actions, key=lambda a: PHASES.get(a["op"], SET_PHASE))
+    return sorted(actions, key=lambda a: EARLY_DELETE_PHASE if a.get("early") else PHASES.get(a["op"], SET_PHASE))
+
+
+def mark_early_deletes(entries):
+    """Deletions go last, except those that make room: the kernel refuses a link whose MAC address another
+    link on the parent still uses, and any second link on a passthru parent. A deletion of a link on a parent
+    where this plan creates, re-creates or re-addresses a link with that MAC address, or where either side is
+    passthru, is marked ``early`` (``order_actions`` puts it before the creations). Changes ``entries`` in
+    place; returns the names marked."""
+    incoming = {}  # parent -> {"macs": set, "passthru": bool}
+    for entry in entries:
+        spec = entry["spec"]
+        if spec.get("state") != "present":
+            continue
+        for action in entry["actions"]:
+            mac = None
+            if action["op"] in ("create", "recreate"):
+                mac = action["spec"].get("mac_address")
+            elif action["op"] == "set_mac_address":
+                mac = action["after"]
+            else:
+                continue
+            room = incoming.setdefault(spec["parent"], {"macs": set(), "passthru": False})
+            room["passthru"] = room["passthru"] or spec["mode"] == "passthru"
+            if mac:
+                room["macs"].add(mac)
+    marked = []
+    for entry in entries:
+        before = entry["before"]
+        if before is None:
+            continue
+        room = incoming.get(before.get("parent"))
+        if room is None:
+            continue
+        for action in entry["actions"]:
+            if action["op"] != "delete":
+                continue
+            if room["passthru"] or before.get("mode") == "passthru" or before.get("mac_address") in room["macs"]:
+                action["early"] = True
+                marked.append(action["name"])
+    return marked
 
 
 def check_link_set(specs, prefix="links"):

@@ -161,11 +161,24 @@ class LinkEngine:
         """Entries: {spec, actions, before, after} per link (purged links included); parent entries apart."""
         label = ""
         try:
+            purged = []
+            if purge:
+                label = "purge: "
+                managed = {p["name"] for p in parents} | {s["parent"] for s in specs if s["state"] == "present"}
+                keep = set()
+                for spec in specs:
+                    keep.add((spec.get("link_netns") or spec.get("netns"), spec["name"]))
+                    keep.add((spec.get("netns"), spec["name"]))  # a link still to be moved into link_netns
+                keep |= {(None, name) for name in purge_exclude}
+                purged = _plan.plan_purge(snapshots, netns, managed, keep)
+            # Links this plan deletes make room on their parents (a MAC address, a passthru parent).
+            departing = {(e["actions"][0]["ns"], e["spec"]["name"]) for e in purged}
+            departing |= {(s.get("link_netns") or s.get("netns"), s["name"]) for s in specs if s["state"] == "absent"}
             entries = []
             for index, spec in enumerate(specs):
                 label = "links[%d] (%s): " % (index, spec["name"]) if self.multi else ""
                 work, where = self.pair(spec, snapshots)
-                actions, before, after = _plan.plan_link(spec, work, where)
+                actions, before, after = _plan.plan_link(spec, work, where, departing)
                 # Where the observed link was: rollback restores it there.
                 before_ns = spec.get("link_netns") or spec.get("netns")
                 if actions and actions[0]["op"] == "move_netns":
@@ -182,15 +195,8 @@ class LinkEngine:
                 actions = _plan.plan_promisc(parent["name"], parent["promisc"], work)
                 link = work.links[parent["name"]]
                 parent_entries.append({"parent": parent, "actions": actions, "before": link["promisc"]})
-            label = "purge: "
-            if purge:
-                managed = {p["name"] for p in parents} | {s["parent"] for s in specs if s["state"] == "present"}
-                keep = set()
-                for spec in specs:
-                    keep.add((spec.get("link_netns") or spec.get("netns"), spec["name"]))
-                    keep.add((spec.get("netns"), spec["name"]))  # a link still to be moved into link_netns
-                keep |= {(None, name) for name in purge_exclude}
-                entries += _plan.plan_purge(snapshots, netns, managed, keep)
+            entries += purged
+            _plan.mark_early_deletes(entries)
         except _plan.PlanError as exc:
             raise EngineError(label + str(exc)) from None
         return entries, parent_entries
@@ -304,13 +310,20 @@ class LinkEngine:
                 restored.append("%s: cannot restore (its parent is unknown)" % spec["name"])
                 continue
             targets.append(target)
+        # What this run created goes away first where a restored link needs its MAC address or passthru parent.
+        departing = {(t.get("link_netns") or t.get("netns"), t["name"]) for t in targets if t["state"] == "absent"}
         plans = []
+        pending = []
         for target in targets:
             work, where = self.pair(target, current)
             try:
-                plans.append((target["name"], _plan.plan_link(target, work, where)[0]))
+                actions, before, _after = _plan.plan_link(target, work, where, departing)
             except _plan.PlanError as exc:
                 restored.append("%s: restore FAILED (%s)" % (target["name"], exc))
+                continue
+            plans.append((target["name"], actions))
+            pending.append({"spec": target, "actions": actions, "before": before})
+        _plan.mark_early_deletes(pending)
         for entry in parent_entries:
             if entry["actions"]:
                 name = entry["parent"]["name"]

@@ -15,6 +15,9 @@ description:
   - One netlink dump per namespace to observe, one plan, an ordered apply (parents' promiscuity first, then
     creations, moves, in-place changes, re-creations, addresses and routes, deletions last), and one read-back
     to verify. Cost grows linearly with the number of links; an idempotent run is a dump and a comparison.
+  - A link the task deletes (O(links[].state=absent) or O(purge)) makes room on its parent, so a new link may
+    take its MAC address and a passthru link may replace the parent's other links; such a deletion runs before
+    the creations (the kernel would refuse the new link while the old one exists).
   - With O(rollback=true) (the default), a step the kernel refuses, or a read-back that differs from what was
     asked, restores every link and parent the task touched to what it observed (deleted links are re-created,
     created links deleted, changes reverted) and then fails with the error and the list of what was restored.

@@ -276,3 +276,60 @@ def test_info_state_links_restore_a_snapshot(lab, ansible, host):
         assert info(again) == info(link), name
     assert lab.addresses(host, "mv-a") == ["192.0.2.10/24"]
     assert lab.addresses(host, "mv-d") == ["2001:db8::5/64"]
+
+
+def test_renaming_a_link_keeps_its_mac_in_one_run(lab, ansible, host):
+    """The old link departs (purge) and makes room for its MAC address: it is deleted before the new link is
+    created (the kernel refuses two links with one MAC on a parent)."""
+    mac = "02:00:00:00:77:01"
+    lab.ip(host, "link", "add", "mv-old", "link", "p0", "address", mac, "type", "macvlan", "mode", "bridge")
+    lab.ip(host, "link", "add", "mv-keep", "link", "p0", "type", "macvlan", "mode", "bridge")
+    links = [{"name": "mv-new", "parent": "p0", "mac_address": mac}, {"name": "mv-keep", "parent": "p0"}]
+    result = ansible.converge("macvlan_state", netns=host, links=links, purge=True)
+    assert result["actions"][0] == "delete macvlan mv-old in netns %s" % host
+    assert result["actions"][1].startswith("create macvlan mv-new on p0")
+    assert set(macvlans(lab, host)) == {"mv-new", "mv-keep"}
+    assert lab.link(host, "mv-new")["address"] == mac
+
+
+def test_state_absent_makes_room_for_a_passthru_link(lab, ansible, host):
+    lab.ip(host, "link", "add", "mv-a", "link", "p0", "type", "macvlan", "mode", "bridge")
+    lab.ip(host, "link", "add", "mv-b", "link", "p0", "type", "macvlan", "mode", "private")
+    links = [
+        {"name": "mv-a", "state": "absent"},
+        {"name": "mv-b", "state": "absent"},
+        {"name": "mvtap0", "parent": "p0", "mode": "passthru", "type": "macvtap"},
+    ]
+    result = ansible.converge("macvlan_state", netns=host, links=links)
+    assert [a.split()[0] for a in result["actions"]] == ["delete", "delete", "create"]
+    assert macvlans(lab, host) == {"mvtap0": ("p0", "passthru")}
+
+
+def test_failure_after_an_early_delete_restores_the_old_link(lab, ansible_default, host):
+    """The new link takes the departing link's MAC, then its route fails (the gateway is on no subnet of the
+    link): rollback deletes the new link first, so the old one gets its MAC back."""
+    mac = "02:00:00:00:77:02"
+    lab.ip(host, "link", "add", "mv-old", "link", "p0", "address", mac, "type", "macvlan", "mode", "bridge")
+    lab.ip(host, "link", "set", "mv-old", "up")
+    before = lab.state(host)
+    links = [
+        {
+            "name": "mv-new",
+            "parent": "p0",
+            "mac_address": mac,
+            "addresses": ["192.0.2.5/24"],
+            "routes": [{"dest": "198.51.100.0/24", "gateway": "203.0.113.1"}],
+        }
+    ]
+    result = ansible_default.run("macvlan_state", netns=host, links=links, purge=True)
+    assert result["failed"] is True, result
+    assert "203.0.113.1" in result["msg"]
+    assert result["actions"][0] == "delete macvlan mv-old in netns %s" % host
+    assert any(item.startswith("mv-old: create") for item in result["rolled_back"]), result["rolled_back"]
+    assert without_ifindex(lab.state(host)) == without_ifindex(before)  # re-created: a new index, the rest equal
+    assert lab.link(host, "mv-old")["address"] == mac and lab.link(host, "mv-new") is None
+    assert macvlans(lab, host) == {"mv-old": ("p0", "bridge")} and "UP" in lab.link(host, "mv-old")["flags"]
+
+
+def without_ifindex(state):
+    return {ns: ([link[:1] + link[2:] for link in links], *rest) for ns, (links, *rest) in state.items()}

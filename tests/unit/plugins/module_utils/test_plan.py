@@ -318,3 +318,56 @@ def test_link_with_parent_in_a_third_namespace_is_not_ours():
     spec = normalize_link({"name": "mv0", "parent": "eth1", "link_netns": "vm1"})
     actions = plan_link(spec, work, where)[0]
     assert [a["op"] for a in actions] == ["recreate"]
+
+
+def entry_for(snapshot, departing=frozenset(), **params):
+    params.setdefault("name", "mv0")
+    if params.get("state") != "absent":
+        params.setdefault("parent", "eth1")
+    spec = normalize_link(params)
+    actions, before, after = plan_link(spec, snapshot, snapshot, departing)
+    return {"spec": spec, "actions": actions, "before": before, "after": after}
+
+
+def test_departing_link_makes_room_for_its_mac_and_goes_first():
+    current = snap(mv("old", 6, mac_address="02:00:00:00:00:aa"), mv("other", 7))
+    with pytest.raises(PlanError, match="already used by 'old'"):
+        entry_for(current, name="new", mac_address="02:00:00:00:00:aa")
+    new = entry_for(current, {(None, "old")}, name="new", mac_address="02:00:00:00:00:aa")
+    old = entry_for(current, name="old", state="absent")
+    other = entry_for(current, name="other", state="absent")
+    assert _plan.mark_early_deletes([new, old, other]) == ["old"]
+    ordered = _plan.order_actions(new["actions"] + old["actions"] + other["actions"])
+    assert [(a["op"], a["name"]) for a in ordered] == [("delete", "old"), ("create", "new"), ("delete", "other")]
+
+
+def test_departing_links_make_room_for_a_passthru_link():
+    current = snap(mv("a", 6), mv("b", 7))
+    with pytest.raises(PlanError, match="passthru needs parent 'eth1' to itself"):
+        entry_for(current, name="pt", mode="passthru")
+    new = entry_for(current, {(None, "a"), (None, "b")}, name="pt", mode="passthru")
+    gone = [entry_for(current, name=name, state="absent") for name in ("a", "b")]
+    assert _plan.mark_early_deletes([new, *gone]) == ["a", "b"]
+
+
+def test_departing_passthru_link_makes_room_for_any_link():
+    current = snap(mv("pt", 6, mode="passthru"))
+    new = entry_for(current, {(None, "pt")}, name="new")
+    gone = entry_for(current, name="pt", state="absent")
+    assert _plan.mark_early_deletes([new, gone]) == ["pt"]
+
+
+def test_deletes_stay_last_when_they_make_no_room():
+    current = snap(mv("old", 6, mac_address="02:00:00:00:00:aa"))
+    new = entry_for(current, {(None, "old")}, name="new", mac_address="02:00:00:00:00:bb")
+    gone = entry_for(current, name="old", state="absent")
+    assert _plan.mark_early_deletes([new, gone]) == []
+    ordered = _plan.order_actions(new["actions"] + gone["actions"])
+    assert ops(ordered) == ["create", "delete"]
+
+
+def test_departing_elsewhere_does_not_count():
+    """Only the named link in that namespace departs: a same-named link in another namespace does not."""
+    current = snap(mv("old", 6, mac_address="02:00:00:00:00:aa"))
+    with pytest.raises(PlanError, match="already used by 'old'"):
+        entry_for(current, {("other-ns", "old")}, name="new", mac_address="02:00:00:00:00:aa")
