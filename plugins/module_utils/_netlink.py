@@ -272,11 +272,40 @@ class Session:
         except NetlinkError as exc:
             raise NetlinkFailure(os.strerror(exc.code) if exc.code else str(exc), exc.code) from None
 
+    def _drop_socket(self, ns):
+        """Forget a socket after an error: it may still hold the rest of a failed dump."""
+        sock = self._sockets.pop(ns, None)
+        if sock is not None:
+            with contextlib.suppress(Exception):
+                sock.close()
+
     def _dump(self, ns, request_for, reply_type, parse):
         try:
             return self._socket(ns).dump(request_for, reply_type, parse)
         except _rtnl.RtnlError as exc:
+            self._drop_socket(ns)
             raise NetlinkFailure("reading %s: %s" % (describe_ns(ns), exc), exc.code) from None
+
+    def _dump_routes(self, ns):
+        """The main table's routes, one family at a time. ENOENT: the family has no main table yet (IPv4
+        creates it with its first route), so no routes. A kernel that refuses the table filter (EINVAL) is
+        asked for every table instead (``parse_route`` keeps the main table's)."""
+        found = []
+        for family in (_rtnl.AF_INET, _rtnl.AF_INET6):
+
+            def parse(buf, start, end, family=family):
+                # A kernel without IPv6 answers an AF_INET6 dump with every family's routes.
+                return _rtnl.parse_route(buf, start, end) if buf[start + _rtnl.NLMSGHDR.size] == family else None
+
+            try:
+                found += self._dump(ns, _rtnl.route_dump_request(family), _rtnl.RTM_NEWROUTE, parse)
+            except NetlinkFailure as exc:
+                if exc.code == errno.ENOENT:
+                    continue
+                if exc.code != errno.EINVAL:
+                    raise
+                found += self._dump(ns, _rtnl.route_dump_request(family, 0), _rtnl.RTM_NEWROUTE, parse)
+        return found
 
     def dump_links(self, ns):
         bc_cutoff_known = _bc_cutoff_known()
@@ -301,7 +330,7 @@ class Session:
                 addr_map.setdefault(index, []).append(cidr)
         if routes:
             route_map = {}
-            for oif, route in self._dump(ns, _rtnl.route_dump_request, _rtnl.RTM_NEWROUTE, _rtnl.parse_route):
+            for oif, route in self._dump_routes(ns):
                 route_map.setdefault(oif, []).append(route)
         return Snapshot(ns, links, addr_map, route_map)
 
@@ -367,6 +396,8 @@ class Session:
         try:
             self._socket(ns).request(lambda seq: _rtnl.create_link_request(spec, parent_index, seq, target_fd))
         except _rtnl.RtnlError as exc:
+            if not exc.kernel:
+                self._drop_socket(ns)  # not the kernel's answer to the request: the socket's state is unknown
             raise NetlinkFailure(str(exc), exc.code) from None
         finally:
             if target_fd is not None:
@@ -521,7 +552,11 @@ def _in_netns(ns, option, factory):
     if ns is None:
         return factory()
     target = open_netns_fd(ns, option)
-    home = os.open("/proc/self/ns/net", os.O_RDONLY)
+    try:
+        home = os.open("/proc/self/ns/net", os.O_RDONLY)
+    except OSError:
+        os.close(target)
+        raise
     try:
         try:
             setns(target)

@@ -117,11 +117,13 @@ RECV_BUFFER = 1 << 18
 
 
 class RtnlError(Exception):
-    """The kernel answered a request with an error (``code`` is the errno) or the reply made no sense."""
+    """The kernel answered a request with an error (``kernel`` true, ``code`` the errno), or the socket failed
+    or the reply made no sense (``kernel`` false: the socket's state is unknown)."""
 
-    def __init__(self, msg, code=None):
+    def __init__(self, msg, code=None, kernel=False):
         super().__init__(msg)
         self.code = code
+        self.kernel = kernel
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -259,9 +261,9 @@ def parse_address(buf, start, end):
         flags = _u32(buf, attrs, IFA_FLAGS)
     if not flags & IFA_F_PERMANENT:
         return None
-    # IPv4 peer addresses: IFA_LOCAL is the address, IFA_ADDRESS the peer's.
-    span = attrs.get(IFA_LOCAL) if family == AF_INET else None
-    span = span or attrs.get(IFA_ADDRESS)
+    # Peer addresses ('ip addr add A peer B'): IFA_LOCAL is the address, IFA_ADDRESS the peer's (IPv4 always
+    # sends IFA_LOCAL, IPv6 only with a peer).
+    span = attrs.get(IFA_LOCAL) or attrs.get(IFA_ADDRESS)
     if span is None:
         return None
     return index, _model.normalize_cidr("%s/%d" % (_ip(buf, family, span), prefixlen))
@@ -308,11 +310,16 @@ def address_dump_request(seq):
     return message(RTM_GETADDR, NLM_F_REQUEST | NLM_F_DUMP, seq, IFADDRMSG.pack(0, 0, 0, 0, 0))
 
 
-def route_dump_request(seq):
-    """RTM_GETROUTE of both families; with strict checking (Linux 4.20+) the kernel sends the main table only,
-    older kernels send every table and ``parse_route`` drops the others."""
-    body = RTMSG.pack(0, 0, 0, 0, RT_TABLE_MAIN, 0, 0, 0, 0)
-    return message(RTM_GETROUTE, NLM_F_REQUEST | NLM_F_DUMP, seq, body)
+def route_dump_request(family, table=RT_TABLE_MAIN):
+    """A builder of RTM_GETROUTE for one family. With strict checking (Linux 4.20+) the kernel sends only
+    ``table``; older kernels send every table and ``parse_route`` drops the others. One family at a time: an
+    AF_UNSPEC dump also asks MPLS, which refuses any table filter (EINVAL)."""
+
+    def build(seq):
+        body = RTMSG.pack(family, 0, 0, 0, table, 0, 0, 0, 0)
+        return message(RTM_GETROUTE, NLM_F_REQUEST | NLM_F_DUMP, seq, body)
+
+    return build
 
 
 def create_link_request(spec, parent_index, seq, target_fd=None):
@@ -388,12 +395,17 @@ class RtnlSocket:
                     raise RtnlError("malformed netlink reply")
                 if msg_seq == seq:
                     if msg_type == NLMSG_DONE:
+                        # A dump that failed part-way ends with DONE carrying the (negative) errno.
+                        if length >= NLMSGHDR.size + 4:
+                            code = -I32.unpack_from(buf, offset + NLMSGHDR.size)[0]
+                            if code > 0:
+                                raise RtnlError(os.strerror(code), code, kernel=True)
                         yield msg_type, flags, offset, offset + length
                         return
                     if msg_type == NLMSG_ERROR:
                         code = -I32.unpack_from(buf, offset + NLMSGHDR.size)[0]
                         if code:
-                            raise RtnlError(os.strerror(code), code)
+                            raise RtnlError(os.strerror(code), code, kernel=True)
                         yield msg_type, flags, offset, offset + length
                         return
                     yield msg_type, flags, offset, offset + length
@@ -401,7 +413,14 @@ class RtnlSocket:
 
     def dump(self, request_for, reply_type, parse):
         """Send the dump request ``request_for(seq)`` and return ``parse(buf, start, end)`` of every reply of
-        type ``reply_type`` that is not None. An interrupted dump is read again."""
+        type ``reply_type`` that is not None. An interrupted dump is read again. After an error the socket may
+        hold the rest of the failed dump: the caller closes it."""
+        try:
+            return self._dump(request_for, reply_type, parse)
+        except OSError as exc:
+            raise RtnlError("netlink socket: %s" % (exc.strerror or exc), exc.errno) from None
+
+    def _dump(self, request_for, reply_type, parse):
         for _attempt in range(DUMP_ATTEMPTS):
             seq = self._next_seq()
             self._sock.send(request_for(seq))
@@ -424,6 +443,9 @@ class RtnlSocket:
     def request(self, build):
         """Send ``build(seq)`` (a request with NLM_F_ACK) and wait for the acknowledgement; RtnlError on error."""
         seq = self._next_seq()
-        self._sock.send(build(seq))
-        for _reply in self._replies(seq):
-            pass
+        try:
+            self._sock.send(build(seq))
+            for _reply in self._replies(seq):
+                pass
+        except OSError as exc:
+            raise RtnlError("netlink socket: %s" % (exc.strerror or exc), exc.errno) from None

@@ -89,11 +89,12 @@ class Lab:
         self.prefix = "hmv-%s" % uuid.uuid4().hex[:6]
         self.namespaces = []
 
-    def netns(self, name):
+    def netns(self, name, lo_up=True):
         full = "%s-%s" % (self.prefix, name)
         sh("ip", "netns", "add", full)
         self.namespaces.append(full)
-        sh("ip", "-n", full, "link", "set", "lo", "up")
+        if lo_up:
+            sh("ip", "-n", full, "link", "set", "lo", "up")
         return full
 
     def veth(self, ns, name, peer, peer_ns=None, up=True):

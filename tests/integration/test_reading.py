@@ -32,6 +32,7 @@ def build(lab, ns):
         "addr add 192.0.2.11/24 dev mi-bridge",
         "addr add 2001:db8::5/64 dev mi-bridge nodad",
         "addr add 10.0.0.1 peer 10.0.0.2/32 dev mi-priv",
+        "addr add 2001:db8:9::1 peer 2001:db8:9::2/128 dev mi-priv nodad",
         # Not static (a lifetime): the kernel or a daemon owns it, the engine leaves it out.
         "addr add 198.18.0.1/24 dev mi-src valid_lft 600 preferred_lft 600",
         "route add 198.51.100.0/24 via 192.0.2.1 dev mi-bridge metric 7",
@@ -117,6 +118,7 @@ def test_info_reports_what_iproute2_shows(lab, ansible):
     assert facts["links"]["mi-src"]["bcqueuelen"] == 333 and facts["links"]["mi-src"]["nodst"] is True
     assert facts["links"]["mi-tap"]["nopromisc"] is True and facts["links"]["mi-tap"]["mode"] == "passthru"
     assert "10.0.0.1/32" in facts["links"]["mi-priv"]["addresses"]
+    assert "2001:db8:9::1/128" in facts["links"]["mi-priv"]["addresses"]
     assert len(facts["links"]["mi-bridge"]["routes"]) == 4
     for parent in ("p0", "p1", "p2"):
         assert facts["parents"][parent]["ifindex"] == links[parent]["ifindex"]
@@ -137,3 +139,17 @@ def test_many_links_are_all_read(lab, ansible):
     assert len(names) == 300
     assert set(facts["links"]) == names
     assert facts["parents"]["p0"]["children"] == sorted(names)
+
+
+def test_a_namespace_without_any_ipv4_route(lab, ansible):
+    """A fresh namespace (loopback down, no IPv4 address) has no IPv4 main routing table yet; the kernel
+    answers a dump of it with ENOENT, which means "no routes", not a failure."""
+    ns = lab.netns("bare", lo_up=False)
+    lab.veth(ns, "p0", "q0")
+    assert lab_json(ns, "-4", "route", "show", "table", "all") == []
+    result = ansible.converge("macvlan", name="mv0", parent="p0", netns=ns, routes=[])
+    assert result["changed"] is True
+    assert lab.link(ns, "mv0")["linkinfo"]["info_kind"] == "macvlan"
+    facts = ansible.run("macvlan_info", netns=ns)
+    assert not facts.get("failed"), facts.get("msg")
+    assert facts["links"]["mv0"]["routes"] == []

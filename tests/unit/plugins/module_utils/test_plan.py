@@ -371,3 +371,31 @@ def test_departing_elsewhere_does_not_count():
     current = snap(mv("old", 6, mac_address="02:00:00:00:00:aa"))
     with pytest.raises(PlanError, match="already used by 'old'"):
         entry_for(current, {("other-ns", "old")}, name="new", mac_address="02:00:00:00:00:aa")
+
+
+def foreign_pair(*links):
+    """The parents' namespace (PARENT only) and a container namespace 'vm' that knows it as nsid 5 and holds
+    ``links`` on that parent (IFLA_LINK_NETNSID 5)."""
+    work = snap()
+    where = Snapshot("vm", [dict(link, parent_netnsid=5) for link in links], {}, {})
+    where.peer_nsid = 5
+    return work, where
+
+
+def test_sibling_in_the_links_namespace_counts():
+    spec = normalize_link({"name": "mv0", "parent": "eth1", "link_netns": "vm"})
+    work, where = foreign_pair(mv("pt", 6, mode="passthru"))
+    with pytest.raises(PlanError, match="already has the passthru link pt"):
+        plan_link(spec, work, where)
+    spec = normalize_link({"name": "mv0", "parent": "eth1", "link_netns": "vm", "mac_address": "02:00:00:00:00:aa"})
+    work, where = foreign_pair(mv("other", 6, mac_address="02:00:00:00:00:aa"))
+    with pytest.raises(PlanError, match="already used by 'other'"):
+        plan_link(spec, work, where)
+
+
+def test_sibling_under_another_nsid_is_another_parent():
+    """ifindex 2 in the container under nsid 7 is not our parent (indexes repeat across namespaces)."""
+    spec = normalize_link({"name": "mv0", "parent": "eth1", "link_netns": "vm"})
+    work, where = foreign_pair(mv("pt", 6, mode="passthru"))
+    where.peer_nsid = 7
+    assert ops(plan_link(spec, work, where)[0]) == ["create"]

@@ -1,4 +1,5 @@
-"""The rtnetlink codec (pure: messages built and read in memory; a scripted socket stands in for the kernel)."""
+"""The rtnetlink codec, and the session's use of it (pure: messages built and read in memory; a scripted socket
+stands in for the kernel; no pyroute2 needed)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ import struct
 
 import pytest
 
-from ansible_collections.hostnet.macvlan.plugins.module_utils import _rtnl
+from ansible_collections.hostnet.macvlan.plugins.module_utils import _netlink, _rtnl
 
 HDR = struct.Struct("=IHHII")
+RtnlSocket = _rtnl.RtnlSocket  # the class itself, also while a test replaces the module's factory
 
 
 def msg(msg_type, body, seq=1, flags=0):
@@ -44,6 +46,111 @@ def test_create_request_header_and_flags():
 def test_create_request_down_link_leaves_the_up_flag_alone():
     data = _rtnl.create_link_request(spec(link_state="down"), 7, seq=1)
     assert _rtnl.IFINFOMSG.unpack_from(data, HDR.size)[3:] == (0, 0)
+
+
+# The kernel's UAPI values, copied by hand from include/uapi/linux/{netlink,rtnetlink,if_link,if_addr}.h so that
+# a wrong constant in _rtnl cannot hide behind a round trip through the same constant.
+UAPI = {
+    "NLMSG_ERROR": 2,
+    "NLMSG_DONE": 3,
+    "NLM_F_REQUEST": 0x1,
+    "NLM_F_ACK": 0x4,
+    "NLM_F_DUMP_INTR": 0x10,
+    "NLM_F_DUMP": 0x300,
+    "NLM_F_EXCL": 0x200,
+    "NLM_F_CREATE": 0x400,
+    "RTM_NEWLINK": 16,
+    "RTM_GETLINK": 18,
+    "RTM_NEWADDR": 20,
+    "RTM_GETADDR": 22,
+    "RTM_NEWROUTE": 24,
+    "RTM_GETROUTE": 26,
+    "IFLA_ADDRESS": 1,
+    "IFLA_IFNAME": 3,
+    "IFLA_MTU": 4,
+    "IFLA_LINK": 5,
+    "IFLA_OPERSTATE": 16,
+    "IFLA_LINKINFO": 18,
+    "IFLA_NET_NS_FD": 28,
+    "IFLA_EXT_MASK": 29,
+    "IFLA_PROMISCUITY": 30,
+    "IFLA_LINK_NETNSID": 37,
+    "IFLA_INFO_KIND": 1,
+    "IFLA_INFO_DATA": 2,
+    "RTEXT_FILTER_SKIP_STATS": 8,
+    "IFLA_MACVLAN_MODE": 1,
+    "IFLA_MACVLAN_FLAGS": 2,
+    "IFLA_MACVLAN_MACADDR_MODE": 3,
+    "IFLA_MACVLAN_MACADDR": 4,
+    "IFLA_MACVLAN_MACADDR_DATA": 5,
+    "IFLA_MACVLAN_BC_QUEUE_LEN": 7,
+    "IFLA_MACVLAN_BC_QUEUE_LEN_USED": 8,
+    "IFLA_MACVLAN_BC_CUTOFF": 9,
+    "MACADDR_SET": 3,
+    "IFA_ADDRESS": 1,
+    "IFA_LOCAL": 2,
+    "IFA_FLAGS": 8,
+    "IFA_F_PERMANENT": 0x80,
+    "RTA_DST": 1,
+    "RTA_OIF": 4,
+    "RTA_GATEWAY": 5,
+    "RTA_PRIORITY": 6,
+    "RTA_TABLE": 15,
+    "RT_TABLE_MAIN": 254,
+    "RTN_UNICAST": 1,
+    "SOL_NETLINK": 270,
+    "NETLINK_GET_STRICT_CHK": 12,
+}
+
+
+@pytest.mark.parametrize("name", sorted(UAPI))
+def test_constants_are_the_kernels(name):
+    assert getattr(_rtnl, name) == UAPI[name]
+
+
+def test_struct_sizes_are_the_kernels():
+    sizes = (_rtnl.NLMSGHDR.size, _rtnl.IFINFOMSG.size, _rtnl.IFADDRMSG.size, _rtnl.RTMSG.size)
+    assert sizes == (16, 16, 8, 12)
+
+
+def test_create_request_golden_bytes():
+    """Every byte of a create request, built here with literal numbers (not the module's constants)."""
+
+    def attr(kind, payload):
+        pad = b"\0" * (-(4 + len(payload)) % 4)
+        return struct.pack("=HH", 4 + len(payload), kind) + payload + pad
+
+    data = attr(1, struct.pack("=I", 16))  # IFLA_MACVLAN_MODE = MACVLAN_MODE_SOURCE (16)
+    data += attr(2, struct.pack("=H", 2))  # IFLA_MACVLAN_FLAGS = NODST (u16)
+    data += attr(3, struct.pack("=I", 3))  # IFLA_MACVLAN_MACADDR_MODE = SET
+    data += attr(5, attr(4, bytes.fromhex("020000000001")))  # MACADDR_DATA [MACADDR]
+    data += attr(7, struct.pack("=I", 50))  # BC_QUEUE_LEN
+    data += attr(9, struct.pack("=i", -1))  # BC_CUTOFF (s32)
+    info = attr(1, b"macvlan\0") + attr(2, data)
+    attrs = attr(3, b"mv0\0") + attr(5, struct.pack("=I", 7)) + attr(18, info)
+    attrs += attr(1, bytes.fromhex("0242ac110010")) + attr(4, struct.pack("=I", 1400)) + attr(28, struct.pack("=I", 9))
+    body = struct.pack("=BxHiII", 0, 0, 0, 1, 1) + attrs
+    expected = struct.pack("=IHHII", 16 + len(body), 16, 0x1 | 0x4 | 0x200 | 0x400, 5, 0) + body
+    wanted = spec(
+        mode="source",
+        nodst=True,
+        source_macs=["02:00:00:00:00:01"],
+        bcqueuelen=50,
+        bclim=-1,
+        mac_address="02:42:ac:11:00:10",
+        mtu=1400,
+    )
+    assert _rtnl.create_link_request(wanted, 7, seq=5, target_fd=9) == expected
+
+
+def test_dump_requests_golden_bytes():
+    link = _rtnl.link_dump_request(3)
+    assert link == struct.pack("=IHHII", 40, 18, 0x301, 3, 0) + b"\0" * 16 + struct.pack("=HHI", 8, 29, 8)
+    addr = _rtnl.address_dump_request(4)
+    assert addr == struct.pack("=IHHII", 24, 22, 0x301, 4, 0) + b"\0" * 8
+    route = _rtnl.route_dump_request(10)(5)
+    assert route == struct.pack("=IHHII", 28, 26, 0x301, 5, 0) + struct.pack("=BBBBBBBBI", 10, 0, 0, 0, 254, 0, 0, 0, 0)
+    assert _rtnl.route_dump_request(2, 0)(6)[16:] == struct.pack("=BBBBBBBBI", 2, 0, 0, 0, 0, 0, 0, 0, 0)
 
 
 def test_create_request_round_trips_every_attribute():
@@ -144,6 +251,14 @@ def test_parse_address_families_peer_and_flags():
     assert parse(_rtnl.parse_address, peer) == (3, "10.0.0.1/32")
     v6 = addr_msg(10, 64, 4, _rtnl.nla(_rtnl.IFA_ADDRESS, bytes.fromhex("20010db8" + "00" * 11 + "05")))
     assert parse(_rtnl.parse_address, v6) == (4, "2001:db8::5/64")
+    v6_peer = addr_msg(
+        10,
+        128,
+        4,
+        _rtnl.nla(_rtnl.IFA_ADDRESS, bytes.fromhex("20010db8" + "00" * 11 + "02"))
+        + _rtnl.nla(_rtnl.IFA_LOCAL, bytes.fromhex("20010db8" + "00" * 11 + "01")),
+    )
+    assert parse(_rtnl.parse_address, v6_peer) == (4, "2001:db8::1/128")
     dynamic = addr_msg(2, 24, 3, _rtnl.nla(_rtnl.IFA_LOCAL, bytes([198, 18, 0, 1])), flags=0)
     assert parse(_rtnl.parse_address, dynamic) is None
     # IFA_FLAGS (32 bits) wins over the header's eight bits.
@@ -214,7 +329,7 @@ class ScriptedSocket:
 
 
 def scripted(script, buffer=1 << 16):
-    sock = object.__new__(_rtnl.RtnlSocket)
+    sock = object.__new__(RtnlSocket)
     sock._sock = ScriptedSocket(script)
     sock._buf = bytearray(buffer)
     sock._seq = 0
@@ -286,3 +401,154 @@ def test_malformed_reply_is_an_error():
 
     with pytest.raises(_rtnl.RtnlError, match="malformed"):
         names(scripted(script))
+
+
+def test_dump_that_fails_part_way_is_an_error_not_an_empty_list():
+    """The kernel ends a failed dump with NLMSG_DONE carrying the negative errno."""
+
+    def script(_n, seq):
+        return [link_msg(1, "lo", seq=seq) + msg(_rtnl.NLMSG_DONE, struct.pack("=i", -errno.EINVAL), seq)]
+
+    with pytest.raises(_rtnl.RtnlError) as caught:
+        names(scripted(script))
+    assert caught.value.code == errno.EINVAL and caught.value.kernel is True
+
+
+def test_error_in_the_middle_of_a_dump():
+    def script(_n, seq):
+        return [
+            link_msg(1, "lo", seq=seq),
+            msg(_rtnl.NLMSG_ERROR, struct.pack("=i", -errno.EBUSY) + b"\0" * 16, seq),
+        ]
+
+    with pytest.raises(_rtnl.RtnlError) as caught:
+        names(scripted(script))
+    assert caught.value.code == errno.EBUSY
+
+
+def test_ack_found_among_other_sequences():
+    def script(_n, seq):
+        return [
+            msg(_rtnl.NLMSG_ERROR, struct.pack("=i", -errno.EEXIST) + b"\0" * 16, seq + 7)
+            + link_msg(3, "noise", seq=seq + 8),
+            msg(_rtnl.NLMSG_ERROR, struct.pack("=i", 0) + b"\0" * 16, seq),
+        ]
+
+    sock = scripted(script)
+    sock.request(lambda seq: _rtnl.create_link_request(spec(), 3, seq))
+    assert not sock._sock.queue
+
+
+def test_socket_failure_is_an_rtnl_error_that_is_not_the_kernels_answer():
+    class Broken(ScriptedSocket):
+        def recv_into(self, buf, size, flags=0):
+            raise OSError(errno.ENOBUFS, "No buffer space available")
+
+    sock = scripted(lambda _n, _seq: [])
+    sock._sock = Broken(lambda _n, _seq: [])
+    with pytest.raises(_rtnl.RtnlError) as caught:
+        names(sock)
+    assert caught.value.code == errno.ENOBUFS and caught.value.kernel is False
+    with pytest.raises(_rtnl.RtnlError) as caught:
+        sock.request(lambda seq: _rtnl.create_link_request(spec(), 3, seq))
+    assert caught.value.kernel is False
+
+
+# -- the session's route dumps and failed dumps ------------------------------------------------------------
+
+
+def route(seq, family, table, oif, dst, dst_len=24):
+    attrs = _rtnl.nla(_rtnl.RTA_OIF, struct.pack("=I", oif)) + _rtnl.nla(_rtnl.RTA_DST, dst)
+    body = _rtnl.RTMSG.pack(family, dst_len, 0, 0, table, 4, 0, 1, 0) + attrs
+    return msg(_rtnl.RTM_NEWROUTE, body, seq)
+
+
+def done(seq, code=0):
+    return msg(_rtnl.NLMSG_DONE, struct.pack("=i", -code), seq)
+
+
+class Kernel:
+    """Answers route dumps: refuses the table filter when ``strict_refuses``, else sends main and table 100."""
+
+    def __init__(self, strict_refuses, no_ipv4_main=False):
+        self.strict_refuses = strict_refuses
+        self.no_ipv4_main = no_ipv4_main
+        self.requests = []
+        self.opened = 0
+
+    def socket(self):
+        self.opened += 1
+        sock = object.__new__(RtnlSocket)
+        sock._sock = ScriptedSocket(self.answer)
+        sock._buf = bytearray(1 << 16)
+        sock._seq = 0
+        return sock
+
+    def answer(self, _n, seq):
+        family, table = struct.unpack_from("=B3xB", self.sent_body)
+        self.requests.append((family, table))
+        if table and self.strict_refuses:
+            return [done(seq, errno.EINVAL)]
+        if family == _rtnl.AF_INET and table and self.no_ipv4_main:
+            return [done(seq, errno.ENOENT)]  # "ipv4: FIB table does not exist"
+        if family == _rtnl.AF_INET:
+            return [
+                route(seq, 2, 254, 5, bytes([198, 51, 100, 0]))
+                + route(seq, 2, 100, 5, bytes([203, 0, 113, 0]))
+                + done(seq)
+            ]
+        # Like a kernel without IPv6: every family's routes come back; only AF_INET6 ones may count.
+        return [route(seq, 2, 254, 5, bytes([198, 51, 100, 0])) + done(seq)]
+
+
+@pytest.fixture
+def session(monkeypatch):
+    def make(kernel):
+        session = object.__new__(_netlink.Session)
+        session._handles, session._sockets, session._indexes = {}, {}, {}
+
+        def factory():
+            sock = kernel.socket()
+            original = sock._sock.send
+
+            def send(data):
+                kernel.sent_body = data[HDR.size :]
+                return original(data)
+
+            sock._sock.send = send
+            return sock
+
+        monkeypatch.setattr(_netlink._rtnl, "RtnlSocket", factory)
+        return session
+
+    return make
+
+
+def test_routes_one_family_at_a_time_main_table_only(session):
+    kernel = Kernel(strict_refuses=False)
+    routes = session(kernel)._dump_routes(None)
+    assert kernel.requests == [(2, 254), (10, 254)]
+    assert routes == [(5, {"dest": "198.51.100.0/24", "gateway": None, "metric": 0})]
+
+
+def test_a_refused_table_filter_falls_back_to_every_table(session):
+    kernel = Kernel(strict_refuses=True)
+    routes = session(kernel)._dump_routes(None)
+    assert kernel.requests == [(2, 254), (2, 0), (10, 254), (10, 0)]
+    assert routes == [(5, {"dest": "198.51.100.0/24", "gateway": None, "metric": 0})]
+    assert kernel.opened == 3  # the socket is replaced after each failed dump
+
+
+def test_a_failed_dump_is_reported_with_the_namespace(session):
+    kernel = Kernel(strict_refuses=True)
+    sess = session(kernel)
+    with pytest.raises(_netlink.NetlinkFailure, match="reading the module's own network namespace: .*") as caught:
+        sess._dump(None, _rtnl.route_dump_request(2), _rtnl.RTM_NEWROUTE, _rtnl.parse_route)
+    assert caught.value.code == errno.EINVAL and not sess._sockets
+
+
+def test_a_family_without_a_main_table_has_no_routes(session):
+    """IPv4 creates its main table with the first route: until then a filtered dump answers ENOENT."""
+    kernel = Kernel(strict_refuses=False, no_ipv4_main=True)
+    assert session(kernel)._dump_routes(None) == []
+    assert kernel.requests == [(2, 254), (10, 254)]
