@@ -62,20 +62,20 @@ PYROUTE2_INSTALL_HINT = (
     "for the interpreter Ansible uses there (ansible_python_interpreter)."
 )
 
-IFF_UP = 0x1
-IFF_PROMISC = 0x100
-AF_INET = 2
-AF_INET6 = 10
-RT_TABLE_MAIN = 254
+# The kernel's numbers live in _rtnl; these are the ones only pyroute2 messages here need.
+IFF_UP = _rtnl.IFF_UP
+IFF_PROMISC = _rtnl.IFF_PROMISC
+AF_INET = _rtnl.AF_INET
+AF_INET6 = _rtnl.AF_INET6
+RT_TABLE_MAIN = _rtnl.RT_TABLE_MAIN
+RTN_UNICAST = _rtnl.RTN_UNICAST
+MACADDR_SET = _rtnl.MACADDR_SET
+MACVLAN_KINDS = _rtnl.MACVLAN_KINDS
 RTPROT_STATIC = 4
-RTN_UNICAST = 1
 RT_SCOPE_UNIVERSE = 0
 RT_SCOPE_LINK = 253
 RT_SCOPE_NOWHERE = 255
-MACADDR_SET = 3
 MACADDR_FLUSH = 2
-
-MACVLAN_KINDS = _rtnl.MACVLAN_KINDS
 
 # pyroute2 (0.7.x to 0.9.x at least) knows IFLA_MACVLAN_* only up to MACADDR_COUNT and silently drops the
 # broadcast queue attributes. This map is complete up to Linux 6.4 and decodes every value as an integer.
@@ -369,18 +369,16 @@ class Session:
         except NetlinkFailure as exc:
             raise NetlinkFailure(explain(exc.code, action, str(exc)), exc.code) from None
 
-    def _link_msg(self, ns, name, index=None):
+    def _link_msg(self, ns, name):
         msg = ifinfmsg()
         msg["family"] = 0
-        msg["index"] = self.ifindex(ns, name) if index is None else index
+        msg["index"] = self.ifindex(ns, name)
         msg["attrs"] = []
         return msg
 
-    def _newlink(self, ns, msg, create=False):
-        flags = NLM_F_REQUEST | NLM_F_ACK
-        if create:
-            flags |= NLM_F_CREATE | NLM_F_EXCL
-        self._request(ns, msg, RTM_NEWLINK, flags)
+    def _newlink(self, ns, msg):
+        """Change an existing link (creation goes through ``_rtnl``)."""
+        self._request(ns, msg, RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK)
 
     @staticmethod
     def _linkinfo(kind, data):

@@ -112,7 +112,8 @@ def _predict_created(spec, parent):
 
 def _check_parent(spec, work, where, existing, departing=frozenset()):
     """Refuse what the kernel would refuse, before anything is touched. ``departing``: (namespace, name) of
-    links this plan deletes; they do not count (``mark_early_deletes`` deletes them first where needed)."""
+    links this plan deletes; they do not count. Returns (parent, room): room lists the departing links that
+    would otherwise have been refused here, which must therefore be deleted first (``mark_early_deletes``)."""
     parent_name = spec["parent"]
     parent = work.links.get(parent_name)
     if parent is None:
@@ -134,8 +135,19 @@ def _check_parent(spec, work, where, existing, departing=frozenset()):
     if where is not work:
         groups.append((where.ns, where.sibling_index(parent["ifindex"], foreign=True)))
 
+    room = []
+
     def others(ns, links):
-        return [link for link in links if link is not existing and (ns, link["name"]) not in departing]
+        """The links the kernel would weigh against this one; departing ones are noted in ``room`` instead."""
+        kept = []
+        for link in links:
+            if link is existing:
+                continue
+            if (ns, link["name"]) in departing:
+                room.append((ns, link["name"]))
+                continue
+            kept.append(link)
+        return kept
 
     if spec["mode"] == "passthru":
         siblings = [link for ns, group in groups for link in others(ns, group["links"])]
@@ -163,7 +175,7 @@ def _check_parent(spec, work, where, existing, departing=frozenset()):
                     "mac_address: %s is already used by %r on parent %r; the kernel refuses duplicate MAC "
                     "addresses among the links of one parent (EADDRINUSE)" % (mac, sibling["name"], parent_name)
                 )
-    return parent
+    return parent, room
 
 
 def _refuse_other_kind(link, spec, ns):
@@ -200,9 +212,11 @@ def plan_link(spec, work, where, departing=frozenset()):
         stray = work.links.get(name)
         _refuse_other_kind(stray, spec, ns_work)
         before = link_view(stray, work, work) if stray is not None else None
-    parent = _check_parent(spec, work, where, existing or stray, departing)
+    parent, room = _check_parent(spec, work, where, existing or stray, departing)
     base = {"ns": ns_link, "link_ns": ns_link, "name": name, "kind": spec["type"]}
     create = {"op": "create", "ns": ns_work, "link_ns": ns_link, "name": name, "spec": _creation_spec(spec)}
+    if room:
+        create["room"] = room  # the departing links this creation needs gone (a re-creation copies it)
 
     actions = []
     current = None
@@ -231,6 +245,9 @@ def plan_link(spec, work, where, departing=frozenset()):
     after = dict(before)
     after["link_state"] = current["link_state"]
     actions += _in_place_actions(spec, current, base, after)
+    for action in actions:
+        if action["op"] == "set_mac_address" and room:
+            action["room"] = room
     actions += _l3_actions(spec, base, current_addresses, current_routes)
     if spec["addresses"] is not None:
         kept = [
@@ -506,40 +523,15 @@ def order_actions(actions):
 
 
 def mark_early_deletes(entries):
-    """Deletions go last, except those that make room: the kernel refuses a link whose MAC address another
-    link on the parent still uses, and any second link on a passthru parent. A deletion of a link on a parent
-    where this plan creates, re-creates or re-addresses a link with that MAC address, or where either side is
-    passthru, is marked ``early`` (``order_actions`` puts it before the creations). Changes ``entries`` in
-    place; returns the names marked."""
-    incoming = {}  # parent -> {"macs": set, "passthru": bool}
-    for entry in entries:
-        spec = entry["spec"]
-        if spec.get("state") != "present":
-            continue
-        for action in entry["actions"]:
-            mac = None
-            if action["op"] in ("create", "recreate"):
-                mac = action["spec"].get("mac_address")
-            elif action["op"] == "set_mac_address":
-                mac = action["after"]
-            else:
-                continue
-            room = incoming.setdefault(spec["parent"], {"macs": set(), "passthru": False})
-            room["passthru"] = room["passthru"] or spec["mode"] == "passthru"
-            if mac:
-                room["macs"].add(mac)
+    """Deletions go last, except those that make room: the links ``_check_parent`` let a creation, re-creation
+    or new MAC address pass over only because the same plan deletes them (the kernel would refuse it while
+    they exist). Their deletions are marked ``early`` (``order_actions`` puts them before the creations).
+    Changes ``entries`` in place; returns the names marked."""
+    needed = {key for entry in entries for action in entry["actions"] for key in action.get("room", ())}
     marked = []
     for entry in entries:
-        before = entry["before"]
-        if before is None:
-            continue
-        room = incoming.get(before.get("parent"))
-        if room is None:
-            continue
         for action in entry["actions"]:
-            if action["op"] != "delete":
-                continue
-            if room["passthru"] or before.get("mode") == "passthru" or before.get("mac_address") in room["macs"]:
+            if action["op"] == "delete" and (action["ns"], action["name"]) in needed:
                 action["early"] = True
                 marked.append(action["name"])
     return marked
