@@ -22,39 +22,6 @@ from ansible_collections.hostnet.macvlan.plugins.module_utils import _model, _ne
 
 CAP_NET_ADMIN = 12
 
-# Options shared by the link modules; the documentation lives in doc fragments.
-NETNS_OPTIONS = {"netns": {"type": "str"}}
-
-LINK_OPTIONS = {
-    "name": {"type": "str", "required": True},
-    "parent": {"type": "str"},
-    "type": {"type": "str", "default": "macvlan", "choices": list(_model.LINK_TYPES)},
-    "mode": {"type": "str", "default": "bridge", "choices": list(_model.MODES)},
-    "state": {"type": "str", "default": "present", "choices": ["present", "absent"]},
-    "link_state": {"type": "str", "default": "up", "choices": ["up", "down"]},
-    "mac_address": {"type": "str"},
-    "mtu": {"type": "int"},
-    "source_macs": {"type": "list", "elements": "str"},
-    "nopromisc": {"type": "bool"},
-    "nodst": {"type": "bool"},
-    "bcqueuelen": {"type": "int"},
-    "bclim": {"type": "int"},
-    "addresses": {"type": "list", "elements": "str"},
-    "routes": {
-        "type": "list",
-        "elements": "dict",
-        "options": {
-            "dest": {"type": "str", "required": True},
-            "gateway": {"type": "str"},
-            "metric": {"type": "int"},
-        },
-    },
-    "netns": {"type": "str"},
-    "link_netns": {"type": "str"},
-    "recreate": {"type": "str", "default": "auto", "choices": list(_model.RECREATE)},
-}
-
-
 class EngineError(Exception):
     """A failure to report with fail_json; ``result`` holds extra return values."""
 
@@ -523,23 +490,6 @@ def collect_facts(snapshot, names=None, parents=None):
             "children": sorted(children),
         }
     return links, result
-
-
-STATE_LINK_OPTIONS = {key: value for key, value in LINK_OPTIONS.items() if key != "netns"}
-
-STATE_OPTIONS = {
-    "links": {"type": "list", "elements": "dict", "default": [], "options": STATE_LINK_OPTIONS},
-    "parents": {
-        "type": "list",
-        "elements": "dict",
-        "default": [],
-        "options": {"name": {"type": "str", "required": True}, "promisc": {"type": "bool", "default": True}},
-    },
-    "purge": {"type": "bool", "default": False},
-    "purge_exclude": {"type": "list", "elements": "str", "default": []},
-    "rollback": {"type": "bool", "default": True},
-    "netns": {"type": "str"},
-}
 
 
 def run_state_module(module):

@@ -346,7 +346,8 @@ rolled_back:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.hostnet.macvlan.plugins.module_utils._runner import LINK_OPTIONS, run_link_module
+from ansible_collections.hostnet.macvlan.plugins.module_utils._options import LINK_OPTIONS
+from ansible_collections.hostnet.macvlan.plugins.module_utils._runner import run_link_module
 
 
 def main():

@@ -129,7 +129,8 @@ kernel:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.hostnet.macvlan.plugins.module_utils._runner import NETNS_OPTIONS, run_info_module
+from ansible_collections.hostnet.macvlan.plugins.module_utils._options import NETNS_OPTIONS
+from ansible_collections.hostnet.macvlan.plugins.module_utils._runner import run_info_module
 
 
 def main():

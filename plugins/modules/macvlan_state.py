@@ -237,7 +237,8 @@ rolled_back:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.hostnet.macvlan.plugins.module_utils._runner import STATE_OPTIONS, run_state_module
+from ansible_collections.hostnet.macvlan.plugins.module_utils._options import STATE_OPTIONS
+from ansible_collections.hostnet.macvlan.plugins.module_utils._runner import run_state_module
 
 
 def main():

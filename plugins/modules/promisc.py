@@ -84,7 +84,8 @@ actions:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.hostnet.macvlan.plugins.module_utils._runner import NETNS_OPTIONS, run_promisc_module
+from ansible_collections.hostnet.macvlan.plugins.module_utils._options import NETNS_OPTIONS
+from ansible_collections.hostnet.macvlan.plugins.module_utils._runner import run_promisc_module
 
 
 def main():

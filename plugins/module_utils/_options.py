@@ -1,0 +1,72 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to the hostnet.macvlan collection
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+#
+# PRIVATE: this file is internal to the hostnet.macvlan collection. It is not a public API and may change
+# in any release without notice. Do not import it from other collections.
+
+"""Argument specs of the modules, in one place: the link and state modules, and the persistence module
+that takes the same ``links`` and ``parents``. Validation beyond Ansible's types lives in ``_model``."""
+
+from ansible_collections.hostnet.macvlan.plugins.module_utils import _model
+
+# Interface names are ``raw``: Ansible's ``str`` would turn a list such as [eth0] into the name "['eth0']",
+# which the kernel accepts. ``_model.validate_ifname`` takes strings (and plain integers) only.
+IFNAME = {"type": "raw"}
+
+NETNS_OPTIONS = {"netns": {"type": "str"}}
+
+# Every module that changes the kernel or files holds the namespace lock (``_lock``) this long at most.
+LOCK_OPTIONS = {"lock_timeout": {"type": "int", "default": 60}}
+
+LINK_OPTIONS = {
+    "name": dict(IFNAME, required=True),
+    "parent": dict(IFNAME),
+    "type": {"type": "str", "default": "macvlan", "choices": list(_model.LINK_TYPES)},
+    "mode": {"type": "str", "default": "bridge", "choices": list(_model.MODES)},
+    "state": {"type": "str", "default": "present", "choices": ["present", "absent"]},
+    "link_state": {"type": "str", "default": "up", "choices": ["up", "down"]},
+    "mac_address": {"type": "str"},
+    "mtu": {"type": "int"},
+    "source_macs": {"type": "list", "elements": "str"},
+    "nopromisc": {"type": "bool"},
+    "nodst": {"type": "bool"},
+    "bcqueuelen": {"type": "int"},
+    "bclim": {"type": "int"},
+    "addresses": {"type": "list", "elements": "str"},
+    "routes": {
+        "type": "list",
+        "elements": "dict",
+        "options": {
+            "dest": {"type": "str", "required": True},
+            "gateway": {"type": "str"},
+            "metric": {"type": "int"},
+        },
+    },
+    "netns": {"type": "str"},
+    "link_netns": {"type": "str"},
+    "recreate": {"type": "str", "default": "auto", "choices": list(_model.RECREATE)},
+    "lock_timeout": LOCK_OPTIONS["lock_timeout"],
+}
+
+STATE_LINK_OPTIONS = {key: value for key, value in LINK_OPTIONS.items() if key not in ("netns", "lock_timeout")}
+
+PARENT_OPTIONS = {"name": dict(IFNAME, required=True), "promisc": {"type": "bool", "default": True}}
+
+STATE_OPTIONS = {
+    "links": {"type": "list", "elements": "dict", "default": [], "options": STATE_LINK_OPTIONS},
+    "parents": {
+        "type": "list",
+        "elements": "dict",
+        "default": [],
+        "options": PARENT_OPTIONS,
+    },
+    "purge": {"type": "bool", "default": False},
+    "purge_exclude": {"type": "list", "elements": "raw", "default": []},
+    "rollback": {"type": "bool", "default": True},
+    "netns": {"type": "str"},
+    "lock_timeout": LOCK_OPTIONS["lock_timeout"],
+}
+
+
