@@ -19,6 +19,7 @@ A run that needs several namespaces takes their locks in one global order (by id
 wait for each other.
 """
 
+import contextlib
 import errno
 import fcntl
 import os
@@ -131,10 +132,8 @@ class NamespaceLocks:
 
     def release(self):
         for fd in reversed(self._fds):
-            try:
+            with contextlib.suppress(OSError):
                 os.close(fd)  # closing the last descriptor releases the flock
-            except OSError:
-                pass
         self._fds = []
 
 

@@ -68,5 +68,3 @@ STATE_OPTIONS = {
     "netns": {"type": "str"},
     "lock_timeout": LOCK_OPTIONS["lock_timeout"],
 }
-
-

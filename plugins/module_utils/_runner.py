@@ -22,6 +22,7 @@ from ansible_collections.hostnet.macvlan.plugins.module_utils import _model, _ne
 
 CAP_NET_ADMIN = 12
 
+
 class EngineError(Exception):
     """A failure to report with fail_json; ``result`` holds extra return values."""
 
