@@ -42,6 +42,12 @@ KERNEL_REQUIREMENTS = {
     "bclim": ((6, 4), "IFLA_MACVLAN_BC_CUTOFF"),
 }
 
+# A netlink attribute's length has 16 bits. The source list travels inside IFLA_LINKINFO (the kind, then
+# IFLA_INFO_DATA with mode, flags, broadcast settings and the list), 12 bytes per address (a 4-byte header, 6
+# bytes, 2 of padding), both when it is set and when the kernel reports the link: about 5,450 fit. The limit
+# keeps room for what the kernel adds to IFLA_LINKINFO of a link enslaved to a bridge or bond.
+MAX_SOURCE_MACS = 5000
+
 # The kernel reports bc_cutoff only when it differs from its default of 1.
 BCLIM_DEFAULT = 1
 
@@ -56,18 +62,49 @@ def _fail(option, value, reason):
     raise ModelError("%s: %r %s" % (option, value, reason))
 
 
+# Bytes the kernel's isspace() is true for (lib/ctype.c: tab, newline, vertical tab, form feed, carriage return,
+# space, and Latin-1's no-break space 0xA0, which is also the second byte of UTF-8 letters such as 'à').
+# dev_valid_name() refuses a name holding any of them.
+KERNEL_SPACE_BYTES = frozenset(b"\t\n\v\f\r \xa0")
+
+
 def validate_ifname(value, option="name"):
-    """Return the interface name if the kernel would accept it, else raise ModelError."""
+    """Return the interface name as the kernel will store it, else raise ModelError.
+
+    Strings only (a plain integer is taken as its digits): Ansible's ``str`` would have turned a list such as
+    ``[eth0]`` into the name ``"['eth0']"``. The rules are the kernel's dev_valid_name(), byte by byte, plus two
+    of ours: no '%' (a new link's '%d' is a template for the next free number) and no control characters.
+    """
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
     if not isinstance(value, str) or value == "":
         _fail(option, value, "is not a valid interface name: it must be a non-empty string")
-    if len(value.encode("utf-8")) >= IFNAMSIZ:
+    try:
+        raw = value.encode("utf-8")
+    except UnicodeEncodeError:
+        _fail(option, value, "is not a valid interface name: it is not valid UTF-8")
+    if len(raw) >= IFNAMSIZ:
         _fail(option, value, "is too long: interface names are at most %d bytes" % (IFNAMSIZ - 1))
     if value in (".", ".."):
         _fail(option, value, "is not a valid interface name")
+    if b"\0" in raw:
+        _fail(option, value, "is not a valid interface name: it contains a NUL byte")
     for char in value:
-        if char in "/:%" or char.isspace():
+        if char in "/:%":
             # The kernel reads '%d' in a new link's name as a template for the next free number.
             _fail(option, value, "is not a valid interface name: it must not contain '/', ':', '%' or whitespace")
+    spaces = KERNEL_SPACE_BYTES.intersection(raw)
+    if spaces:
+        if 0xA0 in spaces and not any(char.isspace() for char in value):
+            _fail(
+                option,
+                value,
+                "is not a valid interface name: its UTF-8 bytes include 0xa0, which the kernel counts as white space "
+                "(dev_valid_name); use ASCII letters, digits, '-', '_' and '.'",
+            )
+        _fail(option, value, "is not a valid interface name: it must not contain '/', ':', '%' or whitespace")
+    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in value):
+        _fail(option, value, "is not a valid interface name: it contains a control character")
     return value
 
 
@@ -84,10 +121,27 @@ def normalize_mac(value, option="mac_address"):
     return mac
 
 
+def _plain_text(value, option, what):
+    """Refuse characters no address or network spelling holds (and which must never reach a file)."""
+    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in value):
+        _fail(option, value, "is not %s: it contains a control character (a newline?)" % what)
+
+
 def normalize_cidr(value, option="addresses"):
-    """Return 'address/prefix' in canonical spelling; the prefix length is required."""
+    """Return 'address/prefix' in canonical spelling; the prefix length is required.
+
+    An IPv6 scope id (``fe80::5%eth0/64``) is refused: an address always belongs to the link it is listed on,
+    and Python 3.9+ would otherwise accept any text after the '%'.
+    """
     if not isinstance(value, str) or "/" not in value:
         _fail(option, value, "needs an explicit prefix length, e.g. 192.0.2.10/24 or 2001:db8::10/64")
+    _plain_text(value, option, "an address with prefix length")
+    if "%" in value:
+        _fail(
+            option,
+            value,
+            "has a scope id ('%...'): write the address without it; an address belongs to the link it is listed on",
+        )
     try:
         iface = ipaddress.ip_interface(value.strip())
     except ValueError:
@@ -100,8 +154,38 @@ def default_metric(family):
     return 1024 if family == 6 else 0
 
 
-def normalize_route(value, option="routes"):
-    """Return a route as {'dest', 'gateway', 'metric'} in canonical spelling."""
+def _gateway(gateway, option, link):
+    """The gateway as an address. An IPv6 link-local gateway may carry the route's own link as scope id
+    (``fe80::1%mv0``: "on this link", which is what a route through the link means anyway); any other scope id is
+    refused, because the route cannot leave through another interface."""
+    if not isinstance(gateway, str):
+        gateway = str(gateway)
+    _plain_text(gateway, option, "an IP address")
+    text = gateway.strip()
+    if "%" in text:
+        address, scope = text.split("%", 1)
+        if link is None or scope != link:
+            _fail(
+                option,
+                gateway,
+                "names interface %r as its scope, but the route goes through link %s; write the address without "
+                "'%%%s' (a route's gateway is always reached through its own link)" % (scope, link, scope)
+                if link is not None
+                else "has a scope id ('%...'): write the address without it",
+            )
+        text = address
+    try:
+        gw = ipaddress.ip_address(text)
+    except ValueError:
+        _fail(option, gateway, "is not an IP address")
+    if "%" in gw.compressed:  # a scope id Python kept (3.9+): never written anywhere
+        _fail(option, gateway, "has a scope id ('%...'): write the address without it")
+    return gw
+
+
+def normalize_route(value, option="routes", link=None):
+    """Return a route as {'dest', 'gateway', 'metric'} in canonical spelling. ``link``: the name of the link the
+    route goes through (a link-local gateway may name it as scope id)."""
     if isinstance(value, str):
         value = {"dest": value}
     if not isinstance(value, dict) or not value.get("dest"):
@@ -109,14 +193,15 @@ def normalize_route(value, option="routes"):
     unknown = set(value) - {"dest", "gateway", "metric"}
     if unknown:
         _fail(option, value, "has unknown keys %s; use dest, gateway and metric" % sorted(unknown))
-    dest = str(value["dest"]).strip()
+    dest = str(value["dest"])
+    _plain_text(dest, option + ".dest", "a network")
+    dest = dest.strip()
+    if "%" in dest:
+        _fail(option + ".dest", value["dest"], "has a scope id ('%...'): write the network without it")
     gateway = value.get("gateway")
     gw = None
     if gateway not in (None, ""):
-        try:
-            gw = ipaddress.ip_address(str(gateway).strip())
-        except ValueError:
-            _fail(option + ".gateway", gateway, "is not an IP address")
+        gw = _gateway(gateway, option + ".gateway", link)
     if dest == "default":
         dest = "::/0" if gw is not None and gw.version == 6 else "0.0.0.0/0"
     try:
@@ -142,6 +227,16 @@ def normalize_route(value, option="routes"):
         if metric == 0 and net.version == 6:
             metric = default_metric(6)  # the kernel stores IPv6 metric 0 as its default, 1024
     return {"dest": net.compressed, "gateway": gw.compressed if gw is not None else None, "metric": metric}
+
+
+def prefix_route_key(cidr):
+    """The key of the route the kernel adds for an address's subnet (None for a host address or a link-local
+    one): metric 0 for IPv4, 256 for IPv6."""
+    iface = ipaddress.ip_interface(cidr)
+    network = iface.network
+    if network.prefixlen == network.max_prefixlen or (iface.version == 6 and iface.ip.is_link_local):
+        return None
+    return (network.compressed, None, 0 if iface.version == 4 else 256)
 
 
 def route_key(route):
@@ -206,8 +301,10 @@ def normalize_link(params, prefix=""):
     if parent in (None, ""):
         fail("parent", parent, "is required when state is present")
     spec["parent"] = validate_ifname(parent, opt("parent"))
-    if spec["parent"] == spec["name"]:
-        fail("parent", parent, "is the link's own name")
+    if spec["parent"] == spec["name"] and spec["link_netns"] is None:
+        # A link that lives in another namespace (link_netns) may share its parent's name: a container's eth0
+        # on the host's eth0. A name is taken only in the namespace where the link lives.
+        fail("parent", parent, "is the link's own name (they can share a name only when link_netns is set)")
     spec["type"] = _choice(params, "type", LINK_TYPES, "macvlan")
     spec["mode"] = _choice(params, "mode", MODES, "bridge")
     spec["link_state"] = _choice(params, "link_state", ("up", "down"), "up")
@@ -228,6 +325,13 @@ def normalize_link(params, prefix=""):
             fail("source_macs", macs, "must be a list of MAC addresses")
         normalized = [normalize_mac(m, opt("source_macs")) for m in macs]
         spec["source_macs"] = sorted(set(normalized))
+        if len(spec["source_macs"]) > MAX_SOURCE_MACS:
+            fail(
+                "source_macs",
+                "<%d MAC addresses>" % len(spec["source_macs"]),
+                "is too long: at most %d source MAC addresses fit in one link (the kernel reads and reports the list "
+                "in one netlink attribute of at most 64 KiB, 12 bytes per address)" % MAX_SOURCE_MACS,
+            )
     else:
         spec["source_macs"] = None
 
@@ -268,7 +372,7 @@ def normalize_link(params, prefix=""):
     if routes is not None:
         if not isinstance(routes, (list, tuple)):
             fail("routes", routes, "must be a list of routes")
-        normalized = [normalize_route(r, opt("routes")) for r in routes]
+        normalized = [normalize_route(r, opt("routes[%d]" % i), spec["name"]) for i, r in enumerate(routes)]
         unique = {route_key(r): r for r in normalized}
         spec["routes"] = sort_routes(unique.values())
         if spec["routes"] and spec["link_state"] == "down":
@@ -303,6 +407,8 @@ def validate_netns(value, option="netns"):
     """A namespace is a name under /run/netns or an absolute path such as /proc/PID/ns/net."""
     if not isinstance(value, str) or not value:
         _fail(option, value, "must be a namespace name or an absolute path like /proc/1234/ns/net")
+    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in value):
+        _fail(option, value, "is not a valid namespace: it contains a control character (a NUL or newline?)")
     if value.startswith("/"):
         return value
     if "/" in value or value in (".", "..") or any(c.isspace() for c in value):

@@ -8,53 +8,29 @@
 
 """The only file that imports pyroute2, and the engine's only door to the kernel.
 
-It reads links, addresses and routes into plain dicts (one dump each per namespace), applies one planned
-action at a time, enters network namespaces, hides the differences between pyroute2 releases (0.7.x as
-packaged by Debian 12, 0.9.x from PyPI), and turns kernel errors into messages a user can act on.
+It reads links, addresses and routes into plain data (one dump each per namespace: ``_observed.Snapshot``),
+applies one action at a time, enters network namespaces, hides the differences between pyroute2 releases (0.5.x
+to 0.9.x), and turns kernel errors into messages a user can act on.
 
-The dumps and link creation, whose cost grows with the number of links, go through ``_rtnl`` (rtnetlink on a
-plain socket, decoded with ``struct``); every other change is a pyroute2 message built by hand
-(``ifinfmsg``/``ifaddrmsg``/``rtmsg`` and ``nlm_request``) rather than through pyroute2's keyword APIs: those
-changed between 0.7 and 0.9 and silently drop attributes they do not know.
+Reading (dumps, single lookups, namespace ids), link creation, and the exact restore of captured addresses and
+routes go through ``_rtnl`` (rtnetlink on a plain socket, standard library only). pyroute2 carries every other
+change, as messages built by hand (``ifinfmsg``/``ifaddrmsg``/``rtmsg`` and ``nlm_request``) rather than through
+its keyword APIs, which changed between releases and silently drop attributes they do not know. It is imported
+on the first such change: a run that changes nothing, check mode and the facts module never load it.
 """
-
-from __future__ import annotations
 
 import contextlib
 import errno
 import os
 import traceback
+from importlib.util import find_spec
 
-from ansible_collections.hostnet.macvlan.plugins.module_utils import _model, _rtnl
+from ansible_collections.hostnet.macvlan.plugins.module_utils import _model, _observed, _rtnl
 from ansible_collections.hostnet.macvlan.plugins.module_utils._netns import (  # noqa: F401 (re-exported)
     NetlinkFailure,
     open_netns_fd,
     setns,
 )
-
-PYROUTE2_IMPORT_ERROR = None
-try:
-    from pyroute2 import IPRoute
-    from pyroute2.netlink import NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST
-    from pyroute2.netlink.exceptions import NetlinkError
-    from pyroute2.netlink.rtnl import (
-        RTM_DELADDR,
-        RTM_DELLINK,
-        RTM_DELROUTE,
-        RTM_GETNSID,
-        RTM_NEWADDR,
-        RTM_NEWLINK,
-        RTM_NEWNSID,
-        RTM_NEWROUTE,
-    )
-    from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg
-    from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
-    from pyroute2.netlink.rtnl.nsidmsg import nsidmsg
-    from pyroute2.netlink.rtnl.rtmsg import rtmsg
-except ImportError:
-    PYROUTE2_IMPORT_ERROR = traceback.format_exc()
-
-HAS_PYROUTE2 = PYROUTE2_IMPORT_ERROR is None
 
 PYROUTE2_INSTALL_HINT = (
     "Install it on the managed node: 'apt-get install python3-pyroute2' (Debian/Ubuntu), "
@@ -77,7 +53,7 @@ RT_SCOPE_LINK = 253
 RT_SCOPE_NOWHERE = 255
 MACADDR_FLUSH = 2
 
-# pyroute2 (0.7.x to 0.9.x at least) knows IFLA_MACVLAN_* only up to MACADDR_COUNT and silently drops the
+# pyroute2 (0.5.x to 0.9.x at least) knows IFLA_MACVLAN_* only up to MACADDR_COUNT and silently drops the
 # broadcast queue attributes. This map is complete up to Linux 6.4 and decodes every value as an integer.
 _MACVLAN_NLA_MAP = (
     ("IFLA_MACVLAN_UNSPEC", "none"),
@@ -93,7 +69,68 @@ _MACVLAN_NLA_MAP = (
 )
 
 
-def _install_macvlan_map():
+# ---------------------------------------------------------------------------------------------------------
+# pyroute2, imported on first use
+# ---------------------------------------------------------------------------------------------------------
+
+
+class _Pyroute2:
+    """The pyroute2 names this file uses, imported once (``pyroute2()``)."""
+
+    def __init__(self):
+        from pyroute2 import IPRoute
+        from pyroute2.netlink import NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST
+        from pyroute2.netlink.exceptions import NetlinkError
+        from pyroute2.netlink.rtnl import RTM_DELADDR, RTM_DELLINK, RTM_DELROUTE, RTM_NEWADDR, RTM_NEWLINK, RTM_NEWROUTE
+        from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg
+        from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
+        from pyroute2.netlink.rtnl.rtmsg import rtmsg
+
+        self.IPRoute = IPRoute
+        self.NetlinkError = NetlinkError
+        self.ifaddrmsg = ifaddrmsg
+        self.ifinfmsg = ifinfmsg
+        self.rtmsg = rtmsg
+        self.NLM_F_ACK = NLM_F_ACK
+        self.NLM_F_CREATE = NLM_F_CREATE
+        self.NLM_F_EXCL = NLM_F_EXCL
+        self.NLM_F_REQUEST = NLM_F_REQUEST
+        self.RTM_DELADDR = RTM_DELADDR
+        self.RTM_DELLINK = RTM_DELLINK
+        self.RTM_DELROUTE = RTM_DELROUTE
+        self.RTM_NEWADDR = RTM_NEWADDR
+        self.RTM_NEWLINK = RTM_NEWLINK
+        self.RTM_NEWROUTE = RTM_NEWROUTE
+        _install_macvlan_map(ifinfmsg)
+
+
+_PYROUTE2 = None
+
+
+def pyroute2_available():
+    """True when pyroute2 can be found (without importing it)."""
+    if _PYROUTE2 is not None:
+        return True
+    try:
+        return find_spec("pyroute2") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def pyroute2():
+    """The pyroute2 names; NetlinkFailure (with the traceback in ``detail``) when it cannot be imported."""
+    global _PYROUTE2
+    if _PYROUTE2 is None:
+        try:
+            _PYROUTE2 = _Pyroute2()
+        except ImportError:
+            failure = NetlinkFailure("pyroute2 cannot be imported on the managed node. " + PYROUTE2_INSTALL_HINT)
+            failure.detail = traceback.format_exc()
+            raise failure from None
+    return _PYROUTE2
+
+
+def _install_macvlan_map(ifinfmsg):
     """Point pyroute2's macvlan/macvtap IFLA_INFO_DATA decoders at the complete attribute map (idempotent)."""
     data_map = ifinfmsg.ifinfo.data_map
     for kind in MACVLAN_KINDS:
@@ -116,10 +153,6 @@ def _fix_handle(ipr):
             pass
 
 
-def _msgs(result, msg_type):
-    return [m for m in (result or ()) if m.get("header", {}).get("type") == msg_type]
-
-
 _KERNEL_RELEASE = None
 
 
@@ -136,99 +169,18 @@ def _bc_cutoff_known():
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Snapshot of one namespace
-# ---------------------------------------------------------------------------------------------------------
-
-
-class Snapshot:
-    """Everything the engine knows about one namespace, from one dump per object type."""
-
-    def __init__(self, ns, links, addresses=None, routes=None):
-        self.ns = ns
-        self.links = {link["name"]: link for link in links}
-        self.by_index = {link["ifindex"]: link for link in links}
-        self.addresses = addresses  # {ifindex: [cidr, ...]} or None when not dumped
-        self.routes = routes  # {ifindex: [route, ...]} or None when not dumped
-        self._children = None
-        self._siblings = {}
-        self._sorted_addresses = {}
-        self._sorted_routes = {}
-        # The id under which this namespace knows the namespace the parents live in (set by the engine when
-        # the two differ): a link here whose IFLA_LINK_NETNSID equals it has its parent there.
-        self.peer_nsid = None
-
-    def link_addresses(self, name):
-        """The link's static addresses, sorted (sorted once per link and snapshot; a new list each call)."""
-        link = self.links.get(name)
-        if link is None or self.addresses is None:
-            return []
-        index = link["ifindex"]
-        if index not in self._sorted_addresses:
-            self._sorted_addresses[index] = _model.sort_addresses(self.addresses.get(index, []))
-        return list(self._sorted_addresses[index])
-
-    def link_routes(self, name):
-        link = self.links.get(name)
-        if link is None or self.routes is None:
-            return []
-        index = link["ifindex"]
-        if index not in self._sorted_routes:
-            self._sorted_routes[index] = _model.sort_routes(self.routes.get(index, []))
-        return [dict(route) for route in self._sorted_routes[index]]
-
-    def parent_name(self, link):
-        """The parent's name when it lives in this namespace, else None."""
-        if link.get("parent_netnsid") is not None:
-            return None
-        parent = self.by_index.get(link.get("parent_ifindex"))
-        return parent["name"] if parent else None
-
-    def children(self, parent_ifindex, foreign=False):
-        """macvlan/macvtap links of this namespace on parent ``parent_ifindex``: a parent in this namespace, or
-        with ``foreign`` one in the parents' namespace (``peer_nsid``; the link was moved here). Indexed once."""
-        if self._children is None:
-            self._children = {}
-            for link in self.links.values():
-                if link["kind"] in MACVLAN_KINDS:
-                    key = (link["parent_ifindex"], link.get("parent_netnsid"))
-                    self._children.setdefault(key, []).append(link)
-        if foreign and self.peer_nsid is None:
-            return []
-        return list(self._children.get((parent_ifindex, self.peer_nsid if foreign else None), []))
-
-    def sibling_index(self, parent_ifindex, foreign=False):
-        """``children()`` with the facts planning checks: {'links', 'passthru': the passthru ones, 'by_mac':
-        {mac: [links]}}; built once per parent."""
-        key = (parent_ifindex, foreign, self.peer_nsid)
-        if key not in self._siblings:
-            links = self.children(parent_ifindex, foreign)
-            by_mac = {}
-            for link in links:
-                by_mac.setdefault(link["mac_address"], []).append(link)
-            self._siblings[key] = {
-                "links": links,
-                "passthru": [link for link in links if link.get("mode") == "passthru"],
-                "by_mac": by_mac,
-            }
-        return self._siblings[key]
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Session: one handle per namespace, observe and apply
+# Session: sockets per namespace, observe and apply
 # ---------------------------------------------------------------------------------------------------------
 
 
 class Session:
     """Netlink sockets for the namespaces one module run works in (usually one).
 
-    Per namespace: a plain rtnetlink socket (``_rtnl``) for the dumps and link creation, the paths whose cost
-    grows with the number of links, and a pyroute2 handle, opened on first use, for every other change.
+    Per namespace: a plain rtnetlink socket (``_rtnl``) for reading, link creation and restores, and a pyroute2
+    handle, opened on first use, for every other change.
     """
 
     def __init__(self):
-        if not HAS_PYROUTE2:
-            raise NetlinkFailure("pyroute2 is not installed. " + PYROUTE2_INSTALL_HINT)
-        _install_macvlan_map()
         self._handles = {}
         self._sockets = {}
         self._indexes = {}  # (ns, name) -> ifindex, learned from dumps
@@ -260,7 +212,7 @@ class Session:
     def handle(self, ns, option="netns"):
         """The pyroute2 handle for namespace ``ns``."""
         if ns not in self._handles:
-            ipr = _in_netns(ns, option, IPRoute)
+            ipr = _in_netns(ns, option, pyroute2().IPRoute)
             _fix_handle(ipr)
             self._handles[ns] = ipr
         return self._handles[ns]
@@ -269,7 +221,7 @@ class Session:
         ipr = self.handle(ns)
         try:
             return list(ipr.nlm_request(msg, msg_type=msg_type, msg_flags=flags) or ())
-        except NetlinkError as exc:
+        except pyroute2().NetlinkError as exc:
             raise NetlinkFailure(os.strerror(exc.code) if exc.code else str(exc), exc.code) from None
 
     def _drop_socket(self, ns):
@@ -279,32 +231,41 @@ class Session:
             with contextlib.suppress(Exception):
                 sock.close()
 
+    def _rtnl_call(self, ns, method, *args):
+        """``RtnlSocket.<method>(*args)`` in ``ns``; errors become NetlinkFailure (the socket is replaced when its
+        state is unknown)."""
+        try:
+            return getattr(self._socket(ns), method)(*args)
+        except _rtnl.RtnlError as exc:
+            if method == "dump" or not exc.kernel:
+                self._drop_socket(ns)
+            raise NetlinkFailure(str(exc), exc.code) from None
+
     def _dump(self, ns, request_for, reply_type, parse):
         try:
-            return self._socket(ns).dump(request_for, reply_type, parse)
-        except _rtnl.RtnlError as exc:
-            self._drop_socket(ns)
+            return self._rtnl_call(ns, "dump", request_for, reply_type, parse)
+        except NetlinkFailure as exc:
             raise NetlinkFailure("reading %s: %s" % (describe_ns(ns), exc), exc.code) from None
 
-    def _dump_routes(self, ns):
-        """The main table's routes, one family at a time. ENOENT: the family has no main table yet (IPv4
-        creates it with its first route), so no routes. A kernel that refuses the table filter (EINVAL) is
-        asked for every table instead (``parse_route`` keeps the main table's)."""
+    def _dump_routes(self, ns, table=RT_TABLE_MAIN, parse=_rtnl.parse_route):
+        """Routes of ``table`` (0: every table), one family at a time. ENOENT: the family has no such table yet
+        (IPv4 creates its main table with its first route), so no routes. A kernel that refuses the table filter
+        (EINVAL) is asked for every table instead (the parsers keep what they want)."""
         found = []
         for family in (_rtnl.AF_INET, _rtnl.AF_INET6):
 
-            def parse(buf, start, end, family=family):
+            def parse_family(buf, start, end, family=family):
                 # A kernel without IPv6 answers an AF_INET6 dump with every family's routes.
-                return _rtnl.parse_route(buf, start, end) if buf[start + _rtnl.NLMSGHDR.size] == family else None
+                return parse(buf, start, end) if buf[start + _rtnl.NLMSGHDR.size] == family else None
 
             try:
-                found += self._dump(ns, _rtnl.route_dump_request(family), _rtnl.RTM_NEWROUTE, parse)
+                found += self._dump(ns, _rtnl.route_dump_request(family, table), _rtnl.RTM_NEWROUTE, parse_family)
             except NetlinkFailure as exc:
                 if exc.code == errno.ENOENT:
                     continue
-                if exc.code != errno.EINVAL:
+                if exc.code != errno.EINVAL or table == 0:
                     raise
-                found += self._dump(ns, _rtnl.route_dump_request(family, 0), _rtnl.RTM_NEWROUTE, parse)
+                found += self._dump(ns, _rtnl.route_dump_request(family, 0), _rtnl.RTM_NEWROUTE, parse_family)
         return found
 
     def dump_links(self, ns):
@@ -323,29 +284,64 @@ class Session:
     def observe(self, ns, addresses=True, routes=True):
         """One dump of links (and of addresses and routes when asked) of namespace ``ns``."""
         links = self.dump_links(ns)
-        addr_map = route_map = None
+        addr_map = route_map = unmanaged = None
         if addresses:
             addr_map = {}
             for index, cidr in self._dump(ns, _rtnl.address_dump_request, _rtnl.RTM_NEWADDR, _rtnl.parse_address):
                 addr_map.setdefault(index, []).append(cidr)
         if routes:
             route_map = {}
-            for oif, route in self._dump_routes(ns):
-                route_map.setdefault(oif, []).append(route)
-        return Snapshot(ns, links, addr_map, route_map)
+            unmanaged = {}
+            for oif, route, proto in self._dump_routes(ns):
+                if proto in _rtnl.UNMANAGED_ROUTE_PROTOCOLS:
+                    unmanaged.setdefault(oif, []).append(dict(route, proto=proto))
+                else:
+                    route_map.setdefault(oif, []).append(route)
+        return _observed.Snapshot(ns, links, addr_map, route_map, unmanaged)
+
+    def capture(self, ns):
+        """The complete record of a namespace (``_observed.Capture``): links, every address and every route of
+        every table as the kernel sent them."""
+        links = self.dump_links(ns)
+        addresses = self._dump(ns, _rtnl.address_dump_request, _rtnl.RTM_NEWADDR, _rtnl.capture_address)
+        routes = self._dump_routes(ns, 0, _rtnl.capture_route)
+        return _observed.Capture(ns, links, addresses, routes)
+
+    def lookup(self, ns, name):
+        """The link called ``name`` in ``ns`` (one RTM_GETLINK), or None."""
+        bc_cutoff_known = _bc_cutoff_known()
+
+        def parse(buf, start, end):
+            return _rtnl.parse_link(buf, start, end, bc_cutoff_known)
+
+        try:
+            found = self._rtnl_call(ns, "request", _rtnl.link_get_request(name), _rtnl.RTM_NEWLINK, parse)
+        except NetlinkFailure as exc:
+            if exc.code == errno.ENODEV:
+                self.forget(ns, name)
+                return None
+            raise
+        if not found:
+            return None
+        self._indexes[(ns, name)] = found[0]["ifindex"]
+        return found[0]
 
     def peer_nsid(self, ns, peer):
         """The id under which namespace ``ns`` knows namespace ``peer``; None when it has none yet (then no link
         of ``ns`` can have its parent in ``peer``)."""
-        fd = os.open(_model.netns_path(peer) if peer is not None else "/proc/self/ns/net", os.O_RDONLY)
+        path = _model.netns_path(peer) if peer is not None else "/proc/self/ns/net"
         try:
-            msg = nsidmsg()
-            msg["attrs"] = [("NETNSA_FD", fd)]
-            replies = _msgs(self._request(ns, msg, RTM_GETNSID, NLM_F_REQUEST), RTM_NEWNSID)
+            fd = os.open(path, os.O_RDONLY)
+        except OSError as exc:
+            raise NetlinkFailure(
+                "network namespace %r disappeared while the module ran (%s)" % (peer, exc.strerror), exc.errno
+            ) from None
+        try:
+            found = self._rtnl_call(ns, "request", _rtnl.nsid_request(fd), _rtnl.RTM_NEWNSID, _rtnl.parse_nsid)
         finally:
             os.close(fd)
-        nsid = replies[0].get_attr("NETNSA_NSID") if replies else None
-        return None if nsid is None or nsid in (-1, 0xFFFFFFFF) else nsid
+        nsid = found[0] if found else None
+        return None if nsid is None or nsid < 0 else nsid
 
     def ifindex(self, ns, name):
         """The index of ``name`` in ``ns``; one re-dump after creations serves every later lookup."""
@@ -359,18 +355,25 @@ class Session:
     def forget(self, ns, name):
         self._indexes.pop((ns, name), None)
 
+    def forget_all(self):
+        """Drop every learned index (the rollback starts from what the kernel holds now)."""
+        self._indexes = {}
+
     # -- apply -------------------------------------------------------------------------------------------
 
     def apply(self, action):
-        """Carry out one planned action; raise NetlinkFailure with a clear message when the kernel refuses."""
+        """Carry out one action; raise NetlinkFailure with a clear message when the kernel refuses. Returns what
+        it did: False when the goal was already reached (an "ensure" step found the address or route there, a
+        removal found it gone), a list of what could not be restored for the restore steps, True otherwise."""
         op = action["op"]
         try:
-            getattr(self, "_op_" + op)(action)
+            result = getattr(self, "_op_" + op)(action)
         except NetlinkFailure as exc:
             raise NetlinkFailure(explain(exc.code, action, str(exc)), exc.code) from None
+        return True if result is None else result
 
     def _link_msg(self, ns, name):
-        msg = ifinfmsg()
+        msg = pyroute2().ifinfmsg()
         msg["family"] = 0
         msg["index"] = self.ifindex(ns, name)
         msg["attrs"] = []
@@ -378,38 +381,33 @@ class Session:
 
     def _newlink(self, ns, msg):
         """Change an existing link (creation goes through ``_rtnl``)."""
-        self._request(ns, msg, RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK)
+        p = pyroute2()
+        self._request(ns, msg, p.RTM_NEWLINK, p.NLM_F_REQUEST | p.NLM_F_ACK)
 
     @staticmethod
     def _linkinfo(kind, data):
         return ("IFLA_LINKINFO", {"attrs": [("IFLA_INFO_KIND", kind), ("IFLA_INFO_DATA", {"attrs": data})]})
 
-    def _op_create(self, action):
-        spec = action["spec"]
-        ns = action["ns"]
+    def _create(self, ns, link_ns, spec):
         parent_index = self.ifindex(ns, spec["parent"])
         target_fd = None
-        if action.get("link_ns") != ns:
-            target_fd = open_netns_fd(action["link_ns"], "link_netns")
+        if link_ns != ns:
+            target_fd = open_netns_fd(link_ns, "link_netns")
         try:
-            self._socket(ns).request(lambda seq: _rtnl.create_link_request(spec, parent_index, seq, target_fd))
-        except _rtnl.RtnlError as exc:
-            if not exc.kernel:
-                self._drop_socket(ns)  # not the kernel's answer to the request: the socket's state is unknown
-            raise NetlinkFailure(str(exc), exc.code) from None
+            self._rtnl_call(ns, "request", lambda seq: _rtnl.create_link_request(spec, parent_index, seq, target_fd))
         finally:
             if target_fd is not None:
                 os.close(target_fd)
-        self.forget(action["link_ns"], spec["name"])
+        self.forget(link_ns, spec["name"])
+
+    def _op_create(self, action):
+        self._create(action["ns"], action["link_ns"], action["spec"])
 
     def _op_delete(self, action):
+        p = pyroute2()
         msg = self._link_msg(action["ns"], action["name"])
-        self._request(action["ns"], msg, RTM_DELLINK, NLM_F_REQUEST | NLM_F_ACK)
+        self._request(action["ns"], msg, p.RTM_DELLINK, p.NLM_F_REQUEST | p.NLM_F_ACK)
         self.forget(action["ns"], action["name"])
-
-    def _op_recreate(self, action):
-        self._op_delete({"op": "delete", "ns": action["old_ns"], "name": action["spec"]["name"]})
-        self._op_create(action)
 
     def _op_move_netns(self, action):
         msg = self._link_msg(action["ns"], action["name"])
@@ -475,7 +473,7 @@ class Session:
         cidr = action["address"]
         ip, prefix = cidr.split("/")
         family = AF_INET6 if ":" in ip else AF_INET
-        msg = ifaddrmsg()
+        msg = pyroute2().ifaddrmsg()
         msg["family"] = family
         msg["prefixlen"] = int(prefix)
         msg["index"] = self.ifindex(action["ns"], action["name"])
@@ -483,35 +481,42 @@ class Session:
         return msg
 
     def _op_add_address(self, action):
-        flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL
-        self._request(action["ns"], self._addr_msg(action), RTM_NEWADDR, flags)
+        p = pyroute2()
+        flags = p.NLM_F_REQUEST | p.NLM_F_ACK | p.NLM_F_CREATE | p.NLM_F_EXCL
+        self._request(action["ns"], self._addr_msg(action), p.RTM_NEWADDR, flags)
 
     def _op_ensure_address(self, action):
         try:
             self._op_add_address(action)
         except NetlinkFailure as exc:
-            if exc.code != errno.EEXIST:  # still there: the goal is reached
+            if exc.code != errno.EEXIST:
                 raise
+            return False  # still there: the goal is reached, and nothing was added
+        return True
 
     def _op_del_address(self, action):
+        p = pyroute2()
         try:
-            self._request(action["ns"], self._addr_msg(action), RTM_DELADDR, NLM_F_REQUEST | NLM_F_ACK)
+            self._request(action["ns"], self._addr_msg(action), p.RTM_DELADDR, p.NLM_F_REQUEST | p.NLM_F_ACK)
         except NetlinkFailure as exc:
-            if exc.code != errno.EADDRNOTAVAIL:  # already gone: the goal is reached
+            if exc.code != errno.EADDRNOTAVAIL:
                 raise
+            return False  # already gone: the goal is reached
+        return True
 
     def _route_msg(self, action, delete=False):
         route = action["route"]
         dest, dst_len = route["dest"].split("/")
         family = AF_INET6 if ":" in dest else AF_INET
-        msg = rtmsg()
+        msg = pyroute2().rtmsg()
         msg["family"] = family
         msg["dst_len"] = int(dst_len)
         msg["table"] = RT_TABLE_MAIN
         msg["type"] = RTN_UNICAST
         if delete:
-            # Match the route whoever added it ('ip route add' uses proto boot) and whatever its scope.
-            msg["proto"] = 0
+            # Match the route whoever added it ('ip route add' uses proto boot) and whatever its scope, unless
+            # the action names the protocol (a rollback removes exactly the route the run added).
+            msg["proto"] = action.get("proto", 0)
             msg["scope"] = RT_SCOPE_NOWHERE
         else:
             msg["proto"] = RTPROT_STATIC
@@ -524,8 +529,9 @@ class Session:
         return msg
 
     def _op_add_route(self, action):
-        flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL
-        self._request(action["ns"], self._route_msg(action), RTM_NEWROUTE, flags)
+        p = pyroute2()
+        flags = p.NLM_F_REQUEST | p.NLM_F_ACK | p.NLM_F_CREATE | p.NLM_F_EXCL
+        self._request(action["ns"], self._route_msg(action), p.RTM_NEWROUTE, flags)
 
     def _op_ensure_route(self, action):
         # EEXIST: still there (or held by another device, which the read-back then reports).
@@ -534,14 +540,102 @@ class Session:
         except NetlinkFailure as exc:
             if exc.code != errno.EEXIST:
                 raise
+            return False
+        return True
 
     def _op_del_route(self, action):
+        p = pyroute2()
         try:
-            self._request(action["ns"], self._route_msg(action, delete=True), RTM_DELROUTE, NLM_F_REQUEST | NLM_F_ACK)
+            self._request(
+                action["ns"], self._route_msg(action, delete=True), p.RTM_DELROUTE, p.NLM_F_REQUEST | p.NLM_F_ACK
+            )
         except NetlinkFailure as exc:
             # ESRCH: the kernel already dropped it (e.g. with the address its gateway depended on).
             if exc.code != errno.ESRCH:
                 raise
+            return False
+        return True
+
+    # -- the journal's own steps (rollback) ---------------------------------------------------------------
+
+    def _op_undo_create(self, action):
+        """Delete a link this run created, if it is still there and still what the run created."""
+        link = self.lookup(action["ns"], action["name"])
+        if link is None:
+            return ["%s: already gone" % action["name"]]
+        if link["kind"] != action["kind"]:
+            return [
+                "%s: left alone: it is now a %s, not the %s this run created"
+                % (action["name"], link["kind"] or "plain interface", action["kind"])
+            ]
+        self._op_delete(action)
+        return []
+
+    def _op_restore_link(self, action):
+        """Re-create a link the run deleted, as the capture recorded it: same ifindex when the kernel still has it
+        free, every attribute, then its addresses and routes."""
+        spec = action["spec"]
+        ns, link_ns = action["ns"], action["link_ns"]
+        if self.lookup(link_ns, spec["name"]) is not None:
+            raise NetlinkFailure("an interface named %r exists again in %s" % (spec["name"], describe_ns(link_ns)))
+        spec = dict(spec)
+        if spec.get("master"):
+            master = self.lookup(link_ns, spec["master"])
+            spec["master_index"] = master["ifindex"] if master is not None else None
+        try:
+            self._create(ns, link_ns, spec)
+        except NetlinkFailure as exc:
+            # The old index is taken (or, for a link in another namespace, taken where the request is sent).
+            if not spec.get("ifindex") or exc.code not in (errno.EEXIST, errno.EBUSY):
+                raise
+            self._create(ns, link_ns, dict(spec, ifindex=None))
+        problems = []
+        if spec.get("master") and not spec.get("master_index"):
+            problems.append("%s: its master %s no longer exists" % (spec["name"], spec["master"]))
+        if action.get("l3"):
+            problems += self._op_restore_l3(dict(action["l3"], ns=link_ns, name=spec["name"]))
+        return problems
+
+    def _op_restore_l3(self, action):
+        """Put back the captured addresses and routes of a link that are missing now (EEXIST: still there)."""
+        ns, name = action["ns"], action["name"]
+        link = self.lookup(ns, name)
+        if link is None:
+            return ["%s: its addresses and routes cannot be restored: it no longer exists" % name]
+        index = link["ifindex"]
+        old = action.get("index")
+        moved = index if old is not None and index != old else None
+        problems = list(action.get("lost", ()))
+        for raw in action.get("addresses", ()):
+            problem = self._replay(ns, _rtnl.RTM_NEWADDR, raw, moved)
+            if problem:
+                problems.append("%s: address not restored: %s" % (name, problem))
+        for route in action.get("routes", ()):
+            problem = self._replay(ns, _rtnl.RTM_NEWROUTE, route["raw"], moved if route["oif"] == old else None)
+            if problem:
+                problems.append(
+                    "%s: route %s (table %s) not restored: %s" % (name, route["dest"], route["table"], problem)
+                )
+        return problems
+
+    def _replay(self, ns, msg_type, raw, index):
+        try:
+            self._rtnl_call(ns, "request", lambda seq: _rtnl.replay_request(msg_type, raw, seq, index))
+        except NetlinkFailure as exc:
+            if exc.code == errno.EEXIST:
+                return None
+            return str(exc)
+        return None
+
+    def route_holder(self, ns, route):
+        """Who holds the main table's route to ``route['dest']`` with its metric now: 'DEV (proto N)', or None."""
+        with contextlib.suppress(NetlinkFailure):
+            snapshot = self.observe(ns, addresses=False)
+            for name, held in snapshot.route_holders(route["dest"], route["metric"]):
+                origin = "the kernel's route for an address's subnet" if held.get("proto") == 2 else None
+                via = " via %s" % held["gateway"] if held.get("gateway") else ""
+                return "%s%s%s" % (name, via, " (%s)" % origin if origin else "")
+        return None
 
 
 def _in_netns(ns, option, factory):
@@ -599,20 +693,19 @@ def explain(code, action, detail):
     prefix = "%s %s in %s failed: %s" % (op, subject, where, detail)
     if code == errno.EPERM:
         return prefix + ". Changing links needs root (CAP_NET_ADMIN); run the task with become: true"
-    if code == errno.EEXIST and op in ("create", "recreate"):
+    if code == errno.EEXIST and op in ("create", "restore_link"):
         return prefix + ". An interface named %r already exists (created concurrently?)" % name
     if code == errno.EEXIST and op == "add_route":
-        return (
-            prefix
-            + ". The route %s already exists in the main table with another device or gateway"
-            % (action["route"]["dest"])
+        return prefix + (
+            ". The main table already has a route to %s with metric %d (the kernel keeps one per destination and "
+            "metric)" % (action["route"]["dest"], action["route"]["metric"])
         )
     if code == errno.EADDRINUSE:
         return (
             prefix + ". Another macvlan on the same parent (or the parent itself) already uses this MAC address; "
             "give each link a unique mac_address"
         )
-    if code == errno.EINVAL and op in ("create", "recreate"):
+    if code == errno.EINVAL and op == "create":
         checks = []
         if spec.get("mtu") is not None:
             checks.append("that the MTU %s does not exceed the parent's" % spec["mtu"])

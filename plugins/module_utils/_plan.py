@@ -19,6 +19,8 @@ from __future__ import annotations
 from ansible_collections.hostnet.macvlan.plugins.module_utils import _model
 
 MACVLAN_KINDS = ("macvlan", "macvtap")
+ARPHRD_ETHER = 1  # include/uapi/linux/if_arp.h
+IFF_LOOPBACK = 0x8
 
 # Attributes of a link the user sees (return value ``link``, diff, facts).
 VIEW_KEYS = (
@@ -120,6 +122,12 @@ def _check_parent(spec, work, where, existing, departing=frozenset()):
         raise PlanError(
             "parent: %r does not exist in %s; create the parent interface first" % (parent_name, ns_label(work.ns))
         )
+    if parent.get("arphrd") not in (None, ARPHRD_ETHER) or (parent.get("ifi_flags") or 0) & IFF_LOOPBACK:
+        kind = "a loopback" if (parent.get("ifi_flags") or 0) & IFF_LOOPBACK else "not an Ethernet"
+        raise PlanError(
+            "parent: %r is %s interface (link type %s); a macvlan or macvtap needs an Ethernet parent (a NIC, veth, "
+            "bond, bridge, VLAN, ...)" % (parent_name, kind, parent.get("arphrd"))
+        )
     if parent["kind"] in MACVLAN_KINDS:
         raise PlanError(
             "parent: %r is itself a %s; stack the link on that link's own parent instead"
@@ -178,6 +186,21 @@ def _check_parent(spec, work, where, existing, departing=frozenset()):
     return parent, room
 
 
+def refuse_stacked(link, snapshot, option):
+    """Deleting a link deletes what is stacked on it (a VLAN on a macvlan): refuse, naming them."""
+    uppers = snapshot.uppers(link["ifindex"])
+    if uppers:
+        raise PlanError(
+            "%s: deleting %r would also delete %s, stacked on it, which this task does not name; remove %s first"
+            % (
+                option,
+                link["name"],
+                ", ".join("%s (%s)" % (u["name"], u["kind"] or "interface") for u in uppers),
+                "them" if len(uppers) > 1 else "it",
+            )
+        )
+
+
 def _refuse_other_kind(link, spec, ns):
     if link is not None and link["kind"] not in MACVLAN_KINDS:
         raise PlanError(
@@ -186,10 +209,11 @@ def _refuse_other_kind(link, spec, ns):
         )
 
 
-def plan_link(spec, work, where, departing=frozenset()):
+def plan_link(spec, work, where, departing=frozenset(), claimed=frozenset()):
     """Plan one link. ``work`` is the snapshot of ``netns`` (parent lookup, creation), ``where`` that of the
     namespace the link lives in (``link_netns``, or the same snapshot). ``departing``: (namespace, name) of the
-    links the same plan deletes (they make room on their parent).
+    links the same plan deletes (they make room on their parent). ``claimed``: (namespace, name) of the links the
+    same plan wants present, which a link wanted in another namespace must not take over.
 
     Returns (actions, before, after): ``before``/``after`` are user-level views (None when absent).
     """
@@ -203,15 +227,19 @@ def plan_link(spec, work, where, departing=frozenset()):
         if existing is None:
             return [], None, None
         _refuse_other_kind(existing, spec, ns_link)
+        refuse_stacked(existing, where, "name")
         action = {"op": "delete", "ns": ns_link, "name": name, "kind": existing["kind"]}
         return [action], before, None
 
     _refuse_other_kind(existing, spec, ns_link)
     stray = None
-    if existing is None and where is not work:
-        stray = work.links.get(name)
-        _refuse_other_kind(stray, spec, ns_work)
-        before = link_view(stray, work, work) if stray is not None else None
+    if existing is None and where is not work and (ns_work, name) not in claimed:
+        # A macvlan of that name where links are created, wanted in link_netns: moved there (or re-created).
+        # Anything else of that name there is not this link: a name is taken only where the link lives.
+        candidate = work.links.get(name)
+        if candidate is not None and candidate["kind"] in MACVLAN_KINDS:
+            stray = candidate
+            before = link_view(stray, work, work)
     parent, room = _check_parent(spec, work, where, existing or stray, departing)
     base = {"ns": ns_link, "link_ns": ns_link, "name": name, "kind": spec["type"]}
     create = {"op": "create", "ns": ns_work, "link_ns": ns_link, "name": name, "spec": _creation_spec(spec)}
@@ -222,6 +250,7 @@ def plan_link(spec, work, where, departing=frozenset()):
     current = None
     if existing is None and stray is None:
         actions.append(create)
+        spec = kernel_served(spec, [], ())
         after = _predict_created(spec, parent)
         return actions + _l3_actions(spec, base, [], []), None, after
 
@@ -230,17 +259,21 @@ def plan_link(spec, work, where, departing=frozenset()):
         # immutable differs. Moving drops its addresses and routes and takes it down.
         reasons = _immutable_reasons(spec, stray, (work.ns, resolve_parent(stray, work, work)[1]))
         if reasons:
-            return _recreate(spec, create, base, reasons, parent, before, old_ns=ns_work)
+            refuse_stacked(stray, work, "recreate")
+            return _recreate(kernel_served(spec, [], ()), create, base, reasons, parent, before, old_ns=ns_work)
         actions.append({"op": "move_netns", "ns": ns_work, "link_ns": ns_link, "name": name, "kind": stray["kind"]})
         current = dict(stray, link_state="down")
         current_addresses, current_routes = [], []
+        spec = kernel_served(spec, [], ())
     else:
         reasons = _immutable_reasons(spec, existing, resolve_parent(existing, where, work), ns_work)
         if reasons:
-            return _recreate(spec, create, base, reasons, parent, before, old_ns=ns_link)
+            refuse_stacked(existing, where, "recreate")
+            return _recreate(kernel_served(spec, [], ()), create, base, reasons, parent, before, old_ns=ns_link)
         current = existing
         current_addresses = where.link_addresses(name)
         current_routes = where.link_routes(name)
+        spec = kernel_served(spec, current_addresses, where.kernel_routes(name))
 
     after = dict(before)
     after["link_state"] = current["link_state"]
@@ -265,6 +298,32 @@ def plan_link(spec, work, where, departing=frozenset()):
     return actions, before, after
 
 
+def kernel_served(spec, current_addresses, kernel_routes):
+    """``spec`` with the routes the kernel itself provides taken out of ``routes``, and listed in the spec's
+    ``kernel_routes`` (the read-back does not expect them among the managed routes).
+
+    Adding an address makes the kernel add a route to its subnet (metric 0 for IPv4, 256 for IPv6). A route the
+    user lists that is exactly that route (``routes: [{dest: 192.168.244.0/24}]`` next to the address
+    192.168.244.1/24, as NetworkManager users write it) is already there: adding it again would be refused (EEXIST).
+    ``kernel_routes``: the kernel's routes the link has now (an address with noprefixroute has none); addresses
+    still to be added count as providing theirs. Returns ``spec`` itself when nothing is served.
+    """
+    if not spec.get("routes"):
+        return spec
+    after = spec["addresses"] if spec["addresses"] is not None else current_addresses
+    present = set(current_addresses)
+    provided = set()
+    for cidr in after:
+        key = _model.prefix_route_key(cidr)
+        if key is not None and (key in kernel_routes or cidr not in present):
+            provided.add(key)
+    served = [route for route in spec["routes"] if _model.route_key(route) in provided]
+    if not served:
+        return spec
+    spec["kernel_routes"] = served  # recorded on the caller's spec: the read-back reads it there
+    return dict(spec, routes=[route for route in spec["routes"] if _model.route_key(route) not in provided])
+
+
 def _immutable_reasons(spec, link, parent, ns_work=None):
     reasons = []
     want_parent = (spec.get("netns") if ns_work is None else ns_work, spec["parent"])
@@ -284,7 +343,7 @@ def _recreate(spec, create, base, reasons, parent, before, old_ns):
             "%s: %s cannot change in place (%s) and recreate is never; set recreate: auto to delete and "
             "re-create the link" % (reasons[0].split(" ")[0], spec["name"], "; ".join(reasons))
         )
-    action = dict(create, op="recreate", old_ns=old_ns, reasons=reasons)
+    action = dict(create, op="recreate", old_ns=old_ns, reasons=reasons, old_kind=before["type"] if before else None)
     after = _predict_created(spec, parent)
     return [action] + _l3_actions(spec, base, [], []), before, after
 
@@ -419,7 +478,8 @@ def verify_link(spec, view):
         if spec.get(key) is not None:
             checks.append((key, spec[key]))
     if spec.get("routes") is not None:
-        checks.append(("routes", spec["routes"]))
+        served = [_model.route_key(route) for route in spec.get("kernel_routes") or ()]
+        checks.append(("routes", [route for route in spec["routes"] if _model.route_key(route) not in served]))
     for key, want in checks:
         have = view.get(key)
         if key == "addresses":
@@ -433,11 +493,8 @@ def describe(action):
     """One human-readable line per action (the ``actions`` return value)."""
     op = action["op"]
     name = action.get("name")
-    where = (
-        ""
-        if action.get("link_ns") in (None,) and action.get("ns") is None
-        else " in %s" % ns_label(action.get("link_ns", action.get("ns")))
-    )
+    # Every line names the namespace it acts in: same-named links may live in several.
+    where = " in %s" % ns_label(action.get("link_ns", action.get("ns")))
     if op in ("create", "recreate"):
         spec = action["spec"]
         details = ["mode %s" % spec["mode"]]
@@ -459,36 +516,41 @@ def describe(action):
                 text,
             )
         return text
-    if op == "delete":
-        return "delete %s %s%s" % (action.get("kind") or "link", name, where)
     if op == "move_netns":
         return "move %s from %s to %s" % (name, ns_label(action["ns"]), ns_label(action["link_ns"]))
+    where = " in %s" % ns_label(action.get("ns"))
+    if op == "delete":
+        return "delete %s %s%s" % (action.get("kind") or "link", name, where)
     if op == "set_source_macs":
-        return "set source macs of %s: add %s, remove %s" % (
+        before, after = set(action.get("before") or ()), set(action.get("after") or ())
+        return "set source macs of %s: add %s, remove %s%s" % (
             name,
-            ", ".join(action["add"]) or "none",
-            ", ".join(action["remove"]) or "none",
+            ", ".join(action.get("add", sorted(after - before))) or "none",
+            ", ".join(action.get("remove", sorted(before - after))) or "none",
+            where,
         )
     if op == "set_flags":
-        return "set flags of %s: %s -> %s" % (name, flag_names(action["before"]), flag_names(action["after"]))
+        return "set flags of %s: %s -> %s%s" % (name, flag_names(action["before"]), flag_names(action["after"]), where)
     if op.startswith("set_"):
-        return "set %s of %s: %s -> %s" % (op[4:].replace("_", " "), name, action["before"], action["after"])
+        return "set %s of %s: %s -> %s%s" % (op[4:].replace("_", " "), name, action["before"], action["after"], where)
     if op in ("add_address", "del_address", "ensure_address"):
         verb = op.split("_")[0].replace("del", "remove")
-        return "%s address %s %s %s" % (verb, action["address"], {"add": "to", "remove": "from"}.get(verb, "on"), name)
+        preposition = {"add": "to", "remove": "from"}.get(verb, "on")
+        return "%s address %s %s %s%s" % (verb, action["address"], preposition, name, where)
     if op in ("add_route", "del_route", "ensure_route"):
         route = action["route"]
         via = " via %s" % route["gateway"] if route["gateway"] else ""
         verb = op.split("_")[0].replace("del", "remove")
-        return "%s route %s%s metric %d %s %s" % (
+        return "%s route %s%s metric %d %s %s%s" % (
             verb,
             route["dest"],
             via,
             route["metric"],
             "from" if verb == "remove" else "on",
             name,
+            where,
         )
-    return "%s %s" % (op, name)
+    return "%s %s%s" % (op, name, where)
 
 
 def flag_names(flags):
@@ -497,18 +559,19 @@ def flag_names(flags):
 
 
 # Phases of a multi-link apply: parents' promiscuity first; creations; moves; in-place changes of links;
-# recreations; then addresses and routes of every link (one index lookup serves them all); deletions last.
+# recreations; then addresses and routes of every link (one index lookup serves them all): every removal before
+# any addition, so a route or address may move from one link to another in one run; deletions last.
 PHASES = {
     "set_promisc": 0,
     "create": 1,
     "move_netns": 2,
     "recreate": 4,
-    "add_address": 5,
-    "ensure_address": 5,
-    "del_address": 5,
-    "add_route": 5,
-    "ensure_route": 5,
     "del_route": 5,
+    "del_address": 5.1,
+    "add_address": 5.2,
+    "ensure_address": 5.2,
+    "add_route": 5.3,
+    "ensure_route": 5.3,
     "delete": 6,
 }
 SET_PHASE = 3
@@ -593,6 +656,7 @@ def plan_purge(snapshots, netns, managed_parents, keep):
             for link in sorted(candidates, key=lambda item: item["name"]):
                 if (ns, link["name"]) in keep or (None, link["name"]) in keep:
                     continue
+                refuse_stacked(link, snapshot, "purge")
                 action = {"op": "delete", "ns": ns, "name": link["name"], "kind": link["kind"], "purge": True}
                 spec = {
                     "name": link["name"],
@@ -610,3 +674,61 @@ def plan_purge(snapshots, netns, managed_parents, keep):
                     }
                 )
     return entries
+
+
+def check_route_collisions(entries, snapshots):
+    """Refuse, before anything is touched, a route the kernel would refuse: the main table keeps one route per
+    destination and metric, so a route to add whose destination and metric another route already holds (another
+    link's, another gateway's, or the kernel's route for an address's subnet) fails with EEXIST. Routes that
+    leave in the same plan (removed, or on a link that is deleted, re-created or moved away) do not count.
+
+    Raises PlanError naming the link (``label`` of its entry) and the holder."""
+    leaving_links = set()
+    leaving_routes = set()
+    for entry in entries:
+        for action in entry["actions"]:
+            op = action["op"]
+            if op in ("delete", "move_netns"):
+                leaving_links.add((action["ns"], action["name"]))
+            elif op == "recreate":
+                leaving_links.add((action["old_ns"], action["name"]))
+            elif op == "del_route":
+                route = action["route"]
+                leaving_routes.add((action["ns"], action["name"], route["dest"], route["metric"], route["gateway"]))
+    wanted = {}
+    for entry in entries:
+        for action in entry["actions"]:
+            if action["op"] != "add_route":
+                continue
+            ns, route = action["ns"], action["route"]
+            key = (ns, route["dest"], route["metric"])
+            other = wanted.setdefault(key, (entry, action))
+            if other[1] is not action:
+                raise PlanError(
+                    "%sroutes: %s metric %d is also asked for on %s in %s; the kernel keeps one route per destination "
+                    "and metric: give one of them another metric"
+                    % (entry.get("label", ""), route["dest"], route["metric"], other[1]["name"], ns_label(ns))
+                )
+            snapshot = snapshots.get(ns)
+            if snapshot is None:
+                continue
+            for holder, held in snapshot.route_holders(route["dest"], route["metric"]):
+                if (ns, holder) in leaving_links:
+                    continue
+                if (ns, holder, held["dest"], held["metric"], held["gateway"]) in leaving_routes:
+                    continue
+                if holder == action["name"] and held["gateway"] == route["gateway"]:
+                    continue  # the same route: planned as an addition only because it is the kernel's own
+                if held.get("proto") == _KERNEL_PROTO:
+                    what = "the kernel's route for an address of %s in that subnet" % holder
+                else:
+                    what = "a route through %s%s" % (holder, " via %s" % held["gateway"] if held["gateway"] else "")
+                raise PlanError(
+                    "%sroutes: %s metric %d cannot be added through %s: the main table of %s already has %s, and "
+                    "the kernel keeps one route per destination and metric. Give the route another metric, or "
+                    "remove the other one first"
+                    % (entry.get("label", ""), route["dest"], route["metric"], action["name"], ns_label(ns), what)
+                )
+
+
+_KERNEL_PROTO = 2

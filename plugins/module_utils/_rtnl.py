@@ -30,6 +30,7 @@ import contextlib
 import os
 import socket
 import struct
+import time
 
 from ansible_collections.hostnet.macvlan.plugins.module_utils import _model
 
@@ -52,6 +53,10 @@ RTM_NEWADDR = 20
 RTM_GETADDR = 22
 RTM_NEWROUTE = 24
 RTM_GETROUTE = 26
+RTM_NEWNSID = 88
+RTM_GETNSID = 90
+NETNSA_NSID = 1
+NETNSA_FD = 3
 
 AF_INET = 2
 AF_INET6 = 10
@@ -59,12 +64,24 @@ IFF_UP = 0x1
 IFF_PROMISC = 0x100
 IFA_F_PERMANENT = 0x80
 
+IFF_LOOPBACK = 0x8
+IFF_NOARP = 0x80
+IFF_ALLMULTI = 0x200
+IFF_MULTICAST = 0x1000
+# The flags a link's owner sets (restored with the link); the others are the kernel's.
+IFF_USER_FLAGS = IFF_UP | IFF_NOARP | IFF_PROMISC | IFF_ALLMULTI | IFF_MULTICAST
+ARPHRD_ETHER = 1
+
 IFLA_ADDRESS = 1
 IFLA_IFNAME = 3
 IFLA_MTU = 4
 IFLA_LINK = 5
+IFLA_MASTER = 10
+IFLA_TXQLEN = 13
 IFLA_OPERSTATE = 16
 IFLA_LINKINFO = 18
+IFLA_IFALIAS = 20
+IFLA_GROUP = 27
 IFLA_NET_NS_FD = 28
 IFLA_EXT_MASK = 29
 IFLA_PROMISCUITY = 30
@@ -85,16 +102,24 @@ MACADDR_SET = 3
 
 IFA_ADDRESS = 1
 IFA_LOCAL = 2
+IFA_LABEL = 3
 IFA_FLAGS = 8
 
 RTA_DST = 1
 RTA_OIF = 4
 RTA_GATEWAY = 5
 RTA_PRIORITY = 6
+RTA_PREFSRC = 7
+RTA_MULTIPATH = 9
+RTA_CACHEINFO = 12
 RTA_TABLE = 15
 RT_TABLE_MAIN = 254
+RT_TABLE_UNSPEC = 0
 RTN_UNICAST = 1
 RTPROT_KERNEL = 2
+RTPROT_RA = 9
+RTNH_F_ONLINK = 4
+RTM_F_CLONED = 0x200
 # Route origins the collection never touches: the kernel's connected routes, router advertisements, DHCP.
 UNMANAGED_ROUTE_PROTOCOLS = (RTPROT_KERNEL, 9, 16)
 
@@ -111,8 +136,12 @@ U16 = struct.Struct("=H")
 U32 = struct.Struct("=I")
 I32 = struct.Struct("=i")
 
-# How many times a dump the kernel marks as interrupted (the set changed while it was read) is restarted.
-DUMP_ATTEMPTS = 5
+# How many times a dump the kernel marks as interrupted (the set changed while it was read) is restarted, and
+# the pause before each restart (it grows: another process, such as a container runtime creating links, is
+# usually done after a moment). The namespace lock makes this rare among the collection's own runs.
+DUMP_ATTEMPTS = 10
+DUMP_FIRST_PAUSE = 0.005
+DUMP_PAUSE_GROWTH = 1.8
 RECV_BUFFER = 1 << 18
 
 
@@ -183,7 +212,7 @@ def parse_link(buf, start, end, bc_cutoff_known):
     ``bc_cutoff_known``: the running kernel reports IFLA_MACVLAN_BC_CUTOFF (Linux 6.4+). It leaves the
     attribute out while it holds its default, so there absent means the default.
     """
-    _family, _type, index, flags, _change = IFINFOMSG.unpack_from(buf, start + NLMSGHDR.size)
+    _family, arphrd, index, flags, _change = IFINFOMSG.unpack_from(buf, start + NLMSGHDR.size)
     attrs = attributes(buf, start + NLMSGHDR.size + IFINFOMSG.size, end)
     kind = None
     data = None
@@ -209,6 +238,12 @@ def parse_link(buf, start, end, bc_cutoff_known):
         "promiscuity": _u32(buf, attrs, IFLA_PROMISCUITY) or 0,
         "parent_ifindex": _u32(buf, attrs, IFLA_LINK),
         "parent_netnsid": I32.unpack_from(buf, netnsid[0])[0] if netnsid else None,
+        "arphrd": arphrd,
+        "ifi_flags": flags,
+        "master": _u32(buf, attrs, IFLA_MASTER),
+        "txqlen": _u32(buf, attrs, IFLA_TXQLEN),
+        "group": _u32(buf, attrs, IFLA_GROUP) or 0,
+        "ifalias": _string(buf, attrs[IFLA_IFALIAS]) if IFLA_IFALIAS in attrs else None,
     }
     if kind in MACVLAN_KINDS:
         link.update(_macvlan_data(buf, data, bc_cutoff_known))
@@ -270,10 +305,15 @@ def parse_address(buf, start, end):
 
 
 def parse_route(buf, start, end):
-    """A route the collection manages as (oif, {'dest', 'gateway', 'metric'}); None for the rest (other tables,
-    non-unicast, kernel/RA/DHCP routes, multipath routes without one output interface)."""
+    """A unicast route of the main table through one interface, as (oif, {'dest', 'gateway', 'metric'}, protocol);
+    None for the rest (other tables, other types, multipath routes without one output interface).
+
+    Routes of the protocols in UNMANAGED_ROUTE_PROTOCOLS (the kernel's own prefix route of a connected subnet,
+    router advertisements', DHCP's) are returned too: the collection never changes them, but a route the user
+    asks for may be one of them already, or collide with one.
+    """
     family, dst_len, _src, _tos, table, proto, _scope, rtype, _flags = RTMSG.unpack_from(buf, start + NLMSGHDR.size)
-    if family not in (AF_INET, AF_INET6) or rtype != RTN_UNICAST or proto in UNMANAGED_ROUTE_PROTOCOLS:
+    if family not in (AF_INET, AF_INET6) or rtype != RTN_UNICAST:
         return None
     attrs = attributes(buf, start + NLMSGHDR.size + RTMSG.size, end)
     if RTA_TABLE in attrs:  # tables above 255 only fit here
@@ -288,7 +328,63 @@ def parse_route(buf, start, end):
             "metric": _u32(buf, attrs, RTA_PRIORITY) or 0,
         }
     )
-    return _u32(buf, attrs, RTA_OIF), route
+    return _u32(buf, attrs, RTA_OIF), route, proto
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Capture: addresses and routes kept as the kernel sent them, to be sent back unchanged (exact restore)
+# ---------------------------------------------------------------------------------------------------------
+
+
+def capture_address(buf, start, end):
+    """Every address as {'index', 'family', 'address', 'prefixlen', 'raw'}: ``raw`` is the message's body (hex),
+    which ``replay_request`` sends back as RTM_NEWADDR: flags (noprefixroute, nodad, ...), label, broadcast, peer,
+    metric and remaining lifetimes come back exactly."""
+    family, prefixlen, _flags, _scope, index = IFADDRMSG.unpack_from(buf, start + NLMSGHDR.size)
+    if family not in (AF_INET, AF_INET6):
+        return None
+    attrs = attributes(buf, start + NLMSGHDR.size + IFADDRMSG.size, end)
+    span = attrs.get(IFA_LOCAL) or attrs.get(IFA_ADDRESS)
+    if span is None:
+        return None
+    return {
+        "index": index,
+        "family": family,
+        "address": "%s/%d" % (_ip(buf, family, span), prefixlen),
+        "raw": bytes(buf[start + NLMSGHDR.size : end]).hex(),
+    }
+
+
+def capture_route(buf, start, end):
+    """Every route as {'oif', 'family', 'table', 'proto', 'dest', 'prefsrc', 'multipath', 'raw'} (``raw``: the body
+    in hex, for ``replay_request``); cached clones are left out."""
+    family, dst_len, _src, _tos, table, proto, _scope, _rtype, flags = RTMSG.unpack_from(buf, start + NLMSGHDR.size)
+    if family not in (AF_INET, AF_INET6) or flags & RTM_F_CLONED:
+        return None
+    attrs = attributes(buf, start + NLMSGHDR.size + RTMSG.size, end)
+    if RTA_TABLE in attrs:
+        table = _u32(buf, attrs, RTA_TABLE)
+    dst = _ip(buf, family, attrs[RTA_DST]) if RTA_DST in attrs else ("::" if family == AF_INET6 else "0.0.0.0")
+    oifs = []
+    if RTA_MULTIPATH in attrs:  # struct rtnexthop {u16 len; u8 flags; u8 hops; s32 ifindex} then its attributes
+        offset, stop = attrs[RTA_MULTIPATH]
+        while offset + 8 <= stop:
+            length = U16.unpack_from(buf, offset)[0]
+            if length < 8:
+                break
+            oifs.append(I32.unpack_from(buf, offset + 4)[0])
+            offset += (length + 3) & ~3
+    return {
+        "oif": _u32(buf, attrs, RTA_OIF),
+        "oifs": oifs,
+        "family": family,
+        "table": table,
+        "proto": proto,
+        "dest": "%s/%d" % (dst, dst_len),
+        "prefsrc": _ip(buf, family, attrs[RTA_PREFSRC]) if RTA_PREFSRC in attrs else None,
+        "multipath": RTA_MULTIPATH in attrs,
+        "raw": bytes(buf[start + NLMSGHDR.size : end]).hex(),
+    }
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -306,6 +402,32 @@ def link_dump_request(seq):
     return message(RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, seq, body)
 
 
+def link_get_request(name):
+    """A builder of RTM_GETLINK for the one link called ``name`` (the reply is one RTM_NEWLINK, or ENODEV)."""
+
+    def build(seq):
+        body = IFINFOMSG.pack(0, 0, 0, 0, 0) + nla(IFLA_IFNAME, name.encode() + b"\0")
+        body += nla(IFLA_EXT_MASK, U32.pack(RTEXT_FILTER_SKIP_STATS))
+        return message(RTM_GETLINK, NLM_F_REQUEST | NLM_F_ACK, seq, body)
+
+    return build
+
+
+def nsid_request(fd):
+    """A builder of RTM_GETNSID: the id under which the socket's namespace knows the namespace of file ``fd``."""
+
+    def build(seq):
+        return message(RTM_GETNSID, NLM_F_REQUEST | NLM_F_ACK, seq, b"\0\0\0\0" + nla(NETNSA_FD, U32.pack(fd)))
+
+    return build
+
+
+def parse_nsid(buf, start, end):
+    attrs = attributes(buf, start + NLMSGHDR.size + 4, end)
+    span = attrs.get(NETNSA_NSID)
+    return I32.unpack_from(buf, span[0])[0] if span else None
+
+
 def address_dump_request(seq):
     return message(RTM_GETADDR, NLM_F_REQUEST | NLM_F_DUMP, seq, IFADDRMSG.pack(0, 0, 0, 0, 0))
 
@@ -320,6 +442,38 @@ def route_dump_request(family, table=RT_TABLE_MAIN):
         return message(RTM_GETROUTE, NLM_F_REQUEST | NLM_F_DUMP, seq, body)
 
     return build
+
+
+def replay_request(msg_type, raw, seq, index=None):
+    """A captured address (RTM_NEWADDR) or route (RTM_NEWROUTE) body sent back to the kernel as a new object
+    (NLM_F_EXCL: EEXIST means it is there already). ``index``: the link's ifindex now, when it changed (a
+    re-created link). Route bodies lose what the kernel reports but refuses or ignores as input: the cache info,
+    and the flags that are state rather than configuration (linkdown, dead, offload; ONLINK is kept)."""
+    body = bytearray(bytes.fromhex(raw))
+    if msg_type == RTM_NEWADDR:
+        if index is not None:
+            struct.pack_into("=I", body, 4, index)
+        head, attrs = bytes(body[: IFADDRMSG.size]), bytes(body[IFADDRMSG.size :])
+    else:
+        flags = U32.unpack_from(body, 8)[0]
+        struct.pack_into("=I", body, 8, flags & RTNH_F_ONLINK)
+        head, attrs = bytes(body[: RTMSG.size]), bytes(body[RTMSG.size :])
+        kept = b""
+        offset = 0
+        while offset + 4 <= len(attrs):
+            length, kind = NLA.unpack_from(attrs, offset)
+            if length < 4:
+                break
+            chunk = attrs[offset : offset + ((length + 3) & ~3)]
+            if kind & NLA_TYPE_MASK == RTA_CACHEINFO:
+                pass
+            elif kind & NLA_TYPE_MASK == RTA_OIF and index is not None:
+                kept += nla(RTA_OIF, U32.pack(index))
+            else:
+                kept += chunk
+            offset += (length + 3) & ~3
+        attrs = kept
+    return message(msg_type, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, seq, head + attrs)
 
 
 def create_link_request(spec, parent_index, seq, target_fd=None):
@@ -346,14 +500,31 @@ def create_link_request(spec, parent_index, seq, target_fd=None):
         attrs += nla(IFLA_MTU, U32.pack(spec["mtu"]))
     if target_fd is not None:
         attrs += nla(IFLA_NET_NS_FD, U32.pack(target_fd))
-    up = IFF_UP if spec.get("link_state") == "up" else 0
-    body = IFINFOMSG.pack(0, 0, 0, up, up) + attrs
+    # What a restored link had beyond the collection's options (rollback re-creates it exactly).
+    if spec.get("txqlen") is not None:
+        attrs += nla(IFLA_TXQLEN, U32.pack(spec["txqlen"]))
+    if spec.get("group"):
+        attrs += nla(IFLA_GROUP, U32.pack(spec["group"]))
+    if spec.get("ifalias"):
+        attrs += nla(IFLA_IFALIAS, spec["ifalias"].encode() + b"\0")
+    if spec.get("master_index"):
+        attrs += nla(IFLA_MASTER, U32.pack(spec["master_index"]))
+    flags = IFF_UP if spec.get("link_state") == "up" else 0
+    change = flags
+    if spec.get("ifi_flags") is not None:
+        flags = (spec["ifi_flags"] & IFF_USER_FLAGS & ~IFF_UP) | flags
+        change = IFF_USER_FLAGS
+    body = IFINFOMSG.pack(0, 0, spec.get("ifindex") or 0, flags, change) + attrs
     return message(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, seq, body)
 
 
 # ---------------------------------------------------------------------------------------------------------
 # The socket
 # ---------------------------------------------------------------------------------------------------------
+
+
+def _total_pause():
+    return sum(DUMP_FIRST_PAUSE * DUMP_PAUSE_GROWTH**i for i in range(DUMP_ATTEMPTS - 1))
 
 
 class RtnlSocket:
@@ -421,7 +592,11 @@ class RtnlSocket:
             raise RtnlError("netlink socket: %s" % (exc.strerror or exc), exc.errno) from None
 
     def _dump(self, request_for, reply_type, parse):
-        for _attempt in range(DUMP_ATTEMPTS):
+        pause = DUMP_FIRST_PAUSE
+        for attempt in range(DUMP_ATTEMPTS):
+            if attempt:
+                time.sleep(pause)
+                pause *= DUMP_PAUSE_GROWTH
             seq = self._next_seq()
             self._sock.send(request_for(seq))
             found = []
@@ -438,14 +613,25 @@ class RtnlSocket:
                 view.release()
             if not interrupted:
                 return found
-        raise RtnlError("the kernel's state kept changing while it was read (%d attempts)" % DUMP_ATTEMPTS)
+        raise RtnlError(
+            "the kernel's state kept changing while it was read (%d attempts over %.1f s): another program is "
+            "creating or deleting interfaces in this namespace all the time" % (DUMP_ATTEMPTS, _total_pause())
+        )
 
-    def request(self, build):
-        """Send ``build(seq)`` (a request with NLM_F_ACK) and wait for the acknowledgement; RtnlError on error."""
+    def request(self, build, reply_type=None, parse=None):
+        """Send ``build(seq)`` (a request with NLM_F_ACK) and wait for the acknowledgement; RtnlError on error.
+        Returns ``parse(buf, start, end)`` of each reply of type ``reply_type`` (for a "get" request)."""
         seq = self._next_seq()
+        found = []
         try:
             self._sock.send(build(seq))
-            for _reply in self._replies(seq):
-                pass
+            view = memoryview(self._buf)
+            try:
+                for msg_type, _flags, start, end in self._replies(seq):
+                    if parse is not None and msg_type == reply_type:
+                        found.append(parse(view, start, end))
+            finally:
+                view.release()
         except OSError as exc:
             raise RtnlError("netlink socket: %s" % (exc.strerror or exc), exc.errno) from None
+        return found

@@ -26,6 +26,7 @@ author:
   - hostnet.macvlan maintainers (@hostnet)
 extends_documentation_fragment:
   - hostnet.macvlan.netns
+  - hostnet.macvlan.lock
   - hostnet.macvlan.pyroute2
 attributes:
   check_mode:
@@ -40,17 +41,21 @@ attributes:
 options:
   name:
     description:
-      - Name of the link; at most 15 bytes, without C(/), C(:) or whitespace.
-      - An existing interface of another kind (veth, bridge, a physical NIC) with this name is never changed or
-        deleted; the task fails instead.
-    type: str
+      - Name of the link, a string; at most 15 bytes, without C(/), C(:), C(%), white space or control characters
+        (checked byte by byte as the kernel does: the UTF-8 of letters such as C(à) holds a byte the kernel counts
+        as white space).
+      - An existing interface of another kind (veth, bridge, a physical NIC) with this name in the namespace
+        where the link lives is never changed or deleted; the task fails instead. A name is taken only there: a
+        link with O(link_netns) may be called like an interface of O(netns) (a container's C(eth0)).
+    type: raw
     required: true
   parent:
     description:
-      - Parent ("lower") interface, looked up in O(netns). Required when O(state=present).
-      - Must not itself be a macvlan or macvtap.
+      - Parent ("lower") interface, looked up in O(netns), a string. Required when O(state=present).
+      - Must be an Ethernet interface (a NIC, veth, bond, bridge, VLAN; not the loopback or a tunnel), and not
+        itself a macvlan or macvtap.
       - Changing the parent of an existing link re-creates it (see O(recreate)).
-    type: str
+    type: raw
   type:
     description:
       - V(macvlan) for a network interface, V(macvtap) for a tap character device (C(/dev/tapN)) as used by
@@ -103,6 +108,7 @@ options:
     description:
       - The exact set of source MAC addresses a V(source) mode link accepts frames from. Addresses not listed
         are removed. Only valid with O(mode=source). Omit to leave the list as it is.
+      - At most 5000 addresses: the kernel takes and reports the list in one netlink attribute (64 KiB).
     type: list
     elements: str
   nopromisc:
@@ -133,6 +139,7 @@ options:
         V(2001:db8::10/64). Addresses not listed are removed, except IPv6 link-local ones the kernel adds and
         addresses with a lifetime (IPv6 autoconfiguration, privacy addresses, DHCP leases), which their owners
         manage.
+      - An IPv6 scope id (V(fe80::5%eth0/64)) is refused: an address belongs to the link it is listed on.
       - Omit to leave the link's addresses untouched.
     type: list
     elements: str
@@ -140,6 +147,11 @@ options:
     description:
       - The exact set of routes through this link in the main table. Routes the kernel adds for addresses
         (C(proto kernel)), and routes from router advertisements or DHCP, are never touched.
+      - A route to the subnet of one of the link's addresses with the default metric (IPv4 metric 0) is the
+        kernel's own prefix route: it is already there and is not added again. Give it another metric to have a
+        second route.
+      - The main table keeps one route per destination and metric; a route another link (or gateway) already
+        holds is refused before anything changes, naming the holder.
       - Omit to leave the link's routes untouched. Needs O(link_state=up).
     type: list
     elements: dict
@@ -152,6 +164,8 @@ options:
       gateway:
         description:
           - Next hop; omit for a route straight onto the link.
+          - An IPv6 link-local gateway may carry this link's own name as scope id (V(fe80::1%mv0)); another scope
+            id is refused (the route always leaves through this link).
         type: str
       metric:
         description:
@@ -337,11 +351,17 @@ actions:
     - create macvlan mv-web on eth1 (mode bridge, mac address 02:42:ac:11:00:10, mtu 1400, up)
     - add address 192.0.2.10/24 to mv-web
 rolled_back:
-  description: On failure, what was done to restore the link to its state before the task.
+  description: On failure, the steps that undid the task's changes, last change first.
   returned: failure after a change was started
   type: list
   elements: str
-  sample: ["mv-web: delete macvlan mv-web"]
+  sample: ["delete macvlan mv-web (created by this run) in the host namespace"]
+not_restored:
+  description: On failure, what the rollback could not restore, and why (empty when everything was restored).
+  returned: failure after a change was started
+  type: list
+  elements: str
+  sample: []
 """
 
 from ansible.module_utils.basic import AnsibleModule

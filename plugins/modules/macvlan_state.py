@@ -27,6 +27,7 @@ author:
   - hostnet.macvlan maintainers (@hostnet)
 extends_documentation_fragment:
   - hostnet.macvlan.netns
+  - hostnet.macvlan.lock
   - hostnet.macvlan.pyroute2
 notes:
   - Links whose parent is in O(netns) but which were moved into a namespace not named in any O(links) entry's
@@ -54,12 +55,19 @@ options:
     default: []
     suboptions:
       name:
-        description: Link name.
-        type: str
+        description:
+          - Link name (a string; at most 15 bytes, no C(/), C(:), C(%), white space or control characters).
+          - Names are unique per namespace the links live in, so two links named C(eth0) may exist when their
+            C(link_netns) differ.
+        type: raw
         required: true
       parent:
-        description: Parent interface in O(netns); required when C(state=present).
-        type: str
+        description:
+          - Parent interface in O(netns) (a string); required when C(state=present). It must be an Ethernet
+            interface (not the loopback, a tunnel or another macvlan).
+          - A link with C(link_netns) set may have the same name as its parent (a container's C(eth0) on the
+            host's C(eth0)).
+        type: raw
       type:
         description: V(macvlan) or V(macvtap).
         type: str
@@ -137,8 +145,8 @@ options:
     default: []
     suboptions:
       name:
-        description: Interface name in O(netns).
-        type: str
+        description: Interface name in O(netns) (a string).
+        type: raw
         required: true
       promisc:
         description: Whether the flag is set.
@@ -154,11 +162,15 @@ options:
     description:
       - Names of links that purge never deletes (for example a host-access shim managed elsewhere).
     type: list
-    elements: str
+    elements: raw
     default: []
   rollback:
     description:
-      - On failure, restore every touched link and parent to its observed state before failing.
+      - On failure of any kind after the first change (a step the kernel refuses, an error, a signal such as
+        SIGTERM, a parent or namespace that vanishes, a read-back that differs from what was asked), undo exactly
+        what the task did, last step first, then fail. A link another program created meanwhile is never
+        deleted; a link the task deleted comes back as it was (same ifindex when free, attributes, every address
+        with its flags, every route through it in every table). See the collection's C(docs/transaction.md).
       - With V(false), the task fails where it stopped and lists what was done.
     type: bool
     default: true
@@ -202,13 +214,17 @@ EXAMPLES = r"""
 RETURN = r"""
 links:
   description:
-    - Every listed (and purged) link by name, as read back after the change (in check mode, as predicted),
-      with the attributes of the M(hostnet.macvlan.macvlan) module's C(link) return value.
+    - Every listed (and purged) link, as read back after the change (in check mode, as predicted), with the
+      attributes of the M(hostnet.macvlan.macvlan) module's C(link) return value, in the order of O(links) (purged
+      links last).
+    - Each entry has C(name) and C(netns), the namespace the link lives in (null for the module's own), so links
+      with one name in several namespaces stay apart.
   returned: success
-  type: dict
+  type: list
+  elements: dict
   sample:
-    mv-web: {name: mv-web, state: present, type: macvlan, parent: eth1, mode: bridge, mtu: 1500,
-             mac_address: "02:42:ac:11:00:10", link_state: up, addresses: [192.0.2.10/24], routes: []}
+    - {name: mv-web, netns: null, state: present, type: macvlan, parent: eth1, mode: bridge, mtu: 1500,
+       mac_address: "02:42:ac:11:00:10", link_state: up, addresses: [192.0.2.10/24], routes: []}
 parents:
   description: Each managed parent's flag and promiscuity counter (the counter is null in check mode).
   returned: success
@@ -222,17 +238,27 @@ purged:
   elements: str
   sample: [mv-old]
 actions:
-  description: What was done (or would be done), one line per step, in the order applied.
+  description:
+    - What was done (or would be done), one line per step, in the order applied; each line names the namespace
+      it acts in. On failure, the steps that were applied before it.
   returned: always
   type: list
   elements: str
-  sample: ["set promisc of eth1: False -> True", "create macvlan mv-web on eth1 (mode bridge, up)"]
+  sample:
+    - "set promisc of eth1: False -> True in the host namespace"
+    - "create macvlan mv-web on eth1 (mode bridge, up) in the host namespace"
 rolled_back:
-  description: On failure, what was done to restore each touched link and parent.
+  description: On failure, the steps that undid the task's changes, last change first (at most 200 lines).
   returned: failure after a change was started
   type: list
   elements: str
-  sample: ["mv-web: delete macvlan mv-web"]
+  sample: ["delete macvlan mv-web (created by this run) in the host namespace"]
+not_restored:
+  description: On failure, what the rollback could not restore, and why (empty when everything was restored).
+  returned: failure after a change was started
+  type: list
+  elements: str
+  sample: ["eth2: set promisc of eth2: True -> False in the host namespace FAILED (No such device)"]
 """
 
 from ansible.module_utils.basic import AnsibleModule

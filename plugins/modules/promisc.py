@@ -20,6 +20,7 @@ author:
   - hostnet.macvlan maintainers (@hostnet)
 extends_documentation_fragment:
   - hostnet.macvlan.netns
+  - hostnet.macvlan.lock
   - hostnet.macvlan.pyroute2
 attributes:
   check_mode:

@@ -176,7 +176,13 @@ def test_routes_normalised():
         ({"dest": "198.51.100.1/24"}, "host bits set; did you mean 198.51.100.0/24"),
         ({"dest": "198.51.100.0"}, "explicit prefix length"),
         ({"dest": "198.51.100.0/24", "gateway": "2001:db8::1"}, "same address family"),
-        ({"dest": "198.51.100.0/24", "gateway": "nope"}, "routes.gateway: 'nope' is not an IP address"),
+        ({"dest": "198.51.100.0/24", "gateway": "nope"}, r"routes\[0\]\.gateway: 'nope' is not an IP address"),
+        (
+            {"dest": "2001:db8:9::/64", "gateway": "fe80::1%p0"},
+            r"routes\[0\]\.gateway: 'fe80::1%p0' names interface 'p0'",
+        ),
+        ({"dest": "2001:db8:9::/64", "gateway": "fe80::1%mv0\n"}, "control character"),
+        ({"dest": "2001:db8:9::/64%x"}, r"routes\[0\]\.dest: .* scope id"),
         ({"dest": "198.51.100.0/24", "via": "192.0.2.1"}, "unknown keys"),
     ],
 )
@@ -225,3 +231,61 @@ def test_link_local_addresses_are_not_managed():
     current = ["192.0.2.10/24", "fe80::1/64", "2001:db8::1/64"]
     assert _model.managed_addresses(current, ["192.0.2.10/24"]) == ["192.0.2.10/24", "2001:db8::1/64"]
     assert _model.managed_addresses(current, ["fe80::1/64"]) == current
+
+
+def test_gateway_scope_of_the_own_link_means_on_this_link():
+    spec = link(name="mv0", routes=[{"dest": "2001:db8:9::/64", "gateway": "fe80::1%mv0"}])
+    assert spec["routes"] == [{"dest": "2001:db8:9::/64", "gateway": "fe80::1", "metric": 1024}]
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["fe80::5%x/64", "fe80::5%x\n[Network]\nDNS=203.0.113.53\n#/64", "192.0.2.1/24\n", "2001:db8::1/64\x00"],
+)
+def test_addresses_with_scope_or_control_characters_are_refused(address):
+    with pytest.raises(ModelError, match=r"^addresses: "):
+        link(addresses=[address])
+
+
+@pytest.mark.parametrize(
+    "name, reason",
+    [
+        ("zq\0b", "NUL byte"),
+        ("mv\u00e0x", "0xa0, which the kernel counts as white space"),
+        ("mv\u00a0x", "whitespace"),
+        ("mv\tx", "whitespace"),
+        ("mv\x01x", "control character"),
+        (["zl"], "must be a non-empty string"),
+        ({"a": 1}, "must be a non-empty string"),
+        (True, "must be a non-empty string"),
+        (None, "must be a non-empty string"),
+    ],
+)
+def test_names_the_kernel_would_read_differently(name, reason):
+    with pytest.raises(ModelError, match="^name: ") as info:
+        _model.validate_ifname(name)
+    assert reason in str(info.value)
+
+
+def test_integer_names_are_their_digits():
+    assert _model.validate_ifname(10) == "10"
+
+
+def test_a_link_may_share_its_parents_name_only_in_another_namespace():
+    spec = link(name="eth0", parent="eth0", link_netns="/proc/1/ns/net")
+    assert spec["parent"] == "eth0" and spec["link_netns"] == "/proc/1/ns/net"
+    with pytest.raises(ModelError, match="own name"):
+        link(name="eth0", parent="eth0")
+
+
+def test_source_list_limit_is_stated():
+    macs = ["02:00:00:%02x:%02x:%02x" % (i >> 16, (i >> 8) & 255, i & 255) for i in range(_model.MAX_SOURCE_MACS + 1)]
+    with pytest.raises(ModelError, match="at most %d source MAC addresses" % _model.MAX_SOURCE_MACS):
+        link(mode="source", source_macs=macs)
+    assert len(link(mode="source", source_macs=macs[:-1])["source_macs"]) == _model.MAX_SOURCE_MACS
+
+
+@pytest.mark.parametrize("ns", ["ns\n1", "/run/netns/x\x00y"])
+def test_namespaces_with_control_characters_are_refused(ns):
+    with pytest.raises(ModelError, match="^netns: .*control character"):
+        _model.validate_netns(ns)

@@ -6,7 +6,7 @@ import pytest
 
 from ansible_collections.hostnet.macvlan.plugins.module_utils import _plan
 from ansible_collections.hostnet.macvlan.plugins.module_utils._model import normalize_link
-from ansible_collections.hostnet.macvlan.plugins.module_utils._netlink import Snapshot
+from ansible_collections.hostnet.macvlan.plugins.module_utils._observed import Snapshot
 from ansible_collections.hostnet.macvlan.plugins.module_utils._plan import PlanError, plan_link
 
 PARENT = {
@@ -73,7 +73,7 @@ def test_create_when_missing():
     assert after["mode"] == "private" and after["mtu"] == 1400 and after["mac_address"] == "02:42:ac:11:00:10"
     assert (
         _plan.describe(actions[0])
-        == "create macvlan mv0 on eth1 (mode private, mac address 02:42:ac:11:00:10, mtu 1400, up)"
+        == "create macvlan mv0 on eth1 (mode private, mac address 02:42:ac:11:00:10, mtu 1400, up) in the host namespace"
     )
 
 
@@ -399,3 +399,144 @@ def test_sibling_under_another_nsid_is_another_parent():
     work, where = foreign_pair(mv("pt", 6, mode="passthru"))
     where.peer_nsid = 7
     assert ops(plan_link(spec, work, where)[0]) == ["create"]
+
+
+# -- issue 9: what the kernel would refuse, refused before anything is touched ---------------------------------
+
+
+@pytest.mark.parametrize(
+    "parent, words",
+    [
+        (dict(PARENT, name="lo", ifindex=1, arphrd=772, ifi_flags=0x9), "is a loopback interface"),
+        (dict(PARENT, name="wg0", ifindex=5, arphrd=65534, ifi_flags=0x1), "is not an Ethernet interface"),
+    ],
+)
+def test_non_ethernet_parents_are_refused_with_what_they_are(parent, words):
+    snapshot = Snapshot(None, [PARENT, parent], {}, {})
+    with pytest.raises(PlanError, match="^parent: %r %s .*needs an Ethernet parent" % (parent["name"], words)):
+        plan(snapshot, parent=parent["name"])
+
+
+def test_deleting_a_link_with_a_vlan_on_it_is_refused():
+    vlan = {**PARENT, "name": "mv0.10", "ifindex": 9, "kind": "vlan", "parent_ifindex": 7}
+    snapshot = snap(mv("mv0", 7), vlan)
+    with pytest.raises(PlanError, match=r"^name: deleting 'mv0' would also delete mv0\.10 \(vlan\)"):
+        plan(snapshot, state="absent")
+
+
+def container_pair():
+    """The host namespace has eth1 (the parent) and a veth named eth0; the container namespace is empty."""
+    host = snap({**PARENT, "name": "eth0", "ifindex": 3, "kind": "veth"})
+    ctr = Snapshot("/proc/42/ns/net", [], {}, {})
+    return host, ctr
+
+
+def test_a_containers_eth0_is_created_while_the_host_has_an_eth0():
+    host, ctr = container_pair()
+    spec = normalize_link({"name": "eth0", "parent": "eth1", "link_netns": "/proc/42/ns/net"})
+    actions, before, dummy = plan_link(spec, host, ctr)
+    assert ops(actions) == ["create"] and before is None
+    assert actions[0]["link_ns"] == "/proc/42/ns/net"
+
+
+def test_a_containers_eth0_on_the_hosts_eth0():
+    host = snap({**PARENT, "name": "eth0", "ifindex": 2})
+    ctr = Snapshot("/proc/42/ns/net", [], {}, {})
+    spec = normalize_link({"name": "eth0", "parent": "eth0", "link_netns": "/proc/42/ns/net"})
+    actions, dummy, dummy2 = plan_link(spec, host, ctr)
+    assert ops(actions) == ["create"]
+
+
+def test_a_host_macvlan_another_link_claims_is_not_moved_into_link_netns():
+    host = snap(mv("mv0", 7))
+    ctr = Snapshot("ctr", [], {}, {})
+    spec = normalize_link({"name": "mv0", "parent": "eth1", "link_netns": "ctr"})
+    assert ops(plan_link(spec, host, ctr)[0]) == ["move_netns", "set_link_state"]
+    assert ops(plan_link(spec, host, ctr, claimed={(None, "mv0")})[0]) == ["create"]
+
+
+def test_a_route_to_the_links_own_subnet_is_the_kernels_prefix_route():
+    params = {"addresses": ["192.168.244.1/24"], "routes": [{"dest": "192.168.244.0/24"}]}
+    spec = normalize_link(dict(params, name="mv0", parent="eth1"))
+    actions, dummy, after = plan_link(spec, snap(), snap())
+    assert ops(actions) == ["create", "add_address"]
+    assert after["routes"] == []
+    assert spec["kernel_routes"] == [{"dest": "192.168.244.0/24", "gateway": None, "metric": 0}]
+    # Existing: the kernel's route is there, so nothing to add; the read-back does not expect it either.
+    existing = snap(
+        mv("mv0", 7),
+        addresses={7: ["192.168.244.1/24"]},
+        routes={},
+    )
+    existing.unmanaged_routes = {7: [{"dest": "192.168.244.0/24", "gateway": None, "metric": 0, "proto": 2}]}
+    spec = normalize_link(dict(params, name="mv0", parent="eth1"))
+    actions, dummy, dummy2 = plan_link(spec, existing, existing)
+    assert actions == []
+    view = _plan.link_view(existing.links["mv0"], existing, existing)
+    assert _plan.verify_link(spec, view) == []
+
+
+def test_a_route_with_its_own_metric_is_added_next_to_the_prefix_route():
+    spec = normalize_link(
+        {
+            "name": "mv0",
+            "parent": "eth1",
+            "addresses": ["192.168.244.1/24"],
+            "routes": [{"dest": "192.168.244.0/24", "metric": 100}],
+        }
+    )
+    actions = plan_link(spec, snap(), snap())[0]
+    assert ops(actions) == ["create", "add_address", "add_route"]
+
+
+def entries_for(snapshot, *params):
+    entries = []
+    for index, p in enumerate(params):
+        spec = normalize_link(dict(p, parent=p.get("parent", "eth1")))
+        actions, before, after = plan_link(spec, snapshot, snapshot)
+        entries.append({"spec": spec, "actions": actions, "label": "links[%d] (%s): " % (index, spec["name"])})
+    return entries
+
+
+def test_a_route_another_link_holds_is_refused_naming_the_holder():
+    snapshot = snap(mv("mva", 7), routes={7: [{"dest": "203.0.113.0/24", "gateway": None, "metric": 0}]})
+    entries = entries_for(snapshot, {"name": "mvb", "routes": [{"dest": "203.0.113.0/24"}]})
+    with pytest.raises(PlanError, match=r"^links\[0\] \(mvb\): routes: 203.0.113.0/24 metric 0 .* a route through mva"):
+        _plan.check_route_collisions(entries, {None: snapshot})
+
+
+def test_a_route_the_kernel_holds_for_another_links_subnet_is_named_as_such():
+    snapshot = snap(mv("mva", 7))
+    snapshot.unmanaged_routes = {7: [{"dest": "192.168.244.0/24", "gateway": None, "metric": 0, "proto": 2}]}
+    entries = entries_for(snapshot, {"name": "mvb", "routes": [{"dest": "192.168.244.0/24"}]})
+    with pytest.raises(PlanError, match="the kernel's route for an address of mva in that subnet"):
+        _plan.check_route_collisions(entries, {None: snapshot})
+
+
+def test_a_route_that_moves_between_links_in_one_run_is_not_a_collision():
+    snapshot = snap(mv("mva", 7), routes={7: [{"dest": "203.0.113.0/24", "gateway": None, "metric": 0}]})
+    entries = entries_for(
+        snapshot, {"name": "mva", "routes": []}, {"name": "mvb", "routes": [{"dest": "203.0.113.0/24"}]}
+    )
+    _plan.check_route_collisions(entries, {None: snapshot})
+    ordered = [a["op"] for a in _plan.order_actions([a for e in entries for a in e["actions"]])]
+    assert ordered.index("del_route") < ordered.index("add_route")
+
+
+def test_two_links_asking_for_one_route_are_refused():
+    snapshot = snap()
+    entries = entries_for(
+        snapshot,
+        {"name": "mva", "routes": [{"dest": "203.0.113.0/24"}]},
+        {"name": "mvb", "routes": [{"dest": "203.0.113.0/24"}]},
+    )
+    with pytest.raises(
+        PlanError, match=r"^links\[1\] \(mvb\): routes: 203.0.113.0/24 metric 0 is also asked for on mva"
+    ):
+        _plan.check_route_collisions(entries, {None: snapshot})
+
+
+def test_every_action_line_names_its_namespace():
+    actions = plan(snap(mv("mv0", 7)), mode="private", addresses=["192.0.2.1/24"], netns="ns1")[0]
+    lines = [_plan.describe(a) for a in actions]
+    assert lines and all(line.endswith(" in netns ns1") for line in lines), lines

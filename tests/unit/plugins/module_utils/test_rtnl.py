@@ -193,6 +193,10 @@ def test_parse_link_of_a_plain_interface():
         + _rtnl.nla(_rtnl.IFLA_PROMISCUITY, struct.pack("=I", 2))
         + _rtnl.nla(_rtnl.IFLA_LINK, struct.pack("=I", 4))
         + _rtnl.nla(_rtnl.IFLA_LINKINFO, _rtnl.nla(_rtnl.IFLA_INFO_KIND, b"veth\0"))
+        + _rtnl.nla(_rtnl.IFLA_TXQLEN, struct.pack("=I", 500))
+        + _rtnl.nla(_rtnl.IFLA_MASTER, struct.pack("=I", 9))
+        + _rtnl.nla(_rtnl.IFLA_GROUP, struct.pack("=I", 3))
+        + _rtnl.nla(_rtnl.IFLA_IFALIAS, b"uplink\0")
     )
     link = parse(_rtnl.parse_link, link_msg(3, "eth1", _rtnl.IFF_UP | _rtnl.IFF_PROMISC, extra), False)
     assert link == {
@@ -207,6 +211,12 @@ def test_parse_link_of_a_plain_interface():
         "promiscuity": 2,
         "parent_ifindex": 4,
         "parent_netnsid": None,
+        "arphrd": 1,
+        "ifi_flags": _rtnl.IFF_UP | _rtnl.IFF_PROMISC,
+        "master": 9,
+        "txqlen": 500,
+        "group": 3,
+        "ifalias": "uplink",
     }
 
 
@@ -286,9 +296,19 @@ def test_parse_route_values():
         + _rtnl.nla(_rtnl.RTA_GATEWAY, bytes([192, 0, 2, 1]))
         + _rtnl.nla(_rtnl.RTA_PRIORITY, struct.pack("=I", 7)),
     )
-    assert parse(_rtnl.parse_route, route) == (6, {"dest": "198.51.100.0/24", "gateway": "192.0.2.1", "metric": 7})
+    assert parse(_rtnl.parse_route, route) == (
+        6,
+        {"dest": "198.51.100.0/24", "gateway": "192.0.2.1", "metric": 7},
+        _netlink.RTPROT_STATIC,
+    )
     default6 = route_msg(10, 0, OIF)
-    assert parse(_rtnl.parse_route, default6) == (6, {"dest": "::/0", "gateway": None, "metric": 1024})
+    assert parse(_rtnl.parse_route, default6) == (6, {"dest": "::/0", "gateway": None, "metric": 1024}, 4)
+
+
+def test_parse_route_returns_the_kernels_routes_with_their_protocol():
+    # The kernel's connected route is not managed, but a route asked for may be it (or collide with it).
+    connected = route_msg(2, 24, OIF, proto=2)
+    assert parse(_rtnl.parse_route, connected) == (6, {"dest": "0.0.0.0/24", "gateway": None, "metric": 0}, 2)
 
 
 @pytest.mark.parametrize(
@@ -296,7 +316,6 @@ def test_parse_route_values():
     [
         route_msg(2, 24, OIF, table=100),
         route_msg(2, 24, OIF + _rtnl.nla(_rtnl.RTA_TABLE, struct.pack("=I", 1000))),
-        route_msg(2, 24, OIF, proto=2),  # the kernel's connected route
         route_msg(2, 24, OIF, rtype=6),  # blackhole
         route_msg(2, 24, b""),  # no single output interface (multipath)
     ],
@@ -528,14 +547,14 @@ def test_routes_one_family_at_a_time_main_table_only(session):
     kernel = Kernel(strict_refuses=False)
     routes = session(kernel)._dump_routes(None)
     assert kernel.requests == [(2, 254), (10, 254)]
-    assert routes == [(5, {"dest": "198.51.100.0/24", "gateway": None, "metric": 0})]
+    assert routes == [(5, {"dest": "198.51.100.0/24", "gateway": None, "metric": 0}, 4)]
 
 
 def test_a_refused_table_filter_falls_back_to_every_table(session):
     kernel = Kernel(strict_refuses=True)
     routes = session(kernel)._dump_routes(None)
     assert kernel.requests == [(2, 254), (2, 0), (10, 254), (10, 0)]
-    assert routes == [(5, {"dest": "198.51.100.0/24", "gateway": None, "metric": 0})]
+    assert routes == [(5, {"dest": "198.51.100.0/24", "gateway": None, "metric": 0}, 4)]
     assert kernel.opened == 3  # the socket is replaced after each failed dump
 
 

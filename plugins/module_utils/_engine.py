@@ -1,0 +1,438 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to the hostnet.macvlan collection
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+#
+# PRIVATE: this file is internal to the hostnet.macvlan collection. It is not a public API and may change
+# in any release without notice. Do not import it from other collections.
+
+"""The engine: lock -> observe -> plan -> (check mode stops here) -> apply, journaled -> read back -> verify.
+
+``changed`` is exactly "the plan is not empty". Everything from the first change to the end of the read-back is
+one transaction: the namespaces involved are locked (``_lock``), every applied step is journaled with the steps
+that undo it (``_journal``), and any failure of any kind in between (a kernel refusal, an exception from any
+layer, a signal such as SIGTERM, a vanished parent or namespace, a read-back that differs from what was asked)
+replays the journal backwards, then fails with the cause and a short report of what was restored and what could
+not be. The rollback itself never raises.
+"""
+
+import contextlib
+import errno
+import os
+import signal
+
+from ansible_collections.hostnet.macvlan.plugins.module_utils import _journal, _lock, _model, _netlink, _plan
+
+CAP_NET_ADMIN = 12
+
+
+class EngineError(Exception):
+    """A failure to report with fail_json; ``result`` holds extra return values."""
+
+    def __init__(self, msg, **result):
+        super().__init__(msg)
+        self.result = result
+
+
+class Interrupted(Exception):
+    """A signal that ends the process arrived during the transaction (raised from the signal handler)."""
+
+
+class ReadBackMismatch(Exception):
+    """The kernel, read back after the change, does not hold what was asked."""
+
+
+def has_cap_net_admin():
+    """True when the process holds CAP_NET_ADMIN in its effective set."""
+    try:
+        with open("/proc/self/status") as handle:
+            for line in handle:
+                if line.startswith("CapEff:"):
+                    return bool(int(line.split()[1], 16) & (1 << CAP_NET_ADMIN))
+    except OSError:
+        pass
+    return os.geteuid() == 0
+
+
+def require_privileges():
+    if not has_cap_net_admin():
+        raise EngineError(
+            "changing links needs root (CAP_NET_ADMIN); the module runs as uid %d without it. "
+            "Run the task with become: true (check mode works without privileges)" % os.geteuid()
+        )
+
+
+def require_pyroute2():
+    if not _netlink.pyroute2_available():
+        raise EngineError(
+            "Failed to import the required Python library (pyroute2) on the managed node's Python, which the change "
+            "needs (check mode and runs that change nothing do not). " + _netlink.PYROUTE2_INSTALL_HINT
+        )
+
+
+def ns_identity(ns):
+    """(device, inode) of a namespace file: two spellings of one namespace compare equal."""
+    try:
+        return _lock.namespace_identity(ns)
+    except OSError:
+        return ("missing", ns)
+
+
+def canonical_namespaces(specs, netns):
+    """Spell each namespace one way (the first spelling seen, ``netns`` first); a ``link_netns`` that is the
+    working namespace itself becomes None. Changes the specs in place."""
+    spelling = {ns_identity(netns): netns}
+    for spec in specs:
+        for key in ("netns", "link_netns"):
+            ns = spec.get(key)
+            if ns is None and key == "link_netns":
+                continue
+            spec[key] = spelling.setdefault(ns_identity(ns), ns)
+        if spec.get("link_netns") == spec.get("netns"):
+            spec["link_netns"] = None
+
+
+def namespaces_of(specs, netns):
+    """The namespaces a run involves, ``netns`` first."""
+    found = [netns]
+    for spec in specs:
+        for ns in (spec.get("netns"), spec.get("link_netns") or spec.get("netns")):
+            if ns not in found:
+                found.append(ns)
+    return found
+
+
+class _Locked:
+    """The namespace locks of a run that may change something (none in check mode or without privileges: such a
+    run changes nothing, and fails before its first change when it would)."""
+
+    def __init__(self, namespaces, timeout, check_mode):
+        self._locks = None
+        if not check_mode and has_cap_net_admin():
+            self._locks = _lock.NamespaceLocks(namespaces, timeout=timeout)
+
+    def __enter__(self):
+        if self._locks is not None:
+            try:
+                self._locks.acquire()
+            except _lock.LockError as exc:
+                raise EngineError(str(exc)) from None
+        return self
+
+    def __exit__(self, *exc):
+        if self._locks is not None:
+            self._locks.release()
+        return False
+
+
+class _Signals:
+    """During the transaction, SIGTERM, SIGHUP and SIGINT raise ``Interrupted`` (so the rollback runs); during the
+    rollback they are held off (noted, not acted on) so that the rollback finishes."""
+
+    SIGNALS = ("SIGTERM", "SIGHUP", "SIGINT")
+
+    def __init__(self):
+        self.rolling_back = False
+        self.received = []
+        self._previous = {}
+
+    def _handler(self, signum, _frame):
+        name = signal.Signals(signum).name
+        self.received.append(name)
+        if not self.rolling_back:
+            raise Interrupted("the module was interrupted by %s" % name)
+
+    def __enter__(self):
+        for name in self.SIGNALS:
+            signum = getattr(signal, name, None)
+            if signum is None:
+                continue
+            with contextlib.suppress(ValueError, OSError):  # not the main thread: signals cannot be caught here
+                self._previous[signum] = signal.signal(signum, self._handler)
+        return self
+
+    def __exit__(self, *exc):
+        for signum, previous in self._previous.items():
+            with contextlib.suppress(ValueError, OSError, TypeError):
+                signal.signal(signum, previous)
+        return False
+
+
+def cause_of(exc, step=None):
+    """The first sentence of a failure's message."""
+    if isinstance(exc, (_netlink.NetlinkFailure, EngineError, ReadBackMismatch, Interrupted)):
+        return str(exc)
+    if isinstance(exc, KeyboardInterrupt):
+        return "the module was interrupted (SIGINT)"
+    where = " while applying: %s" % _journal.describe(step) if step is not None else ""
+    return "unexpected error%s: %s: %s" % (where, type(exc).__name__, exc)
+
+
+class LinkEngine:
+    """Converges a desired set of links (and parents' promiscuity); a single-link module passes one link."""
+
+    def __init__(self, session, check_mode, multi=False):
+        self.session = session
+        self.check_mode = check_mode
+        self.multi = multi  # error messages name links[i] (macvlan_state)
+
+    # -- observe --------------------------------------------------------------------------------------
+
+    def observe(self, specs, netns=None):
+        """One dump each of links, addresses and routes per namespace involved."""
+        snapshots = {}
+        for ns in namespaces_of(specs, netns):
+            self._open(ns, specs)
+            snapshots[ns] = self.session.observe(ns)
+            if ns != netns:
+                snapshots[ns].peer_nsid = self.session.peer_nsid(ns, netns)
+        return snapshots
+
+    def _open(self, ns, specs):
+        option = "netns"
+        for spec in specs:
+            if spec.get("link_netns") == ns and spec.get("netns") != ns:
+                option = "link_netns"
+        try:
+            self.session.open(ns, option)
+        except _netlink.NetlinkFailure as exc:
+            raise EngineError(str(exc)) from None
+
+    @staticmethod
+    def pair(spec, snapshots):
+        work = snapshots[spec.get("netns")]
+        where = snapshots[spec.get("link_netns") or spec.get("netns")]
+        return work, where
+
+    # -- plan -----------------------------------------------------------------------------------------
+
+    def _label(self, index, spec):
+        return "links[%d] (%s): " % (index, spec["name"]) if self.multi else ""
+
+    def plan(self, specs, snapshots, parents=(), netns=None, purge=False, purge_exclude=()):
+        """Entries: {spec, actions, before, after, before_ns} per link (purged links included); parent entries
+        apart."""
+        label = ""
+        try:
+            purged = []
+            if purge:
+                label = "purge: "
+                managed = {p["name"] for p in parents} | {s["parent"] for s in specs if s["state"] == "present"}
+                keep = set()
+                for spec in specs:
+                    keep.add((spec.get("link_netns") or spec.get("netns"), spec["name"]))
+                    keep.add((spec.get("netns"), spec["name"]))  # a link still to be moved into link_netns
+                keep |= {(None, name) for name in purge_exclude}
+                purged = _plan.plan_purge(snapshots, netns, managed, keep)
+            # Links this plan deletes make room on their parents (a MAC address, a passthru parent).
+            departing = {(e["actions"][0]["ns"], e["spec"]["name"]) for e in purged}
+            departing |= {(s.get("link_netns") or s.get("netns"), s["name"]) for s in specs if s["state"] == "absent"}
+            claimed = {(s.get("link_netns") or s.get("netns"), s["name"]) for s in specs if s["state"] == "present"}
+            entries = []
+            for index, spec in enumerate(specs):
+                label = self._label(index, spec)
+                work, where = self.pair(spec, snapshots)
+                actions, before, after = _plan.plan_link(spec, work, where, departing, claimed)
+                # Where the observed link was: rollback restores it there.
+                before_ns = spec.get("link_netns") or spec.get("netns")
+                if actions and actions[0]["op"] == "move_netns":
+                    before_ns = spec.get("netns")
+                elif actions and actions[0]["op"] == "recreate":
+                    before_ns = actions[0]["old_ns"]
+                entries.append(
+                    {
+                        "spec": spec,
+                        "actions": actions,
+                        "before": before,
+                        "after": after,
+                        "before_ns": before_ns,
+                        "label": label,
+                    }
+                )
+            parent_entries = []
+            for index, parent in enumerate(parents):
+                label = "parents[%d]: " % index
+                work = snapshots[netns]
+                actions = _plan.plan_promisc(parent["name"], parent["promisc"], work)
+                link = work.links[parent["name"]]
+                parent_entries.append({"parent": parent, "actions": actions, "before": link["promisc"]})
+            for entry in purged:
+                entry["before_ns"] = entry["actions"][0]["ns"]
+                entry["label"] = "purge: "
+            entries += purged
+            label = ""
+            _plan.check_route_collisions(entries, snapshots)
+            _plan.mark_early_deletes(entries)
+        except _plan.PlanError as exc:
+            raise EngineError(label + str(exc)) from None
+        return entries, parent_entries
+
+    # -- the transaction ------------------------------------------------------------------------------
+
+    def converge(self, specs, parents=(), netns=None, purge=False, purge_exclude=(), rollback=True, lock_timeout=None):
+        """Lock, observe, plan, apply in phases, read back, verify; roll back on any failure.
+
+        Returns (entries, parent_entries, after) where ``after`` is the read-back snapshots (the observed ones when
+        there was nothing to do), or None in check mode with changes planned. Raises EngineError, after rolling
+        back, on failure.
+        """
+        canonical_namespaces(specs, netns)
+        with _Locked(namespaces_of(specs, netns), lock_timeout, self.check_mode):
+            snapshots = self.observe(specs, netns)
+            entries, parent_entries = self.plan(specs, snapshots, parents, netns, purge, purge_exclude)
+            actions = _plan.order_actions([a for e in parent_entries + entries for a in e["actions"]])
+            if not actions:
+                return entries, parent_entries, snapshots  # nothing to do: what was observed is the result
+            if self.check_mode:
+                return entries, parent_entries, None
+            require_privileges()
+            require_pyroute2()
+            context = _journal.Context(views=_views(entries, snapshots))
+            after = self.transaction(
+                actions,
+                context,
+                lambda: self._read_back(specs, netns, entries, parent_entries),
+                rollback,
+            )
+        return entries, parent_entries, after
+
+    def transaction(self, actions, context, read_back, rollback=True):
+        """Apply ``actions`` (each journaled), then ``read_back()``; on any failure roll back and raise
+        EngineError. Returns what ``read_back`` returned."""
+        journal = _journal.Journal()
+        signals = _Signals()
+        step = None
+        try:
+            with signals:
+                try:
+                    for ns in _capture_namespaces(actions):
+                        context.captures[ns] = self.session.capture(ns)
+                    for action in actions:
+                        for step in _journal.expand(action):
+                            effect = self.session.apply(step)
+                            journal.add(step, _journal.undo_for(step, effect, context))
+                    step = None
+                    return read_back()
+                except BaseException as exc:
+                    signals.rolling_back = True
+                    self._fail(exc, step, journal, rollback)
+        except Interrupted as exc:  # a signal between the failure and the rollback's start
+            self._fail(exc, step, journal, rollback)
+        return None  # not reached: _fail raises
+
+    def _fail(self, exc, step, journal, rollback):
+        if isinstance(exc, (SystemExit, GeneratorExit)):
+            raise exc
+        message = cause_of(exc, step)
+        if (
+            isinstance(exc, _netlink.NetlinkFailure)
+            and exc.code == errno.EEXIST
+            and step is not None
+            and step["op"] == "add_route"
+        ):
+            holder = self.session.route_holder(step["ns"], step["route"])
+            if holder:
+                message += "; it is held by %s" % holder
+        done = journal.done()
+        if not rollback:
+            raise EngineError("%s. Not rolled back (rollback is false)" % message, actions=done)
+        restored, problems = _journal.replay(journal, self.session)
+        if not journal:
+            report = "nothing had been changed"
+        elif problems:
+            report = "%d of %d steps undone; NOT restored: %s" % (
+                len(restored),
+                len(restored) + len(problems),
+                "; ".join(_journal.summarize(problems)),
+            )
+        else:
+            report = "; ".join(_journal.summarize(restored))
+        raise EngineError(
+            "%s. Rolled back: %s" % (message, report),
+            actions=done,
+            rolled_back=_journal.summarize(restored, 200),
+            not_restored=problems,
+        )
+
+    def _read_back(self, specs, netns, entries, parent_entries):
+        after = self.observe(specs, netns)
+        problems = []
+        for entry in entries:
+            spec = entry["spec"]
+            view = self.read_view(spec, after)
+            for problem in _plan.verify_link(spec, view):
+                problems.append("%s: %s" % (spec["name"], problem))
+        for entry in parent_entries:
+            parent = entry["parent"]
+            link = after[netns].links.get(parent["name"])
+            if link is None or link["promisc"] != parent["promisc"]:
+                problems.append(
+                    "%s: promisc is %s, expected %s" % (parent["name"], link and link["promisc"], parent["promisc"])
+                )
+        if problems:
+            raise ReadBackMismatch(
+                "the kernel did not apply what was asked (read back after the change): %s. This usually means the "
+                "kernel or pyroute2 silently ignored an attribute" % "; ".join(_journal.summarize(problems))
+            )
+        return after
+
+    @staticmethod
+    def read_view(spec, snapshots):
+        work, where = LinkEngine.pair(spec, snapshots)
+        link = where.links.get(spec["name"])
+        if link is None or link["kind"] not in _plan.MACVLAN_KINDS:
+            return None
+        return _plan.link_view(link, where, work)
+
+
+def _views(entries, snapshots):
+    """(namespace, name) -> (observed view, namespace of its parent) of every link a plan touches."""
+    views = {}
+    for entry in entries:
+        if entry["actions"] and entry["before"] is not None:
+            views[(entry["before_ns"], entry["spec"]["name"])] = (entry["before"], entry["spec"].get("netns"))
+    return views
+
+
+def _capture_namespaces(actions):
+    found = []
+    for action in actions:
+        if _journal.needs_capture(action):
+            ns = _journal.captured_ns(action)
+            if ns not in found:
+                found.append(ns)
+    return found
+
+
+def promisc(session, name, want, ns=None, check_mode=False, lock_timeout=None):
+    """The ``promisc`` module's transaction: the flag of one interface, locked, journaled, read back.
+    Returns (actions, before, promisc, promiscuity)."""
+    with _Locked([ns], lock_timeout, check_mode):
+        session.open(ns)
+        snapshot = session.observe(ns, addresses=False, routes=False)
+        try:
+            actions = _plan.plan_promisc(name, want, snapshot)
+        except _plan.PlanError as exc:
+            raise EngineError(str(exc)) from None
+        link = snapshot.links[name]
+        before = link["promisc"]
+        if not actions:
+            return actions, before, link["promisc"], link["promiscuity"]
+        if check_mode:
+            return actions, before, want, max(0, link["promiscuity"] + (1 if want else -1))
+        require_privileges()
+        require_pyroute2()
+
+        def read_back():
+            found = session.lookup(ns, name)
+            if found is None or found["promisc"] != want:
+                raise ReadBackMismatch("promisc: %s still reads %s after the change" % (name, not want))
+            return found
+
+        engine = LinkEngine(session, check_mode)
+        found = engine.transaction(actions, _journal.Context(), read_back)
+        return actions, before, found["promisc"], found["promiscuity"]
+
+
+def check_kernel(spec, prefix=""):
+    _model.check_kernel_support(spec, _netlink.kernel_release(), prefix)
