@@ -1,0 +1,116 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to the hostnet.macvlan collection
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+
+class ModuleDocFragment:
+    # The links and parents options, shared by the modules that take a host's whole macvlan state
+    # (macvlan_state applies it, macvlan_persist persists it).
+    DOCUMENTATION = r"""
+options:
+  links:
+    description:
+      - The links, with the options of M(hostnet.macvlan.macvlan) (except O(hostnet.macvlan.macvlan#module:netns)
+        and O(hostnet.macvlan.macvlan#module:lock_timeout)). See that module for each option's meaning.
+      - Each link name may appear once (per namespace it lives in). At most one link per parent may be
+        V(passthru), and then it must be the parent's only link. MAC addresses must be unique per parent, and all
+        links on one parent must agree on C(bclim), a property of the parent.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description: Link name.
+        type: str
+        required: true
+      parent:
+        description: Parent interface in O(netns); required when C(state=present).
+        type: str
+      type:
+        description: V(macvlan) or V(macvtap).
+        type: str
+        choices: [macvlan, macvtap]
+        default: macvlan
+      mode:
+        description: V(bridge), V(private), V(vepa), V(passthru) or V(source).
+        type: str
+        choices: [private, vepa, bridge, passthru, source]
+        default: bridge
+      state:
+        description: V(present) or V(absent).
+        type: str
+        choices: [present, absent]
+        default: present
+      link_state:
+        description: V(up) or V(down).
+        type: str
+        choices: [up, down]
+        default: up
+      mac_address:
+        description: Unicast MAC address; omit to keep the current one.
+        type: str
+      mtu:
+        description: MTU, at most the parent's; omit to keep the current one.
+        type: int
+      source_macs:
+        description: Exact set of source MACs (mode V(source) only).
+        type: list
+        elements: str
+      nopromisc:
+        description: V(passthru) only; do not make the parent promiscuous.
+        type: bool
+      nodst:
+        description: V(source) only; do not also deliver by destination MAC.
+        type: bool
+      bcqueuelen:
+        description: Broadcast queue length requested by the link (Linux 5.11).
+        type: int
+      bclim:
+        description: Broadcast cutoff of the parent's port (Linux 6.4), shared by all its links.
+        type: int
+      addresses:
+        description: Exact set of addresses with prefix length; omit to leave them untouched.
+        type: list
+        elements: str
+      routes:
+        description: Exact set of routes through the link (main table); omit to leave them untouched.
+        type: list
+        elements: dict
+        suboptions:
+          dest:
+            description: Destination network with prefix length, or V(default).
+            type: str
+            required: true
+          gateway:
+            description: Next hop.
+            type: str
+          metric:
+            description: Route metric.
+            type: int
+      link_netns:
+        description: Namespace the link is moved into and found in.
+        type: str
+      recreate:
+        description: V(auto) re-creates a link when an immutable attribute differs; V(never) fails instead.
+        type: str
+        choices: [auto, never]
+        default: auto
+  parents:
+    description:
+      - Parent interfaces whose C(IFF_PROMISC) flag is managed. They are set first.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description: Interface name in O(netns).
+        type: str
+        required: true
+      promisc:
+        description: Whether the flag is set.
+        type: bool
+        default: true
+"""

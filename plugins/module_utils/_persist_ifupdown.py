@@ -1,0 +1,156 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to the hostnet.macvlan collection
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+#
+# PRIVATE: this file is internal to the hostnet.macvlan collection. It is not a public API and may change
+# in any release without notice. Do not import it from other collections.
+
+"""Persistence for ifupdown (Debian's ``/etc/network/interfaces``; ifupdown2 reads the same stanzas): the owned
+file set, planned from the desired state (pure, no I/O).
+
+One file per link in the interfaces directory, ``<prefix>link-<name>``, with an ``auto`` stanza (``ifup -a``,
+which networking.service runs at boot, brings it up) and an ``inet manual`` stanza whose ``pre-up`` command
+creates the link (when it does not exist yet) with its parent, kind, mode, flags, source list and broadcast
+queue length; the manual method sets the MAC address (``hwaddress``) and the MTU and brings it up; ``up`` commands
+add its addresses and routes (``replace``: a link that already has them is left as it is); ``post-down``
+deletes it. The parents' promiscuous flag: a file ``<prefix>parent-<parent>`` per parent, a second ``iface``
+stanza for the parent (interfaces(5): all stanzas of an interface apply) with one ``up`` command.
+
+The names in these files are the commands' words, so they are limited to what needs no shell quoting: link
+names to ASCII letters, digits, '_' and '-' (ifupdown reads a '.' in a name as a VLAN, and source-directory
+reads only such file names), parents to the names any backend accepts.
+"""
+
+import posixpath
+import re
+
+from ansible_collections.hostnet.macvlan.plugins.module_utils import _persist
+
+STACK = "ifupdown"
+HANDLED = frozenset(
+    ("mac_address", "mtu", "source_macs", "nopromisc", "nodst", "bcqueuelen", "addresses", "routes", "link_state")
+)
+_LINK_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*")
+# The pre-up line of a link file: the parent is the word after "link".
+_CREATE_RE = re.compile(r"^\s*pre-up\s.*\bip link add link (\S+) name (\S+) ", re.MULTILINE)
+
+
+def check_link_name(value, option):
+    if not isinstance(value, str) or not _LINK_NAME_RE.fullmatch(value):
+        _persist.fail(
+            option,
+            value,
+            "cannot be written to ifupdown files: a link name there is made of ASCII letters, digits, '_' and '-' "
+            "(not first); ifupdown reads a '.' as a VLAN, and source-directory skips other file names",
+        )
+    return value
+
+
+def _sys(name):
+    return "/sys/class/net/%s" % name
+
+
+def link_file(spec):
+    name = spec["name"]
+    create = ["ip link add link %s name %s type %s mode %s" % (spec["parent"], name, spec["type"], spec["mode"])]
+    if spec["mode"] == "passthru" and spec.get("nopromisc"):
+        create.append("nopromisc")
+    if spec["mode"] == "source" and spec.get("nodst"):
+        create.append("nodst")
+    if spec.get("source_macs"):
+        create.append("macaddr set " + " ".join(spec["source_macs"]))
+    if spec.get("bcqueuelen") is not None:
+        create.append("bcqueuelen %d" % spec["bcqueuelen"])
+    lines = [
+        _persist.HEADER,
+        "# %s %s on %s: ifup creates it (at boot: networking.service runs ifup -a), ifdown deletes it.\n"
+        % (spec["type"], name, spec["parent"]),
+        "auto %s\n" % name,
+        "iface %s inet manual\n" % name,
+        "    pre-up test -e %s || %s\n" % (_sys(name), " ".join(create)),
+    ]
+    if spec.get("mac_address"):
+        lines.append("    hwaddress %s\n" % spec["mac_address"])
+    if spec.get("mtu") is not None:
+        lines.append("    mtu %d\n" % spec["mtu"])
+    for address in spec.get("addresses") or []:
+        lines.append("    up ip address replace %s dev %s\n" % (address, name))
+    for route in _persist.ordered_routes(spec.get("routes")):
+        via = " via %s" % route["gateway"] if route.get("gateway") else ""
+        lines.append("    up ip route replace %s%s dev %s metric %d\n" % (route["dest"], via, name, route["metric"]))
+    if spec["link_state"] == "down":
+        lines.append("    up ip link set dev %s down\n" % name)
+    lines.append("    post-down test ! -e %s || ip link delete dev %s\n" % (_sys(name), name))
+    return "".join(lines)
+
+
+def parent_file(parent):
+    return "".join(
+        [
+            _persist.HEADER,
+            "# The promiscuous flag of %s, a macvlan parent: set whenever ifupdown brings %s up (at boot:\n"
+            % (parent, parent),
+            "# networking.service). A second iface stanza for %s: ifupdown applies every stanza of an interface.\n"
+            % parent,
+            "auto %s\n" % parent,
+            "iface %s inet manual\n" % parent,
+            "    up ip link set dev %s promisc on\n" % parent,
+        ]
+    )
+
+
+def encode(name):
+    """A parent name as a file name that source-directory reads (ASCII letters, digits, '_' and '-'): every
+    other character, and '_' itself, as '_' and two hex digits."""
+    out = []
+    for char in name:
+        if re.fullmatch(r"[A-Za-z0-9-]", char):
+            out.append(char)
+        else:
+            out += ["_%02x" % byte for byte in char.encode("utf-8")]
+    return "".join(out)
+
+
+def parent_of(content):
+    found = _CREATE_RE.search(content or "")
+    return found.group(1) if found else None
+
+
+def plan(desired, prefix, directory, listing):
+    """The owned files in ``directory`` (absolute, validated). ``listing``: {path: _persist.Entry} of our files
+    there (with content)."""
+    result = _persist.Plan("ifupdown")
+    _persist.check_desired(desired, STACK)
+    link_prefix = prefix + "link-"
+    parent_prefix = prefix + "parent-"
+
+    for index, spec in desired.persisted:
+        check_link_name(spec["name"], "links[%d].name" % index)
+        path = _persist.join(directory, link_prefix + spec["name"])
+        result.write(directory, path, link_file(spec))
+        _persist.report_not_persisted(result, index, spec, HANDLED, STACK)
+
+    for parent in sorted(desired.parents):
+        _persist.check_name(parent, "parents", STACK)
+        path = _persist.join(directory, parent_prefix + encode(parent))
+        if desired.parents[parent]:
+            result.write(directory, path, parent_file(parent))
+        elif path in listing:
+            result.drop(directory, path)
+
+    for path in sorted(listing):
+        if posixpath.dirname(path) != directory or path in result.files:
+            continue
+        base = posixpath.basename(path)
+        if not base.startswith(link_prefix) or len(base) == len(link_prefix):
+            continue
+        name = base[len(link_prefix) :]
+        if desired.link_file_goes(name, parent_of(listing[path].content) in desired.managed):
+            result.drop(directory, path)
+    return result
+
+
+def sample_name(prefix):
+    """A name of the kind every file of ours has (for the check that the interfaces file reads them)."""
+    return prefix + "link-x"

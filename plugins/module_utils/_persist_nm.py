@@ -1,0 +1,191 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to the hostnet.macvlan collection
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+#
+# PRIVATE: this file is internal to the hostnet.macvlan collection. It is not a public API and may change
+# in any release without notice. Do not import it from other collections.
+
+"""Persistence for NetworkManager: the owned file set, planned from the desired state (pure, no I/O).
+
+One keyfile connection per link, ``<prefix>link-<name>.nmconnection`` (mode 0600: NetworkManager ignores
+keyfiles that others can read). NetworkManager has no drop-ins and the parent's own connection is the
+administrator's, so the parents' promiscuous flag is a oneshot systemd unit of the collection,
+``<prefix>promisc@.service``, enabled per parent by a link in ``multi-user.target.wants/``.
+"""
+
+import posixpath
+
+from ansible_collections.hostnet.macvlan.plugins.module_utils import _persist
+
+STACK = "NetworkManager"
+HANDLED = frozenset(("mac_address", "mtu", "addresses", "routes", "link_state", "nopromisc"))
+# NMSettingMacvlanMode.
+MODES = {"vepa": 1, "bridge": 2, "private": 3, "passthru": 4, "source": 5}
+WANTS = "multi-user.target.wants"
+
+
+def keyfile(spec, prefix):
+    connection_id = prefix + spec["name"]
+    v4 = [a for a in spec.get("addresses") or [] if ":" not in a]
+    v6 = [a for a in spec.get("addresses") or [] if ":" in a]
+    routes = _persist.ordered_routes(spec.get("routes"))
+    lines = [
+        _persist.HEADER,
+        "[connection]\n",
+        "id=%s\n" % connection_id,
+        "uuid=%s\n" % _persist.stable_uuid(connection_id),
+        "type=macvlan\n",
+        "interface-name=%s\n" % spec["name"],
+    ]
+    if spec["link_state"] == "down":
+        lines.append("autoconnect=false\n")
+    if spec.get("mac_address") or spec.get("mtu") is not None:
+        lines += ["\n", "[ethernet]\n"]
+        if spec.get("mac_address"):
+            lines.append("cloned-mac-address=%s\n" % spec["mac_address"])
+        if spec.get("mtu") is not None:
+            lines.append("mtu=%d\n" % spec["mtu"])
+    lines += ["\n", "[macvlan]\n", "mode=%d\n" % MODES[spec["mode"]], "parent=%s\n" % spec["parent"]]
+    if spec["mode"] == "passthru" and spec.get("nopromisc"):
+        lines.append("promiscuous=false\n")
+    if spec["type"] == "macvtap":
+        lines.append("tap=true\n")
+    for section, addresses, family_routes, any_gateway, off in (
+        ("ipv4", v4, [r for r in routes if ":" not in r["dest"]], "0.0.0.0", "disabled"),
+        ("ipv6", v6, [r for r in routes if ":" in r["dest"]], "::", "ignore"),
+    ):
+        lines += ["\n", "[%s]\n" % section]
+        if not addresses:
+            lines.append("method=%s\n" % off)
+            continue
+        lines.append("method=manual\n")
+        for number, address in enumerate(addresses, 1):
+            lines.append("address%d=%s\n" % (number, address))
+        for number, route in enumerate(family_routes, 1):
+            lines.append(
+                "route%d=%s,%s,%d\n" % (number, route["dest"], route.get("gateway") or any_gateway, route["metric"])
+            )
+    return "".join(lines)
+
+
+def promisc_unit():
+    return "".join(
+        [
+            _persist.HEADER,
+            "# Sets the promiscuous flag of a macvlan parent (the instance: an interface name, escaped as in unit "
+            "names)\n",
+            "# at boot, once NetworkManager has started. Enabled per interface by a link in multi-user.target.wants/.\n",
+            "# (Not bound to the interface's device unit: systemd in a container never activates device units of "
+            "network\n",
+            "# interfaces, so a unit wanted by one would not run there.)\n",
+            "[Unit]\n",
+            "Description=Promiscuous mode on macvlan parent %I (hostnet.macvlan)\n",
+            "After=NetworkManager.service systemd-udev-settle.service\n",
+            "\n",
+            "[Service]\n",
+            "Type=oneshot\n",
+            "RemainAfterExit=yes\n",
+            "ExecStart=ip link set dev %I promisc on\n",
+            "\n",
+            "[Install]\n",
+            "WantedBy=multi-user.target\n",
+        ]
+    )
+
+
+def systemd_escape(name):
+    """An interface name as a unit instance, as ``systemd-escape`` writes it (no '/' in interface names)."""
+    out = []
+    for index, char in enumerate(name):
+        if (char.isalnum() and ord(char) < 128) or char in ":_" or (char == "." and index > 0):
+            out.append(char)
+        else:
+            out += ["\\x%02x" % byte for byte in char.encode("utf-8")]
+    return "".join(out)
+
+
+def systemd_unescape(text):
+    out = bytearray()
+    index = 0
+    while index < len(text):
+        if text.startswith("\\x", index) and index + 4 <= len(text):
+            try:
+                out.append(int(text[index + 2 : index + 4], 16))
+                index += 4
+                continue
+            except ValueError:
+                pass
+        out += text[index].encode("utf-8")
+        index += 1
+    return out.decode("utf-8", "replace")
+
+
+def parent_of(content):
+    """``parent=`` of a keyfile's [macvlan] section (None when it has none)."""
+    section = None
+    for raw in (content or "").splitlines():
+        line = raw.strip()
+        if line.startswith("[") and line.endswith("]"):
+            section = line[1:-1]
+        elif section == "macvlan" and line.startswith("parent="):
+            return line[len("parent=") :]
+    return None
+
+
+def plan(desired, prefix, directory, systemd_dir, listing):
+    """The owned keyfiles in ``directory`` and the promisc unit and its links in ``systemd_dir`` (absolute,
+    validated). ``listing``: {path: _persist.Entry}: our keyfiles (with content), our unit and the links in
+    ``systemd_dir/multi-user.target.wants``."""
+    result = _persist.Plan("networkmanager")
+    _persist.check_desired(desired, STACK)
+    link_prefix = prefix + "link-"
+
+    for index, spec in desired.persisted:
+        path = _persist.join(directory, "%s%s.nmconnection" % (link_prefix, spec["name"]))
+        result.write(directory, path, keyfile(spec, prefix), _persist.SECRET_MODE)
+        _persist.report_not_persisted(result, index, spec, HANDLED, STACK)
+        if spec["link_state"] == "down":
+            result.warn(
+                "links[%d] (%s): link_state down is persisted as autoconnect=false: after a reboot the link exists "
+                "only once the connection is activated (or the module that creates it runs)" % (index, spec["name"])
+            )
+
+    for path in sorted(listing):
+        if posixpath.dirname(path) != directory or path in result.files:
+            continue
+        base = posixpath.basename(path)
+        if not (base.startswith(link_prefix) and base.endswith(".nmconnection")):
+            continue
+        name = base[len(link_prefix) : -len(".nmconnection")]
+        if name and desired.link_file_goes(name, parent_of(listing[path].content) in desired.managed):
+            result.drop(directory, path)
+
+    # The parents' flag: a unit link per parent listed with promisc true; removed for a parent listed with
+    # promisc false; a parent that is not listed keeps its link. The unit goes with its last link.
+    unit_name = prefix + "promisc@.service"
+    unit = _persist.join(systemd_dir, unit_name)
+    wants = _persist.join(systemd_dir, WANTS)
+    instance_prefix = prefix + "promisc@"
+    for parent in sorted(desired.parents):
+        _persist.check_name(parent, "parents", STACK)
+        path = _persist.join(wants, "%s%s.service" % (instance_prefix, systemd_escape(parent)))
+        if desired.parents[parent]:
+            result.symlink(systemd_dir, path, unit)
+        elif path in listing:
+            result.drop(systemd_dir, path)
+    enabled = [p for p in result.files if posixpath.dirname(p) == wants]
+    for path in listing:
+        base = posixpath.basename(path)
+        if (
+            posixpath.dirname(path) == wants
+            and base.startswith(instance_prefix)
+            and base != unit_name
+            and path not in result.remove
+        ):
+            enabled.append(path)
+    if enabled:
+        result.write(systemd_dir, unit, promisc_unit())
+    elif unit in listing:
+        result.drop(systemd_dir, unit)
+    return result

@@ -1,0 +1,476 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to the hostnet.macvlan collection
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+#
+# PRIVATE: this file is internal to the hostnet.macvlan collection. It is not a public API and may change
+# in any release without notice. Do not import it from other collections.
+
+"""The ``macvlan_persist`` module's flow: validate, choose the backend, then under the host's lock read what is
+on disk, plan (``_persist*``, pure), compare (the drift report; check mode stops here), write atomically,
+remove, and reload the stack.
+
+The only I/O of persistence lives here: listing and reading the owned files, reading which .network
+systemd-networkd uses for a parent, asking systemd which stack runs, writing (a temporary file in the same
+directory, fsync, rename), removing, and the reload commands. Every path written or removed is checked to be
+inside its directory, also after resolving symbolic links.
+"""
+
+import contextlib
+import errno
+import glob
+import os
+import posixpath
+import stat
+import tempfile
+
+from ansible_collections.hostnet.macvlan.plugins.module_utils import _persist
+from ansible_collections.hostnet.macvlan.plugins.module_utils import _persist_ifupdown as _ifupdown
+from ansible_collections.hostnet.macvlan.plugins.module_utils import _persist_networkd as _networkd
+from ansible_collections.hostnet.macvlan.plugins.module_utils import _persist_nm as _nm
+from ansible_collections.hostnet.macvlan.plugins.module_utils._lock import LockError, NamespaceLocks
+
+SYSTEMD_RUNNING = "/run/systemd/system"
+NETIF_LINKS = "/run/systemd/netif/links"
+_MAX_READ = 1 << 20
+
+
+class Settings:
+    """The validated options that are not the desired state."""
+
+    def __init__(self, params):
+        self.prefix = _persist.validate_prefix(params["prefix"])
+        self.dirs = {}
+        for option in ("networkd_dir", "networkmanager_dir", "ifupdown_dir", "systemd_dir"):
+            self.dirs[option] = _persist.validate_dir(params[option], option)
+        self.interfaces_file = _persist.validate_dir(params["interfaces_file"], "interfaces_file")
+        mapping = params.get("networkd_parent_network") or {}
+        for key, value in mapping.items():
+            if value is not None and not isinstance(value, str):
+                _persist.fail("networkd_parent_network.%s" % key, value, "must be a file name or ''")
+        self.mapping = {str(k): (v or "") for k, v in mapping.items()}
+        self.netns = params.get("netns") or None
+        self.backend = params["backend"]
+        self.reload = params["reload"]
+        self.lock_timeout = params["lock_timeout"]
+
+
+# --- reading ------------------------------------------------------------------------------------------
+
+
+def _listdir(path):
+    try:
+        return sorted(os.listdir(path))
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+            return []
+        raise
+
+
+def _read_text(path, limit=_MAX_READ):
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return None
+    try:
+        data = os.read(fd, limit + 1)
+    finally:
+        os.close(fd)
+    if len(data) > limit:
+        return None
+    return data.decode("utf-8", "replace")
+
+
+def entry(path, read=False):
+    """What is at path (not following a symbolic link), or None."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return None
+    if stat.S_ISLNK(info.st_mode):
+        try:
+            return _persist.Entry("symlink", target=os.readlink(path))
+        except OSError:
+            return _persist.Entry("other")
+    if stat.S_ISREG(info.st_mode):
+        return _persist.Entry("file", _read_text(path) if read else None, mode=stat.S_IMODE(info.st_mode))
+    if stat.S_ISDIR(info.st_mode):
+        return _persist.Entry("dir")
+    return _persist.Entry("other")
+
+
+def scan_networkd(directory, prefix):
+    listing = {}
+    for name in _listdir(directory):
+        path = posixpath.join(directory, name)
+        found = entry(path, read=name.startswith(prefix) or (name.endswith(".network") and "parent-" in name))
+        if found is None:
+            continue
+        listing[path] = found
+        if found.kind == "dir" and name.endswith(".network.d"):
+            for sub in _listdir(path):
+                sub_path = posixpath.join(path, sub)
+                sub_found = entry(sub_path, read=sub.startswith(prefix))
+                if sub_found is not None:
+                    listing[sub_path] = sub_found
+    return listing
+
+
+def scan_prefixed(directory, prefix):
+    listing = {}
+    for name in _listdir(directory):
+        if name.startswith(prefix):
+            found = entry(posixpath.join(directory, name), read=True)
+            if found is not None:
+                listing[posixpath.join(directory, name)] = found
+    return listing
+
+
+def scan_systemd(directory, prefix):
+    listing = {}
+    unit = posixpath.join(directory, prefix + "promisc@.service")
+    found = entry(unit, read=True)
+    if found is not None:
+        listing[unit] = found
+    wants = posixpath.join(directory, _nm.WANTS)
+    for name in _listdir(wants):
+        if name.startswith(prefix + "promisc@"):
+            found = entry(posixpath.join(wants, name))
+            if found is not None:
+                listing[posixpath.join(wants, name)] = found
+    return listing
+
+
+def networkd_reported(parents):
+    """{parent: .network file name} from systemd-networkd's state (NETWORK_FILE= of the parent's ifindex)."""
+    out = {}
+    for parent in parents:
+        if "/" in parent or parent in (".", ".."):
+            continue
+        index = _read_text("/sys/class/net/%s/ifindex" % parent, 64)
+        if not index or not index.strip().isdigit():
+            continue
+        state = _read_text(posixpath.join(NETIF_LINKS, index.strip()), 65536)
+        for line in (state or "").splitlines():
+            if line.startswith("NETWORK_FILE="):
+                value = line[len("NETWORK_FILE=") :].strip()
+                if value:
+                    out[parent] = posixpath.basename(value)
+    return out
+
+
+def _expand(pattern):
+    return glob.glob(pattern)
+
+
+def _read_interfaces(path):
+    return _read_text(path)
+
+
+# --- the stack ------------------------------------------------------------------------------------------
+
+
+def systemd_running():
+    return os.path.isdir(SYSTEMD_RUNNING)
+
+
+def unit_active(module, unit):
+    systemctl = module.get_bin_path("systemctl")
+    if systemctl is None:
+        return False
+    rc, out, _err = module.run_command([systemctl, "is-active", unit])
+    return rc == 0 and out.strip() == "active"
+
+
+def unit_enabled(systemd_dir, unit):
+    pattern = posixpath.join(glob.escape(systemd_dir), "*.wants")
+    return any(os.path.lexists(posixpath.join(wants, unit)) for wants in glob.glob(pattern))
+
+
+def detect(module, settings):
+    running = systemd_running()
+    units = {}
+    for _backend, unit in _persist.UNITS:
+        units[unit] = unit_active(module, unit) if running else unit_enabled(settings.dirs["systemd_dir"], unit)
+    stanzas = _persist.ifupdown_interfaces(settings.interfaces_file, _read_interfaces, _expand, _listdir)
+    return _persist.choose_backend(running, units, stanzas)
+
+
+def is_host_namespace(ns):
+    try:
+        mine = os.stat("/proc/self/ns/net")
+        other = os.stat(ns if ns.startswith("/") else "/run/netns/" + ns)
+    except OSError:
+        return False
+    return (mine.st_dev, mine.st_ino) == (other.st_dev, other.st_ino)
+
+
+# --- planning -------------------------------------------------------------------------------------------
+
+
+def scan_and_plan(backend, desired, settings):
+    """(listing, plan) for one backend: read what is on disk, plan the owned file set."""
+    prefix = settings.prefix
+    if backend == "networkd":
+        directory = settings.dirs["networkd_dir"]
+        listing = scan_networkd(directory, prefix)
+        parents = set(desired.managed) | set(desired.parents)
+        reported = networkd_reported(sorted(p for p in parents if p not in settings.mapping))
+        plan = _networkd.plan(desired, prefix, directory, listing, settings.mapping, reported)
+    elif backend == "networkmanager":
+        directory = settings.dirs["networkmanager_dir"]
+        listing = scan_prefixed(directory, prefix)
+        listing.update(scan_systemd(settings.dirs["systemd_dir"], prefix))
+        plan = _nm.plan(desired, prefix, directory, settings.dirs["systemd_dir"], listing)
+    else:
+        directory = settings.dirs["ifupdown_dir"]
+        listing = scan_prefixed(directory, prefix)
+        plan = _ifupdown.plan(desired, prefix, directory, listing)
+        sample = _ifupdown.sample_name(prefix)
+        if not _persist.sources_directory(
+            settings.interfaces_file, directory, sample, _read_interfaces, _expand, _listdir
+        ):
+            plan.warn(
+                "interfaces_file %s does not source ifupdown_dir %s (no 'source' or 'source-directory' line reads "
+                "its files): ifupdown does not read the files written there. Add 'source-directory %s' to %s"
+                % (settings.interfaces_file, directory, directory, settings.interfaces_file)
+            )
+    return listing, plan
+
+
+# --- writing --------------------------------------------------------------------------------------------
+
+
+def _check_real(base, path):
+    """The directory a path is written in, resolved, must still be inside the resolved base directory."""
+    real_base = os.path.realpath(base)
+    real_dir = os.path.realpath(posixpath.dirname(path))
+    if real_dir != real_base and not real_dir.startswith(real_base + "/"):
+        raise _persist.PersistError(
+            "refusing to write %s: its directory resolves to %s, outside %s" % (path, real_dir, real_base)
+        )
+
+
+def _makedirs(base, folder):
+    """Create folder (and base) with mode 0755, whatever the umask."""
+    missing = []
+    current = folder
+    while not os.path.isdir(current):
+        missing.append(current)
+        parent = posixpath.dirname(current)
+        if parent == current:
+            break
+        current = parent
+    for path in reversed(missing):
+        try:
+            os.mkdir(path, _persist.DIR_MODE)
+        except OSError as exc:
+            if exc.errno != errno.EEXIST:
+                raise
+            continue
+        os.chmod(path, _persist.DIR_MODE)
+
+
+def _fsync_dir(folder):
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def write(base, path, want):
+    """Write one file (or symbolic link) atomically: a temporary file in the same directory, fsync, rename."""
+    if not _persist.inside(base, path):
+        raise _persist.PersistError("refusing to write %s: it is not inside %s" % (path, base))
+    folder = posixpath.dirname(path)
+    _makedirs(base, folder)
+    _check_real(base, path)
+    name = posixpath.basename(path)
+    if "symlink" in want:
+        tmp = posixpath.join(folder, ".%s.%d.tmp" % (name, os.getpid()))
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+        os.symlink(want["symlink"], tmp)
+    else:
+        fd, tmp = tempfile.mkstemp(prefix="." + name + ".", suffix=".tmp", dir=folder)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(want["content"].encode("utf-8"))
+                handle.flush()
+                os.fchmod(handle.fileno(), want["mode"])
+                os.fsync(handle.fileno())
+        except BaseException:
+            _unlink_quietly(tmp)
+            raise
+    try:
+        os.rename(tmp, path)
+    except BaseException:
+        _unlink_quietly(tmp)
+        raise
+    _fsync_dir(folder)
+
+
+def _unlink_quietly(path):
+    with contextlib.suppress(OSError):
+        os.unlink(path)
+
+
+def remove(base, path):
+    if not _persist.inside(base, path):
+        raise _persist.PersistError("refusing to remove %s: it is not inside %s" % (path, base))
+    _check_real(base, path)
+    found = entry(path)
+    if found is None:
+        return False
+    if found.kind == "dir":
+        raise _persist.PersistError("refusing to remove %s: it is a directory" % path)
+    os.unlink(path)
+    _fsync_dir(posixpath.dirname(path))
+    return True
+
+
+def _describe(entry_or_want):
+    if entry_or_want is None:
+        return ""
+    if isinstance(entry_or_want, dict):
+        if "symlink" in entry_or_want:
+            return "symbolic link to %s\n" % entry_or_want["symlink"]
+        return entry_or_want["content"]
+    if entry_or_want.kind == "symlink":
+        return "symbolic link to %s\n" % entry_or_want.target
+    if entry_or_want.kind == "file":
+        return entry_or_want.content if entry_or_want.content is not None else "(unreadable)\n"
+    return "(%s)\n" % entry_or_want.kind
+
+
+def apply(plan, listing, changes, backend, settings):
+    """Write and remove what the drift report lists; returns [{path, state}] of what was done."""
+    done = []
+    for path, state in changes:
+        if state in ("missing", "differs"):
+            write(plan.bases[path], path, plan.files[path])
+            done.append({"path": path, "state": "written"})
+    for path, state in changes:
+        if state == "extra" and remove(plan.bases[path], path):
+            done.append({"path": path, "state": "removed"})
+    if backend == "networkd":
+        for folder in _networkd.prune_dirs(plan, listing, settings.prefix, settings.dirs["networkd_dir"]):
+            with contextlib.suppress(OSError):
+                os.rmdir(folder)
+    return done
+
+
+def reload_stack(module, backend, done, settings):
+    """Reload the stack after files changed; returns the commands run."""
+    if not done or not settings.reload or not systemd_running():
+        return []
+    ran = []
+
+    def run(argv):
+        rc, out, err = module.run_command(argv)
+        if rc != 0:
+            raise _persist.PersistError(
+                "the files were written, but '%s' failed (rc %d): %s" % (" ".join(argv), rc, (err or out).strip())
+            )
+        ran.append(" ".join([posixpath.basename(argv[0])] + argv[1:]))
+
+    paths = [item["path"] for item in done]
+    if backend == "networkd" and unit_active(module, "systemd-networkd.service"):
+        networkctl = module.get_bin_path("networkctl")
+        if networkctl:
+            run([networkctl, "reload"])
+    elif backend == "networkmanager":
+        nm_dir = settings.dirs["networkmanager_dir"] + "/"
+        if any(p.startswith(nm_dir) for p in paths) and unit_active(module, "NetworkManager.service"):
+            nmcli = module.get_bin_path("nmcli")
+            if nmcli:
+                run([nmcli, "connection", "reload"])
+        systemd_dir = settings.dirs["systemd_dir"] + "/"
+        if any(p.startswith(systemd_dir) for p in paths):
+            systemctl = module.get_bin_path("systemctl")
+            if systemctl:
+                run([systemctl, "daemon-reload"])
+    return ran
+
+
+# --- the module -----------------------------------------------------------------------------------------
+
+
+def run_persist_module(module):
+    """The whole of the ``macvlan_persist`` module."""
+    params = module.params
+    try:
+        settings = Settings(params)
+        desired = _persist.prepare(params, is_host_namespace)
+        backend = settings.backend
+        reason = "asked for"
+        if settings.netns is not None:
+            if backend != "auto":
+                _persist.fail(
+                    "netns",
+                    settings.netns,
+                    "persistence applies to the host namespace only (its network stack recreates the links at "
+                    "boot, and a network namespace does not exist then); omit netns, or use backend auto, which "
+                    "persists nothing for a namespace",
+                )
+            module.exit_json(
+                changed=False,
+                backend="none",
+                backend_reason="netns %s: persistence applies to the host namespace only" % settings.netns,
+                files=[],
+                reloaded=[],
+                msg="Nothing is persisted: the links are in network namespace %s." % settings.netns,
+            )
+        if backend == "auto":
+            backend, reason = detect(module, settings)
+            if backend is None:
+                module.warn(
+                    "Nothing is persisted: %s. The links exist until the next reboot; set backend to networkd, "
+                    "networkmanager or ifupdown to write that stack's files anyway." % reason
+                )
+                module.exit_json(changed=False, backend="none", backend_reason=reason, files=[], reloaded=[])
+        _persist.validate_prefix(settings.prefix, backend)
+        if module.check_mode:
+            listing, plan = scan_and_plan(backend, desired, settings)
+            changes = _persist.drift(plan, listing)
+            done = [{"path": path, "state": state} for path, state in changes]
+            ran = []
+        else:
+            with NamespaceLocks([None], timeout=settings.lock_timeout):
+                listing, plan = scan_and_plan(backend, desired, settings)
+                changes = _persist.drift(plan, listing)
+                done = apply(plan, listing, changes, backend, settings)
+            ran = reload_stack(module, backend, done, settings)
+    except _persist.PersistError as exc:
+        module.fail_json(msg=str(exc))
+    except LockError as exc:
+        module.fail_json(msg=str(exc))
+    except OSError as exc:
+        module.fail_json(msg="persisting failed: %s" % exc)
+
+    for text in plan.warnings:
+        module.warn(text)
+    result = {
+        "changed": bool(changes),
+        "backend": backend,
+        "backend_reason": reason,
+        "files": done,
+        "reloaded": ran,
+    }
+    if module._diff:
+        result["diff"] = [
+            {
+                "before_header": path,
+                "after_header": path,
+                "before": _describe(listing.get(path)),
+                "after": _describe(plan.files.get(path)) if state != "extra" else "",
+            }
+            for path, state in changes
+        ]
+    module.exit_json(**result)

@@ -1,0 +1,271 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: contributors to the hostnet.macvlan collection
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: macvlan_persist
+short_description: Persist a host's macvlan links and parents' promiscuous flag for its network stack
+version_added: 0.1.0
+description:
+  - Writes the configuration files that make the host's network stack recreate the macvlan and macvtap links
+    of O(links), and the promiscuous flag of the parents in O(parents), at every boot. The same O(links) and
+    O(parents) as M(hostnet.macvlan.macvlan_state), which applies them to the kernel now.
+  - Three stacks (O(backend)), each with the files it reads. V(networkd) - systemd-networkd C(.netdev) and
+    C(.network) files per link, and drop-ins in the parent's C(.network) directory that attach the links and set
+    the flag. V(networkmanager) - a keyfile connection per link, and a oneshot systemd unit for the flag.
+    V(ifupdown) - a file per link in the interfaces directory, with an C(auto) stanza whose commands create the
+    link at boot (networking.service) and with C(ifup), and a stanza per parent for the flag.
+  - Owns only files whose names start with O(prefix), only inside its directories. Files of links the task
+    lists but does not write (C(state=absent), moved into another namespace, or on another parent) are
+    removed; with O(purge), also the files of unlisted links on managed parents. Files of other prefixes, and
+    files that are not the collection's, are never read for removal, written or removed.
+  - Writes atomically (a temporary file in the same directory, fsync, rename), files mode 0644 (keyfiles 0600),
+    directories it creates 0755, under the lock of the host's network namespace that the collection's modules
+    share, so concurrent runs take turns.
+  - Every value written comes from the normalised desired state (MAC addresses lower case, addresses and routes
+    in canonical spelling); a value that a stack would read as something else (a newline, C([), C(=), a path
+    separator, a glob, a scope id in an address) is refused with an error that names the option and the value,
+    and nothing is written.
+  - In check mode the task is a drift report between what is persisted and what is asked - RV(files) lists each
+    file that is V(missing), V(differs) or is V(extra) (would be removed).
+  - Settings a stack cannot express are not persisted and are reported as warnings.
+author:
+  - hostnet.macvlan maintainers (@hostnet)
+extends_documentation_fragment:
+  - hostnet.macvlan.links
+notes:
+  - Needs no pyroute2 and does not talk to the kernel. Writing needs root.
+  - The links of a network namespace other than the host's are not persisted (the namespace does not exist at
+    boot); see O(netns).
+  - With O(backend=ifupdown) nothing is reloaded - ifupdown reads the files when C(ifup) runs (at boot,
+    networking.service runs C(ifup -a)); M(hostnet.macvlan.macvlan_state) applies the links now. A link that
+    macvlan_state created is not known to ifupdown as configured until the next boot (C(ifdown) then skips it).
+seealso:
+  - module: hostnet.macvlan.macvlan_state
+  - module: hostnet.macvlan.macvlan_info
+attributes:
+  check_mode:
+    support: full
+    description: Reports the drift between the files on disk and the files asked for, and changes nothing.
+  diff_mode:
+    support: full
+    description: Shows the content of every file written or removed, before and after.
+  idempotent:
+    support: full
+    description: A second run with the same options writes nothing and reports no change.
+  platform:
+    support: full
+    platforms: posix
+    description: Linux with systemd-networkd, NetworkManager or ifupdown.
+options:
+  backend:
+    description:
+      - The network stack whose files are written.
+      - V(auto) - the stack that runs, reported in RV(backend) and RV(backend_reason). When systemd is the init
+        system, the active unit - C(NetworkManager.service), else C(systemd-networkd.service), else
+        C(networking.service) (ifupdown). When it is not (a container without systemd, an image being built), the
+        unit enabled in O(systemd_dir) (a link in a C(*.wants) directory), in the same order. Else ifupdown when
+        O(interfaces_file) (or a file it sources) has an C(iface) stanza for an interface besides the loopback.
+        Else nothing is persisted (a warning says so; RV(backend) is V(none)).
+    type: str
+    choices: [auto, networkd, networkmanager, ifupdown]
+    default: auto
+  purge:
+    description:
+      - Remove the files of links that O(links) does not list, when they are links on managed parents (those in
+        O(parents) and those used by O(links)). Files of links on other parents stay. With no managed parents,
+        purge removes nothing.
+      - Only link files. The flag of a parent follows O(parents) alone - V(true) writes it, V(false) removes it,
+        and a parent that is not listed keeps what it has.
+    type: bool
+    default: false
+  purge_exclude:
+    description:
+      - Link names whose files purge never removes.
+    type: list
+    elements: str
+    default: []
+  prefix:
+    description:
+      - Name prefix of every file the task writes or removes. Runs with different prefixes own different files
+        (for example the macvlan_host_access role uses its own).
+      - A plain file name prefix - printable ASCII, no C(/), not starting with C(.). With V(ifupdown) only ASCII
+        letters, digits, C(_) and C(-) (the characters source-directory reads); with V(networkmanager) those and
+        C(.) and C(:) (it starts the name of the promisc unit).
+    type: str
+    default: 60-hostnet-macvlan-
+  networkd_dir:
+    description: Directory of the systemd-networkd files (absolute).
+    type: path
+    default: /etc/systemd/network
+  networkd_parent_network:
+    description:
+      - Maps a parent to the file name of the C(.network) that configures it, for example C(eth1) to
+        C(10-eth1.network) - the links are attached with drop-ins in that file's C(.d) directory in
+        O(networkd_dir), and the file itself is never changed. The empty string writes the collection's own
+        minimal C(.network) for that parent.
+      - Parents not listed - the C(.network) systemd-networkd reports for the parent in its state
+        (C(/run/systemd/netif/links/<ifindex>)), else a parent C(.network) of the collection already in
+        O(networkd_dir) (of this prefix or another), else the collection's own C(<prefix>parent-<parent>.network).
+    type: dict
+    default: {}
+  networkmanager_dir:
+    description: Directory of the NetworkManager keyfiles (absolute).
+    type: path
+    default: /etc/NetworkManager/system-connections
+  ifupdown_dir:
+    description:
+      - Directory of the ifupdown files (absolute). O(interfaces_file) must source it; a warning says so when it
+        does not.
+    type: path
+    default: /etc/network/interfaces.d
+  systemd_dir:
+    description:
+      - Directory of the systemd unit that sets the parents' promiscuous flag with NetworkManager (absolute).
+      - With O(backend=auto) and systemd not running, the enabled units are read here.
+    type: path
+    default: /etc/systemd/system
+  interfaces_file:
+    description:
+      - The ifupdown interfaces file. It must read the files in O(ifupdown_dir) through a C(source) line whose
+        glob matches them (C(source /etc/network/interfaces.d/*), Debian's default) or a C(source-directory)
+        line; otherwise the task warns (and still writes the files).
+      - With O(backend=auto), an C(iface) stanza here besides the loopback means ifupdown is in use.
+    type: path
+    default: /etc/network/interfaces
+  reload:
+    description:
+      - When files changed and the stack runs (systemd is the init system), make it read them -
+        C(networkctl reload) for systemd-networkd, C(nmcli connection reload) for NetworkManager and
+        C(systemctl daemon-reload) after the promisc unit changed. Nothing for ifupdown (see the notes).
+    type: bool
+    default: true
+  netns:
+    description:
+      - Persistence applies to the host namespace only. With a namespace here, V(auto) persists nothing (and
+        says so) and any other O(backend) fails.
+      - Links with C(link_netns) (moved into a namespace) are not persisted either, and the files of such a link
+        that an earlier run wrote are removed.
+    type: str
+  lock_timeout:
+    description:
+      - Seconds to wait for the host namespace's lock, held by any other run of the collection that changes the
+        host (check mode takes no lock).
+    type: int
+    default: 60
+"""
+
+EXAMPLES = r"""
+- name: Apply the links now
+  hostnet.macvlan.macvlan_state:
+    parents: &parents
+      - {name: eth1, promisc: true}
+    links: &links
+      - {name: mv-web, parent: eth1, mode: bridge, addresses: [192.0.2.10/24]}
+      - {name: mv-db, parent: eth1, mode: bridge, mac_address: "02:42:ac:11:00:11"}
+    purge: true
+
+- name: And persist them for the network stack that runs
+  hostnet.macvlan.macvlan_persist:
+    parents: *parents
+    links: *links
+    purge: true
+  register: persisted
+
+- name: Which stack it chose
+  ansible.builtin.debug:
+    msg: "{{ persisted.backend }} ({{ persisted.backend_reason }})"
+
+- name: Drift report - what differs between the files and the links asked for
+  hostnet.macvlan.macvlan_persist:
+    backend: ifupdown
+    links: *links
+  check_mode: true
+  diff: true
+  register: drift
+
+- name: Write systemd-networkd files into an image being built (nothing runs there)
+  hostnet.macvlan.macvlan_persist:
+    backend: networkd
+    networkd_dir: /srv/image/etc/systemd/network
+    networkd_parent_network: {eth1: 10-eth1.network}
+    reload: false
+    links:
+      - {name: mv-web, parent: eth1, addresses: [192.0.2.10/24]}
+"""
+
+RETURN = r"""
+backend:
+  description: The stack whose files were written (or compared) - V(none) when nothing is persisted.
+  returned: always
+  type: str
+  sample: ifupdown
+backend_reason:
+  description: Why - V(asked for), or what O(backend=auto) found.
+  returned: always
+  type: str
+  sample: networking.service is active
+files:
+  description:
+    - The files the task changed - C(state) V(written) or V(removed).
+    - In check mode, the drift report - C(state) V(missing) (would be created), V(differs) (would be rewritten)
+      or V(extra) (would be removed). Empty when what is persisted is what is asked.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    path:
+      description: Absolute path of the file (or symbolic link).
+      type: str
+    state:
+      description: V(written), V(removed), V(missing), V(differs) or V(extra).
+      type: str
+  sample:
+    - {path: /etc/network/interfaces.d/60-hostnet-macvlan-link-mv-web, state: written}
+reloaded:
+  description: The reload commands that ran.
+  returned: always
+  type: list
+  elements: str
+  sample: [networkctl reload]
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.hostnet.macvlan.plugins.module_utils._options import (
+    LOCK_OPTIONS,
+    PARENT_OPTIONS,
+    STATE_LINK_OPTIONS,
+)
+from ansible_collections.hostnet.macvlan.plugins.module_utils._persist_runner import run_persist_module
+
+ARGUMENT_SPEC = {
+    "links": {"type": "list", "elements": "dict", "default": [], "options": STATE_LINK_OPTIONS},
+    "parents": {"type": "list", "elements": "dict", "default": [], "options": PARENT_OPTIONS},
+    "backend": {"type": "str", "default": "auto", "choices": ["auto", "networkd", "networkmanager", "ifupdown"]},
+    "purge": {"type": "bool", "default": False},
+    "purge_exclude": {"type": "list", "elements": "str", "default": []},
+    "prefix": {"type": "str", "default": "60-hostnet-macvlan-"},
+    "networkd_dir": {"type": "path", "default": "/etc/systemd/network"},
+    "networkd_parent_network": {"type": "dict", "default": {}},
+    "networkmanager_dir": {"type": "path", "default": "/etc/NetworkManager/system-connections"},
+    "ifupdown_dir": {"type": "path", "default": "/etc/network/interfaces.d"},
+    "systemd_dir": {"type": "path", "default": "/etc/systemd/system"},
+    "interfaces_file": {"type": "path", "default": "/etc/network/interfaces"},
+    "reload": {"type": "bool", "default": True},
+    "netns": {"type": "str"},
+    "lock_timeout": LOCK_OPTIONS["lock_timeout"],
+}
+
+
+def main():
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    run_persist_module(module)
+
+
+if __name__ == "__main__":
+    main()
