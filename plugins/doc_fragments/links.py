@@ -23,12 +23,12 @@ options:
     default: []
     suboptions:
       name:
-        description: Link name.
-        type: str
+        description: Link name (a string; taken as given, and checked like the kernel checks it).
+        type: raw
         required: true
       parent:
-        description: Parent interface in O(netns); required when C(state=present).
-        type: str
+        description: Parent interface in O(netns) (a string); required when C(state=present).
+        type: raw
       type:
         description: V(macvlan) or V(macvtap).
         type: str
@@ -106,8 +106,8 @@ options:
     default: []
     suboptions:
       name:
-        description: Interface name in O(netns).
-        type: str
+        description: Interface name in O(netns) (a string).
+        type: raw
         required: true
       promisc:
         description: Whether the flag is set.
