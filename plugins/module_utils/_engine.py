@@ -269,7 +269,17 @@ class LinkEngine:
 
     # -- the transaction ------------------------------------------------------------------------------
 
-    def converge(self, specs, parents=(), netns=None, purge=False, purge_exclude=(), rollback=True, lock_timeout=None):
+    def converge(
+        self,
+        specs,
+        parents=(),
+        netns=None,
+        purge=False,
+        purge_exclude=(),
+        rollback=True,
+        lock_timeout=None,
+        protect=None,
+    ):
         """Lock, observe, plan, apply in phases, read back, verify; roll back on any failure.
 
         Returns (entries, parent_entries, after) where ``after`` is the read-back snapshots (the observed ones when
@@ -280,6 +290,8 @@ class LinkEngine:
         with _Locked(namespaces_of(specs, netns), lock_timeout, self.check_mode):
             snapshots = self.observe(specs, netns)
             entries, parent_entries = self.plan(specs, snapshots, parents, netns, purge, purge_exclude)
+            if protect:
+                self.check_protected(entries, parent_entries, snapshots[netns], protect, netns)
             actions = _plan.order_actions([a for e in parent_entries + entries for a in e["actions"]])
             if not actions:
                 return entries, parent_entries, snapshots  # nothing to do: what was observed is the result
@@ -295,6 +307,22 @@ class LinkEngine:
                 rollback,
             )
         return entries, parent_entries, after
+
+    def check_protected(self, entries, parent_entries, snapshot, protect, netns):
+        held = None
+        if protect.get("addresses"):
+            wanted = set(protect["addresses"])
+            held = {}
+            for index, address in self.session.addresses(netns):
+                if address in wanted:
+                    held.setdefault(index, []).append(address)
+        protected = _plan.protected_interfaces(
+            snapshot, protect.get("interfaces") or (), held, protect.get("default_route")
+        )
+        try:
+            _plan.check_protected(entries, parent_entries, protected, netns)
+        except _plan.PlanError as exc:
+            raise EngineError(str(exc)) from None
 
     def transaction(self, actions, context, read_back, rollback=True):
         """Apply ``actions`` (each journaled), then ``read_back()``; on any failure roll back and raise

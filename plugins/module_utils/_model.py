@@ -442,3 +442,22 @@ def check_kernel_support(spec, release, option_prefix=""):
                 "%s%s: %r needs Linux %d.%d or later (%s); this kernel is %s"
                 % (option_prefix, option, spec[option], needed[0], needed[1], attr, release)
             )
+
+
+def normalize_protect(value, option="protect"):
+    """The ``protect`` option: {interfaces: [names], addresses: [canonical IPs], default_route: bool}, or None."""
+    if not value:
+        return None
+    interfaces = [validate_ifname(name, option + ".interfaces") for name in value.get("interfaces") or ()]
+    addresses = []
+    for address in value.get("addresses") or ():
+        text = str(address)
+        _plain_text(text, option + ".addresses", "an IP address")
+        try:
+            addresses.append(ipaddress.ip_address(text.strip().split("%")[0]).compressed)
+        except ValueError:
+            _fail(option + ".addresses", address, "is not an IP address")
+    default_route = bool(value.get("default_route"))
+    if not (interfaces or addresses or default_route):
+        return None
+    return {"interfaces": interfaces, "addresses": addresses, "default_route": default_route}

@@ -307,6 +307,11 @@ class Session:
         routes = self._dump_routes(ns, 0, _rtnl.capture_route)
         return _observed.Capture(ns, links, addresses, routes)
 
+    def addresses(self, ns):
+        """(ifindex, address) of every address of ``ns``, dynamic ones included (a DHCP lease, SLAAC)."""
+        found = self._dump(ns, _rtnl.address_dump_request, _rtnl.RTM_NEWADDR, _rtnl.capture_address)
+        return [(record["index"], record["address"].split("/")[0]) for record in found]
+
     def lookup(self, ns, name):
         """The link called ``name`` in ``ns`` (one RTM_GETLINK), or None."""
         bc_cutoff_known = _bc_cutoff_known()

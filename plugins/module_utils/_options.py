@@ -65,6 +65,14 @@ STATE_OPTIONS = {
     "purge": {"type": "bool", "default": False},
     "purge_exclude": {"type": "list", "elements": "raw", "default": []},
     "rollback": {"type": "bool", "default": True},
+    "protect": {
+        "type": "dict",
+        "options": {
+            "interfaces": {"type": "list", "elements": "raw", "default": []},
+            "addresses": {"type": "list", "elements": "str", "default": []},
+            "default_route": {"type": "bool", "default": False},
+        },
+    },
     "netns": {"type": "str"},
     "lock_timeout": LOCK_OPTIONS["lock_timeout"],
 }

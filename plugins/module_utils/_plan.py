@@ -732,3 +732,46 @@ def check_route_collisions(entries, snapshots):
 
 
 _KERNEL_PROTO = 2
+
+
+DEFAULT_DESTS = ("0.0.0.0/0", "::/0")
+
+
+def protected_interfaces(snapshot, interfaces=(), addresses=None, default_route=False):
+    """{name: why} of the interfaces of ``snapshot`` a run must not touch: those named, those holding one of
+    ``addresses`` ({ifindex: [address, ...]}, every address of the namespace), and with ``default_route`` those
+    the main table's default routes leave through (static, DHCP or router advertisement)."""
+    found = {}
+    for name in interfaces:
+        if name in snapshot.links:
+            found.setdefault(name, "is listed in protect.interfaces")
+    for index, held in (addresses or {}).items():
+        link = snapshot.by_index.get(index)
+        if link is not None and held:
+            found.setdefault(link["name"], "holds %s" % ", ".join(held))
+    if default_route:
+        for table in (snapshot.routes or {}, snapshot.unmanaged_routes):
+            for index, routes in table.items():
+                link = snapshot.by_index.get(index)
+                if link is not None and any(route["dest"] in DEFAULT_DESTS for route in routes):
+                    found.setdefault(link["name"], "carries a default route")
+    return found
+
+
+def check_protected(entries, parent_entries, protected, ns):
+    """Refuse a plan that touches a protected interface of namespace ``ns``: an action on it, or a link created
+    on it (a new child of the management NIC, a passthru link that takes it over)."""
+    for entry in list(parent_entries) + list(entries):
+        for action in entry["actions"]:
+            touched = []
+            if action.get("ns") == ns:
+                touched.append(action.get("name"))
+            if action["op"] in ("create", "recreate") and action["ns"] == ns:
+                touched.append(action["spec"]["parent"])
+            for name in touched:
+                if name in protected:
+                    raise PlanError(
+                        "protect: %s %s, and this task would %s. Nothing was changed; leave that interface out, "
+                        "or change it with a confirmed change (confirm_timeout) that reverts by itself if the "
+                        "connection is lost" % (name, protected[name], describe(action))
+                    )

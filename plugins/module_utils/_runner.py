@@ -200,6 +200,7 @@ def run_state_module(module):
                 raise _model.ModelError("parents[%d].name: %r is listed twice" % (index, name))
             parents.append({"name": name, "promisc": parent["promisc"]})
         exclude = [_model.validate_ifname(name, "purge_exclude") for name in params["purge_exclude"]]
+        protect = _model.normalize_protect(params.get("protect"))
         _plan.check_link_set(specs)
     except (_model.ModelError, _plan.PlanError) as exc:
         module.fail_json(msg=str(exc))
@@ -214,6 +215,7 @@ def run_state_module(module):
                 purge_exclude=exclude,
                 rollback=params["rollback"],
                 lock_timeout=params["lock_timeout"],
+                protect=protect,
             )
     except EngineError as exc:
         module.fail_json(msg=str(exc), **exc.result)

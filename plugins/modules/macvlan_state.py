@@ -174,6 +174,29 @@ options:
       - With V(false), the task fails where it stopped and lists what was done.
     type: bool
     default: true
+  protect:
+    description:
+      - Interfaces of O(netns) the task must not touch, typically the ones that carry the Ansible connection. A
+        plan that would act on one of them (change, delete, its promiscuous flag, its addresses or routes) or
+        create a link on it as parent is refused before anything changes, in check mode too, naming the
+        interface, why it is protected and the step.
+      - The rollout playbook passes the connection's address and the default routes here.
+    type: dict
+    suboptions:
+      interfaces:
+        description: Interface names.
+        type: list
+        elements: raw
+        default: []
+      addresses:
+        description: IP addresses; the interfaces holding them (static or dynamic addresses) are protected.
+        type: list
+        elements: str
+        default: []
+      default_route:
+        description: Protect the interfaces the main table's default routes (IPv4 and IPv6) leave through.
+        type: bool
+        default: false
 seealso:
   - module: hostnet.macvlan.macvlan
   - module: hostnet.macvlan.macvlan_info

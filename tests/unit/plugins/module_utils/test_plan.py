@@ -540,3 +540,26 @@ def test_every_action_line_names_its_namespace():
     actions = plan(snap(mv("mv0", 7)), mode="private", addresses=["192.0.2.1/24"], netns="ns1")[0]
     lines = [_plan.describe(a) for a in actions]
     assert lines and all(line.endswith(" in netns ns1") for line in lines), lines
+
+
+def test_protected_interfaces_by_name_address_and_default_route():
+    eth0 = {**PARENT, "name": "eth0", "ifindex": 3, "kind": None}
+    snapshot = snap(eth0, routes={3: [{"dest": "0.0.0.0/0", "gateway": "192.0.2.1", "metric": 0}]})
+    assert _plan.protected_interfaces(snapshot, default_route=True) == {"eth0": "carries a default route"}
+    assert _plan.protected_interfaces(snapshot, addresses={2: ["192.0.2.5"]}) == {"eth1": "holds 192.0.2.5"}
+    assert _plan.protected_interfaces(snapshot, interfaces=["eth1", "nope"]) == {
+        "eth1": "is listed in protect.interfaces"
+    }
+
+
+def test_a_plan_that_touches_a_protected_interface_is_refused():
+    snapshot = snap()
+    entries = entries_for(snapshot, {"name": "mv0"})
+    with pytest.raises(
+        PlanError, match=r"^protect: eth1 holds 192.0.2.5, and this task would create macvlan mv0 on eth1"
+    ):
+        _plan.check_protected(entries, [], {"eth1": "holds 192.0.2.5"}, None)
+    promisc = [{"actions": _plan.plan_promisc("eth1", False, snapshot)}]
+    with pytest.raises(PlanError, match="set promisc of eth1"):
+        _plan.check_protected([], promisc, {"eth1": "carries a default route"}, None)
+    _plan.check_protected(entries, [], {"eth9": "x"}, None)
