@@ -285,7 +285,8 @@ def _fsync_dir(folder):
 
 
 def write(base, path, want):
-    """Write one file (or symbolic link) atomically: a temporary file in the same directory, fsync, rename."""
+    """Write one file (or symbolic link) atomically: a temporary file in the same directory, fsync, rename.
+    Returns the directory (the caller fsyncs it once for all its files)."""
     if not _persist.inside(base, path):
         raise _persist.PersistError("refusing to write %s: it is not inside %s" % (path, base))
     folder = posixpath.dirname(path)
@@ -313,7 +314,7 @@ def write(base, path, want):
     except BaseException:
         _unlink_quietly(tmp)
         raise
-    _fsync_dir(folder)
+    return folder
 
 
 def _unlink_quietly(path):
@@ -331,7 +332,6 @@ def remove(base, path):
     if found.kind == "dir":
         raise _persist.PersistError("refusing to remove %s: it is a directory" % path)
     os.unlink(path)
-    _fsync_dir(posixpath.dirname(path))
     return True
 
 
@@ -352,13 +352,18 @@ def _describe(entry_or_want):
 def apply(plan, listing, changes, backend, settings):
     """Write and remove what the drift report lists; returns [{path, state}] of what was done."""
     done = []
+    folders = set()
     for path, state in changes:
         if state in ("missing", "differs"):
-            write(plan.bases[path], path, plan.files[path])
+            folders.add(write(plan.bases[path], path, plan.files[path]))
             done.append({"path": path, "state": "written"})
     for path, state in changes:
         if state == "extra" and remove(plan.bases[path], path):
+            folders.add(posixpath.dirname(path))
             done.append({"path": path, "state": "removed"})
+    # The renames and unlinks reach the disk with one fsync of each directory they changed.
+    for folder in sorted(folders):
+        _fsync_dir(folder)
     if backend == "networkd":
         for folder in _networkd.prune_dirs(plan, listing, settings.prefix, settings.dirs["networkd_dir"]):
             with contextlib.suppress(OSError):
