@@ -22,7 +22,9 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV=${VENV:-$ROOT/.venv}
 STAMP=$VENV/.bootstrap.stamp
-APT_PACKAGES=(iproute2 iputils-ping python3-venv python3-pyroute2 shellcheck git util-linux systemd network-manager)
+# ifupdown: ifquery and ifup --no-act read the macvlan_persist module's ifupdown files in the tests (they never
+# configure this machine).
+APT_PACKAGES=(iproute2 iputils-ping python3-venv python3-pyroute2 shellcheck git util-linux systemd network-manager ifupdown)
 REQ_FILES=("$ROOT/requirements/test.txt" "$ROOT/requirements/constraints.txt")
 
 log() { printf 'bootstrap: %s\n' "$*"; }

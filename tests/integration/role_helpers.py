@@ -1,4 +1,5 @@
-"""Helpers for the role tests: run a role through Ansible, parse systemd ini files, boot systemd-networkd.
+"""Helpers for the role and persistence tests: run a role through Ansible, parse systemd ini files, boot
+systemd-networkd.
 
 ``boot_networkd`` is the reboot oracle for persisted systemd-networkd files: it starts the real
 ``systemd-networkd`` in a throwaway mount and network namespace (``unshare -m -n``) whose
@@ -49,14 +50,24 @@ class RoleRun:
         """The msg of every debug task (what the role reports)."""
         return [r["msg"] for r in self.results if isinstance(r.get("msg"), str) and r.get("_status") == "ok"]
 
+    def warnings(self):
+        """Every warning the role's tasks returned."""
+        return [w for r in self.results for w in r.get("warnings") or []]
+
+    def persisted(self):
+        """The results of the role's hostnet.macvlan.macvlan_persist tasks (those that ran)."""
+        return [r for r in self.results if "backend" in r and r.get("_status") != "skipped"]
+
     def describe_changes(self):
         out = []
         for result in self.changed:
             items = result.get("results")
             if items:
                 out += [i.get("dest") or i.get("path") or str(i.get("item")) for i in items if i.get("changed")]
+            elif result.get("files"):
+                out += [f["path"] for f in result["files"]]
             else:
-                out.append(result.get("dest") or result.get("path") or result.get("cmd") or sorted(result))
+                out.append(result.get("dest") or result.get("path") or result.get("actions") or sorted(result))
         return out
 
 

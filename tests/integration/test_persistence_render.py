@@ -1,14 +1,16 @@
-"""Persistence of the roles: the files they write for systemd-networkd and NetworkManager.
+"""Persistence of the roles, through hostnet.macvlan.macvlan_persist: the files they write for systemd-networkd,
+NetworkManager and ifupdown.
 
 The roles run with ``macvlan_topology_apply: false`` (files only, the kernel is not touched) against temporary
-directories. Oracles, never the roles' own code: the file contents (strict ini parse), the real
+directories. Oracles, never the collection's own code: the file contents (strict ini parse), the real
 ``systemd-networkd`` booted on the written files in a throwaway namespace (``role_helpers.boot_networkd``: the
-links, addresses, routes and flags it creates are read with ``ip -j``), ``nmcli --offline`` for keyfiles, and
-``systemd-analyze verify`` for the unit.
+links, addresses, routes and flags it creates are read with ``ip -j``), ``nmcli --offline`` for keyfiles,
+``systemd-analyze verify`` for the unit, ``ifquery``/``ifup --no-act`` for the ifupdown stanzas.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import subprocess
@@ -30,6 +32,8 @@ from role_helpers import (
 )
 
 PREFIX = "60-hostnet-macvlan-"
+HOST_ACCESS = "60-hostnet-macvlan-host-access-"
+INJECTION = "fe80::5%x\n[Network]\nDNS=203.0.113.53\n#/64"
 
 # Parent names that do not exist on the test machine: the role finds no interface and no networkd state.
 P0, P1, P2 = "hmvr0", "hmvr1", "hmvr2"
@@ -64,6 +68,8 @@ def topology(tmp_path, persist, links=None, parents=None, **extra):
         "macvlan_topology_networkd_dir": str(tmp_path / "networkd"),
         "macvlan_topology_networkmanager_dir": str(tmp_path / "nm"),
         "macvlan_topology_systemd_dir": str(tmp_path / "systemd"),
+        "macvlan_topology_ifupdown_dir": str(tmp_path / "ifupdown"),
+        "macvlan_topology_interfaces_file": str(tmp_path / "interfaces"),
         "macvlan_topology_parents": parents if parents is not None else [{"name": P0, "promisc": True}],
         "macvlan_topology_links": links if links is not None else LINKS,
     }
@@ -295,10 +301,10 @@ def test_networkd_drift_is_corrected_and_purge_keeps_foreign_files(ansible_defau
     assert not run_role(ansible_default, "macvlan_topology", **topology(tmp_path, "networkd", links=links)).changed
 
     # A link becomes absent: its files go, without purge. An unlisted link keeps its files without purge.
-    # (The host-access shim's files, as its role writes them, are there too.)
-    shim = nd / ("%sparent-%s.network.d" % (PREFIX, P0)) / (PREFIX + "link-mv-host.conf")
+    # (The host-access shim's files, as its role writes them - its own prefix - are there too.)
+    shim = nd / ("%sparent-%s.network.d" % (PREFIX, P0)) / (HOST_ACCESS + "link-mv-host.conf")
     shim.write_text("[Network]\nMACVLAN=mv-host\n")
-    (nd / (PREFIX + "link-mv-host.netdev")).write_text("[NetDev]\nName=mv-host\nKind=macvlan\n")
+    (nd / (HOST_ACCESS + "link-mv-host.netdev")).write_text("[NetDev]\nName=mv-host\nKind=macvlan\n")
     links = [{"name": "mv-priv", "state": "absent"}, links[2]]  # mv-src on P1 stays; P2 is no longer managed
     ok(run_role(ansible_default, "macvlan_topology", **topology(tmp_path, "networkd", links=links)))
     assert not [f for f in files(nd) if "link-mv-priv" in f]
@@ -312,7 +318,7 @@ def test_networkd_drift_is_corrected_and_purge_keeps_foreign_files(ansible_defau
     remaining = files(nd)
     assert not [f for f in remaining if "mv-vepa" in f]  # on P0 (managed): purged
     assert [f for f in remaining if "mvtap0" in f]  # on P2 (not managed): kept
-    assert [f for f in remaining if "mv-host" in f]  # the host-access shim: never purged
+    assert [f for f in remaining if "mv-host" in f]  # the host-access shim: another prefix, never seen
     assert foreign.exists() and foreign_prefixed_elsewhere.exists()
 
     # purge with no managed parents: a no-op.
@@ -387,12 +393,14 @@ def test_networkmanager_keyfiles(ansible_default, tmp_path):
     unit = ini(sd / (PREFIX + "promisc@.service"))
     assert dict(section(unit, "Service"))["ExecStart"] == "ip link set dev %I promisc on"
 
-    # The link names the template instance systemd escapes: a '-' in a parent name becomes \x2d.
+    # The link names the template instance systemd escapes: a '-' in a parent name becomes \x2d. P0 is not
+    # listed in this run: its link stays (a parent that is not mentioned is left as it is).
     dashed = topology(tmp_path, "networkmanager", parents=[{"name": "hmv-r0", "promisc": True}])
     ok(run_role(ansible_default, "macvlan_topology", **dashed))
     assert files(sd) == sorted(
         [
             PREFIX + "promisc@.service",
+            wants,
             "multi-user.target.wants/%spromisc@hmv\\x2dr0.service" % PREFIX,
         ]
     )
@@ -451,31 +459,78 @@ def test_networkmanager_purge_and_drift(ansible_default, tmp_path):
             PREFIX + "link-mvtap0.nmconnection",  # on P2, not managed: kept
         ]
     )
-    # No promiscuous parent any more: the unit and its links are gone.
+    # P0 is not listed in parents any more: its persisted flag is left as it is (the kernel rule)...
+    assert files(tmp_path / "systemd") == sorted(
+        [PREFIX + "promisc@.service", "multi-user.target.wants/%spromisc@%s.service" % (PREFIX, P0)]
+    )
+    # ... and listed with promisc false, it goes, and the unit with its last link.
+    off = topology(tmp_path, "networkmanager", links=kept, parents=[{"name": P0, "promisc": False}])
+    ok(run_role(ansible_default, "macvlan_topology", **off))
     assert files(tmp_path / "systemd") == []
 
 
 # --- auto, namespaces, the host-access shim -----------------------------------------------------------
 
 
-@pytest.mark.skipif(os.path.isdir("/run/systemd/system"), reason="this machine runs systemd: auto would persist")
-def test_auto_without_a_running_stack_persists_nothing(ansible_default, tmp_path):
+def test_auto_without_a_stack_persists_nothing_and_says_so(ansible_default, tmp_path):
     run = run_role(ansible_default, "macvlan_topology", **topology(tmp_path, "auto"))
     assert not run.failed, run.output[-3000:]
+    result = run.persisted()[-1]
+    if os.path.isdir("/run/systemd/system"):
+        return  # systemd runs here: the stack it runs is chosen (test_persist_module.py checks it against systemctl)
+    # No unit enabled in the (empty) systemd directory, no iface stanza in the (missing) interfaces file.
+    assert result["backend"] == "none"
     assert not run.changed
-    assert any("Nothing is persisted" in m for m in run.messages())
-    assert not [d for d in ("networkd", "nm", "systemd") if (tmp_path / d).exists()]
+    assert any("Nothing is persisted" in w for w in run.warnings())
+    assert not [d for d in ("networkd", "nm", "systemd", "ifupdown") if (tmp_path / d).exists()]
 
 
-@pytest.mark.parametrize("persist", ["networkd", "networkmanager"])
-def test_persisting_a_namespace_is_refused(ansible_default, tmp_path, persist):
-    run = run_role(ansible_default, "macvlan_topology", **topology(tmp_path, persist, macvlan_topology_netns="hmv-x"))
+@pytest.mark.parametrize("persist", ["networkd", "networkmanager", "ifupdown"])
+def test_persisting_a_namespace_is_refused_before_anything_changes(ansible_default, tmp_path, persist):
+    """With the kernel to apply (apply true), the refusal comes first: macvlan_state does not run."""
+    variables = topology(tmp_path, persist, macvlan_topology_netns="hmv-x", macvlan_topology_apply=True)
+    run = run_role(ansible_default, "macvlan_topology", **variables)
     assert run.failed
-    assert "host namespace only" in run.failed[0]["msg"]
-    assert not (tmp_path / "networkd").exists() and not (tmp_path / "nm").exists()
+    assert "netns: 'hmv-x' persistence applies to the host namespace only" in run.failed[0]["msg"]
+    assert not [r for r in run.results if "actions" in r], "macvlan_state ran"
+    assert not [d for d in ("networkd", "nm", "systemd", "ifupdown") if (tmp_path / d).exists()]
+
+
+@pytest.mark.parametrize(
+    "persist, change, option",
+    [
+        ("networkd", {"addresses": [INJECTION]}, "links[0].addresses: %r" % INJECTION),
+        ("networkmanager", {"addresses": [INJECTION]}, "links[0].addresses: %r" % INJECTION),
+        ("ifupdown", {"addresses": [INJECTION]}, "links[0].addresses: %r" % INJECTION),
+        ("networkd", {"parent": P0 + "\n[Network]"}, "links[0].parent"),
+        ("networkmanager", {"mac_address": "02:42:ac:11:00:11\n[ipv4]"}, "links[0].mac_address"),
+        ("ifupdown", {"name": "../../../escaped"}, "links[0].name: '../../../escaped'"),
+    ],
+)
+def test_values_that_cannot_be_written_are_refused_and_nothing_is_written(
+    ansible_default, tmp_path, persist, change, option
+):
+    links = [dict(LINKS[1], **change)]
+    run = run_role(ansible_default, "macvlan_topology", **topology(tmp_path, persist, links=links))
+    assert run.failed
+    assert option in run.failed[0]["msg"], run.failed[0]["msg"]
+    assert not [d for d in ("networkd", "nm", "systemd", "ifupdown") if (tmp_path / d).exists()]
+    assert not (tmp_path.parent / "escaped").exists() and not Path("/escaped").exists()
+
+
+def test_a_bad_file_prefix_is_refused(ansible_default, tmp_path):
+    run = run_role(
+        ansible_default,
+        "macvlan_topology",
+        **topology(tmp_path, "networkd", macvlan_topology_file_prefix="60-x\n[Match]"),
+    )
+    assert run.failed and "prefix: '60-x\\n[Match]'" in run.failed[0]["msg"], run.failed[0]["msg"]
+    assert not (tmp_path / "networkd").exists()
 
 
 def test_host_access_shim_is_persisted_beside_the_topology(ansible_default, tmp_path):
+    """The shim has its own prefix (the topology's purge never sees its files) and attaches through the
+    topology's own .network for the parent (one .network per parent, shared)."""
     variables = topology(tmp_path, "networkd", links=LINKS[:2], macvlan_topology_purge=True)
     ok(run_role(ansible_default, "macvlan_topology", **variables))
     shim = {
@@ -485,21 +540,82 @@ def test_host_access_shim_is_persisted_beside_the_topology(ansible_default, tmp_
         "macvlan_host_access_address": "192.0.2.254/32",
         "macvlan_host_access_addresses": ["2001:db8::fe/128"],
         "macvlan_host_access_routes": ["192.0.2.0/25", {"dest": "2001:db8::/120"}],
-        "macvlan_topology_networkd_dir": str(tmp_path / "networkd"),
-        "macvlan_topology_reload": False,
+        "macvlan_host_access_networkd_dir": str(tmp_path / "networkd"),
+        "macvlan_host_access_reload": False,
     }
     converge_role(ansible_default, "macvlan_host_access", **shim)
     nd = tmp_path / "networkd"
-    network = ini(nd / (PREFIX + "link-mv-host.network"))
+    network = ini(nd / (HOST_ACCESS + "link-mv-host.network"))
     assert [v for k, v in section(network, "Network") if k == "Address"] == ["192.0.2.254/32", "2001:db8::fe/128"]
     assert sections(network, "Route") == [
         [("Destination", "192.0.2.0/25"), ("Metric", "0")],
         [("Destination", "2001:db8::/120"), ("Metric", "1024")],
     ]
-    assert section(ini(nd / (PREFIX + "link-mv-host.netdev")), "MACVLAN") == [("Mode", "bridge")]
-    attach = nd / ("%sparent-%s.network.d" % (PREFIX, P0)) / (PREFIX + "link-mv-host.conf")
+    assert section(ini(nd / (HOST_ACCESS + "link-mv-host.netdev")), "MACVLAN") == [("Mode", "bridge")]
+    attach = nd / ("%sparent-%s.network.d" % (PREFIX, P0)) / (HOST_ACCESS + "link-mv-host.conf")
     assert section(ini(attach), "Network") == [("MACVLAN", "mv-host")]
+    assert not (nd / ("%sparent-%s.network" % (HOST_ACCESS, P0))).exists()
     # The topology with purge keeps the shim's files, and the shim's run does not touch the topology's.
     again = run_role(ansible_default, "macvlan_topology", **variables)
     assert not again.changed, again.describe_changes()
     assert attach.exists()
+    # Every link of the topology goes: its own parent .network stays while the shim is attached through it.
+    gone = topology(tmp_path, "networkd", links=[dict(name=link["name"], state="absent") for link in LINKS[:2]])
+    ok(run_role(ansible_default, "macvlan_topology", **gone))
+    assert (nd / ("%sparent-%s.network" % (PREFIX, P0))).exists() and attach.exists()
+    assert not run_role(ansible_default, "macvlan_host_access", **shim).changed
+
+
+# --- ifupdown -------------------------------------------------------------------------------------------
+
+
+def test_ifupdown_stanzas(ansible_default, tmp_path):
+    interfaces = tmp_path / "interfaces"
+    interfaces.write_text("source %s/*\n\nauto lo\niface lo inet loopback\n" % (tmp_path / "ifupdown"))
+    first = converge_role(ansible_default, "macvlan_topology", **topology(tmp_path, "ifupdown"))
+    assert not any("does not source" in w for w in first.warnings())
+    names = files(tmp_path / "ifupdown")
+    assert names == sorted(["%slink-%s" % (PREFIX, link["name"]) for link in LINKS] + [PREFIX + "parent-" + P0])
+    listed = subprocess.run(["ifquery", "-i", str(interfaces), "--list"], capture_output=True, text=True, check=True)
+    assert sorted(listed.stdout.split()) == sorted(["lo", P0] + [link["name"] for link in LINKS])
+    web = subprocess.run(["ifquery", "-i", str(interfaces), "mv-web"], capture_output=True, text=True, check=True)
+    assert "hwaddress: 02:42:ac:11:00:10" in web.stdout and "mtu: 1400" in web.stdout
+    proc = subprocess.run(
+        ["ifup", "--no-act", "-i", str(interfaces), "-a"], capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "ip link add link %s name mv-web type macvlan mode bridge bcqueuelen 300" % P0 in proc.stderr
+    assert "ip link set dev %s promisc on" % P0 in proc.stderr
+    # Not sourced: a warning, the files are kept.
+    interfaces.write_text("auto lo\niface lo inet loopback\n")
+    run = run_role(ansible_default, "macvlan_topology", **topology(tmp_path, "ifupdown"))
+    assert not run.failed and not run.changed
+    assert any("does not source ifupdown_dir" in w for w in run.warnings())
+
+
+# --- two role runs at once ----------------------------------------------------------------------------------
+
+
+def test_two_concurrent_role_runs_keep_each_others_files(ansible_default, tmp_path):
+    """Two plays at the same time, each with its own links (one shared parent), under the host lock."""
+    first = topology(tmp_path, "networkd", links=[LINKS[0], LINKS[3]], parents=[{"name": P0}])
+    second = topology(tmp_path, "networkd", links=[LINKS[1], LINKS[4]], parents=[{"name": P2, "promisc": False}])
+    procs = []
+    for name, variables in (("first", first), ("second", second)):
+        play = [{"hosts": "localhost", "gather_facts": False, "tasks": [role_task("macvlan_topology", **variables)]}]
+        path = tmp_path / ("%s.yml" % name)
+        path.write_text(json.dumps(play))
+        env = dict(ansible_default.env, RECORD_RESULTS_FILE=str(path) + ".results")
+        cmd = ["ansible-playbook", "-i", "localhost,", "-c", "local", str(path)]
+        procs.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env))
+    for proc in procs:
+        out, _ = proc.communicate(timeout=600)
+        assert proc.returncode == 0, out[-3000:]
+    nd = tmp_path / "networkd"
+    for link in (LINKS[0], LINKS[3], LINKS[1], LINKS[4]):
+        own = "%sparent-%s.network" % (PREFIX, link["parent"])
+        for name in ("%slink-%s.netdev" % (PREFIX, link["name"]), "%s.d/%slink-%s.conf" % (own, PREFIX, link["name"])):
+            assert (nd / name).exists(), name
+        assert (nd / own).exists()
+    assert not run_role(ansible_default, "macvlan_topology", **first).changed
+    assert not run_role(ansible_default, "macvlan_topology", **second).changed

@@ -1,7 +1,8 @@
 """The roles on the real kernel: macvlan_topology and macvlan_host_access in per-test network namespaces.
 
 The roles work in a lab namespace (``macvlan_topology_netns``) with veth parents, and persist nothing there
-(persistence is for the host namespace; ``test_persistence_render.py`` covers it). Oracles: ``ip -j -d link``,
+(persistence is for the host namespace; ``test_persistence_render.py`` covers the roles' persistence and
+``test_persist_module.py`` the module). Oracles: ``ip -j -d link``,
 ``ip -j addr`` and ``ping`` between namespaces. Every run is followed by a rerun that must change nothing and a
 check-mode run that must change nothing.
 """
@@ -120,7 +121,7 @@ def test_topology_purge_removes_only_unlisted_macvlans_on_managed_parents(lab, a
     lab.ip(ns, "link", "add", "mv-stray", "link", "p0", "type", "macvlan", "mode", "bridge")
     lab.ip(ns, "link", "add", "mv-stray1", "link", "p1", "type", "macvtap")
     lab.ip(ns, "link", "add", "mv-other", "link", "p3", "type", "macvlan")  # p3 is not managed
-    lab.ip(ns, "link", "add", "mv-host", "link", "p0", "type", "macvlan")  # the host-access shim's name
+    lab.ip(ns, "link", "add", "mv-host", "link", "p0", "type", "macvlan")  # a host-access shim: no special name
     lab.ip(ns, "link", "add", "mv-keep", "link", "p0", "type", "macvlan")
     lab.ip(ns, "link", "add", "ve-a", "type", "veth", "peer", "name", "ve-b")
 
@@ -129,10 +130,10 @@ def test_topology_purge_removes_only_unlisted_macvlans_on_managed_parents(lab, a
     )
     first = converge_role(ansible_default, "macvlan_topology", **variables)
     state = next(r for r in first.results if "actions" in r)
-    assert sorted(state["purged"]) == ["mv-stray", "mv-stray1"]
+    assert sorted(state["purged"]) == ["mv-host", "mv-stray", "mv-stray1"]
     names = {link["ifname"] for link in lab.links(ns)}
-    assert {"mv-stray", "mv-stray1"} & names == set()
-    assert {"mv-priv", "mv-other", "mv-host", "mv-keep", "ve-a", "ve-b", "p3"} <= names
+    assert {"mv-stray", "mv-stray1", "mv-host"} & names == set()
+    assert {"mv-priv", "mv-other", "mv-keep", "ve-a", "ve-b", "p3"} <= names
 
 
 def test_topology_purge_without_managed_parents_is_a_no_op(lab, ansible_default):
@@ -147,14 +148,29 @@ def test_topology_purge_without_managed_parents_is_a_no_op(lab, ansible_default)
 
 
 def test_topology_refuses_duplicate_names_and_changes_nothing(lab, ansible_default):
+    """The engine's rule (a name is one link per namespace), not a second copy of it in the role."""
     ns = make_host(lab)
     before = all_links(lab, ns)
-    links = [LINKS[0], LINKS[1], dict(LINKS[1], mode="vepa"), dict(LINKS[0]), LINKS[2]]
+    links = [LINKS[0], LINKS[1], dict(LINKS[1], mode="vepa"), LINKS[2]]
     run = run_role(ansible_default, "macvlan_topology", **topology(ns, links))
     assert run.failed
-    duplicates = ", ".join(sorted([LINKS[0]["name"], LINKS[1]["name"]]))
-    assert "macvlan_topology_links names these links more than once: %s" % duplicates in run.failed[0]["msg"]
+    assert "links[2].name: 'mv-priv' is listed twice (also links[1])" in run.failed[0]["msg"], run.failed[0]["msg"]
     assert all_links(lab, ns) == before
+
+
+def test_topology_accepts_eth0_in_two_namespaces(lab, ansible_default):
+    """The commonest container layout: each container's eth0 is a macvlan of the host's p0."""
+    ns = make_host(lab, parents=("p0",))
+    ctr1, ctr2 = lab.netns("ctr1"), lab.netns("ctr2")
+    links = [
+        {"name": "eth0", "parent": "p0", "link_netns": ctr1, "addresses": ["192.0.2.11/24"]},
+        {"name": "eth0", "parent": "p0", "link_netns": ctr2, "addresses": ["192.0.2.12/24"]},
+    ]
+    converge_role(ansible_default, "macvlan_topology", **topology(ns, links, [{"name": "p0"}]))
+    assert lab.addresses(ctr1, "eth0") == ["192.0.2.11/24"]
+    assert lab.addresses(ctr2, "eth0") == ["192.0.2.12/24"]
+    assert lab.link(ctr1, "eth0")["linkinfo"]["info_kind"] == "macvlan"
+    assert lab.link(ctr2, "eth0")["address"] != lab.link(ctr1, "eth0")["address"]
 
 
 def test_topology_installs_pyroute2_when_missing(lab, tmp_path):
@@ -201,7 +217,10 @@ def test_host_access_lets_the_host_reach_its_children(lab, ansible_default):
         "link_netns": vm,
         "addresses": ["192.0.2.10/24", "2001:db8::10/64"],
     }
-    topo = topology(host, [child], [{"name": "p0"}], macvlan_topology_purge=True)
+    # With purge, the shim is excluded by name: the topology does not know about the other role.
+    topo = topology(
+        host, [child], [{"name": "p0"}], macvlan_topology_purge=True, macvlan_topology_purge_exclude=["mv-host"]
+    )
     converge_role(ansible_default, "macvlan_topology", **topo)
     assert lab.link(vm, "mv-vm") is not None
     # The parent's host cannot reach its child: frames for the child's MAC leave through the wire.
