@@ -13,8 +13,15 @@
 #    installed: on PATH, or under pyenv's versions directory.  Missing ones are
 #    reported and skipped.
 #
+# Before any test runs, ansible-test builds (or finds) the virtualenvs of every
+# run above (--prime-venvs) while this script holds the lock on its shared cache
+# in ~/.ansible/test (see scripts/ansible-test-tree.sh: two runs building them
+# at the same time delete each other's); the tests then only reuse them.  The
+# output of that step goes to .build/sanity/prime-<python>.log and is shown
+# when it fails.
+#
 # Extra arguments go to the first ansible-test run (e.g. --test pep8); the
-# extra Pythons are then skipped.  First run about 1-3 minutes (ansible-test
+# extra Pythons are then skipped.  First run about 3-10 minutes (ansible-test
 # builds its virtualenvs under ~/.ansible/test and tests/output), later runs
 # reuse them.
 set -euo pipefail
@@ -32,18 +39,54 @@ log() { printf 'sanity: %s\n' "$*"; }
 source "$ROOT/scripts/ansible-test-tree.sh"
 enter_ansible_test_tree
 
-log "ansible-test sanity --venv --python $SANITY_PYTHON $*"
-"$ANSIBLE_TEST" sanity --venv --python "$SANITY_PYTHON" "$@"
-
+# The runs: index 0 is SANITY_PYTHON with the arguments given, then one per extra Python
+# (compile and import, with that Python's directory first on PATH).
+versions=("$SANITY_PYTHON") dirs=("")
 if [[ $# -gt 0 ]]; then
     log "arguments given: not running the extra Pythons ($SANITY_EXTRA_PYTHONS)"
-    exit 0
+else
+    for v in $SANITY_EXTRA_PYTHONS; do
+        if dir=$(python_dir "$v"); then
+            versions+=("$v") dirs+=("$dir")
+        else
+            log "Python $v not installed: skipping compile/import on $v"
+        fi
+    done
 fi
-for v in $SANITY_EXTRA_PYTHONS; do
-    if ! dir=$(python_dir "$v"); then
-        log "Python $v not installed: skipping compile/import on $v"
-        continue
+
+# run_ansible_test I [ARGS...]: ansible-test sanity for run I, with ARGS added
+run_ansible_test() {
+    local i=$1
+    shift
+    if [[ $i -eq 0 ]]; then
+        "$ANSIBLE_TEST" sanity --venv --python "${versions[0]}" "${SANITY_ARGV[@]}" "$@"
+    else
+        PATH=${dirs[i]}:$PATH "$ANSIBLE_TEST" sanity --venv --python "${versions[i]}" --test compile --test import "$@"
     fi
-    log "ansible-test sanity --venv --python $v --test compile --test import ($dir/python$v)"
-    PATH=$dir:$PATH "$ANSIBLE_TEST" sanity --venv --python "$v" --test compile --test import
+}
+SANITY_ARGV=("$@")
+
+# 1. Build (or find) the virtualenvs of every run while holding the cache lock.
+lock_ansible_test_cache
+for i in "${!versions[@]}"; do
+    prime_log=$ANSIBLE_TEST_TREE_BASE/prime-${versions[i]}.log
+    start=$SECONDS
+    if ! run_ansible_test "$i" --prime-venvs </dev/null >"$prime_log" 2>&1; then
+        cat "$prime_log" >&2
+        log "ERROR: building ansible-test's virtualenvs for Python ${versions[i]} failed" \
+            "(output above, and in $prime_log)" >&2
+        exit 1
+    fi
+    log "virtualenvs for Python ${versions[i]} ready ($((SECONDS - start)) s; output in $prime_log)"
+done
+unlock_ansible_test_cache
+
+# 2. The tests, which only reuse those virtualenvs.
+for i in "${!versions[@]}"; do
+    if [[ $i -eq 0 ]]; then
+        log "ansible-test sanity --venv --python ${versions[0]} ${SANITY_ARGV[*]}"
+    else
+        log "ansible-test sanity --venv --python ${versions[i]} --test compile --test import (${dirs[i]}/python${versions[i]})"
+    fi
+    run_ansible_test "$i"
 done

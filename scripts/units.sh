@@ -3,7 +3,8 @@
 # (default "3.9 3.10 3.11 3.12 3.13": the ones ansible-core 2.19 supports for module code that this
 # collection supports) that is installed: on PATH, or under pyenv's versions directory. Missing ones are
 # reported and skipped; at least one must run. Works like scripts/sanity.sh (same copy in .build/sanity,
-# same pip stand-in); `make unit` runs the same tests with plain pytest on the venv's Python.
+# same pip stand-in, same lock on the copy: ansible-test keeps the virtualenvs of `units` in its tests/output,
+# see scripts/ansible-test-tree.sh); `make unit` runs the same tests with plain pytest on the venv's Python.
 #
 # Extra arguments go to every ansible-test run (e.g. tests/unit/plugins/module_utils/test_plan.py).
 # The first run on a Python builds ansible-test's virtualenv for it (about a minute), later runs reuse it.
