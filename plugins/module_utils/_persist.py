@@ -466,15 +466,13 @@ def walk_interfaces(path, read, expand, listdir, depth=0, seen=None):
             yield path, [keyword, pattern], keyword
             if keyword == "source":
                 for sourced in sorted(expand(pattern)):
-                    for item in walk_interfaces(sourced, read, expand, listdir, depth + 1, seen):
-                        yield item
+                    yield from walk_interfaces(sourced, read, expand, listdir, depth + 1, seen)
             else:
                 for directory in sorted(expand(pattern)):
                     for name in sorted(listdir(directory)):
                         if _RUN_PARTS_RE.fullmatch(name):
                             sourced = posixpath.join(directory, name)
-                            for item in walk_interfaces(sourced, read, expand, listdir, depth + 1, seen):
-                                yield item
+                            yield from walk_interfaces(sourced, read, expand, listdir, depth + 1, seen)
             continue
         yield path, words, "line"
 
