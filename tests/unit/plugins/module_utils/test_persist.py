@@ -4,13 +4,22 @@ the drift report, the interfaces-file check and how ``auto`` chooses."""
 from __future__ import annotations
 
 import pytest
-from test_persist_helpers import IF, ND, NM, PREFIX, SD, desired, file_entry, listing_of
 
 from ansible_collections.hostnet.macvlan.plugins.module_utils import _persist
 from ansible_collections.hostnet.macvlan.plugins.module_utils import _persist_ifupdown as ifupdown
 from ansible_collections.hostnet.macvlan.plugins.module_utils import _persist_networkd as networkd
 from ansible_collections.hostnet.macvlan.plugins.module_utils import _persist_nm as nm
 from ansible_collections.hostnet.macvlan.plugins.module_utils._persist import PersistError
+from ansible_collections.hostnet.macvlan.tests.unit.plugins.module_utils.test_persist_helpers import (
+    IF,
+    ND,
+    NM,
+    PREFIX,
+    SD,
+    desired,
+    file_entry,
+    listing_of,
+)
 
 INJECTION = "fe80::5%x\n[Network]\nDNS=203.0.113.53\n#/64"
 

@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import pytest
-from test_persist_helpers import IF, ND, NM, PREFIX, SD, bundle, desired, file_entry, golden, listing_of
 
 from ansible_collections.hostnet.macvlan.plugins.module_utils import _persist
 from ansible_collections.hostnet.macvlan.plugins.module_utils import _persist_ifupdown as ifupdown
 from ansible_collections.hostnet.macvlan.plugins.module_utils import _persist_networkd as networkd
 from ansible_collections.hostnet.macvlan.plugins.module_utils import _persist_nm as nm
+from ansible_collections.hostnet.macvlan.tests.unit.plugins.module_utils.test_persist_helpers import (
+    IF,
+    ND,
+    NM,
+    PREFIX,
+    SD,
+    bundle,
+    desired,
+    file_entry,
+    golden,
+    listing_of,
+)
 
 HOST_ACCESS = "60-hostnet-macvlan-host-access-"
 
