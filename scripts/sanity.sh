@@ -17,8 +17,7 @@
 # run above (--prime-venvs) while this script holds the lock on its shared cache
 # in ~/.ansible/test (see scripts/ansible-test-tree.sh: two runs building them
 # at the same time delete each other's); the tests then only reuse them.  The
-# output of that step goes to .build/sanity/prime-<python>.log and is shown
-# when it fails.
+# whole output of that step is also in .build/sanity/prime-<python>.log.
 #
 # Extra arguments go to the first ansible-test run (e.g. --test pep8); the
 # extra Pythons are then skipped.  First run about 3-10 minutes (ansible-test
@@ -66,18 +65,21 @@ run_ansible_test() {
 }
 SANITY_ARGV=("$@")
 
-# 1. Build (or find) the virtualenvs of every run while holding the cache lock.
+# 1. Build (or find) the virtualenvs of every run while holding the cache lock. What ansible-test prints
+# while building them (pip) is shown; its "Running sanity test" lines of this step are only in the log.
+PRIME_QUIET='^(Running sanity test |WARNING: Using locale |WARNING: Reviewing previous )'
 lock_ansible_test_cache
 for i in "${!versions[@]}"; do
     prime_log=$ANSIBLE_TEST_TREE_BASE/prime-${versions[i]}.log
     start=$SECONDS
-    if ! run_ansible_test "$i" --prime-venvs </dev/null >"$prime_log" 2>&1; then
-        cat "$prime_log" >&2
-        log "ERROR: building ansible-test's virtualenvs for Python ${versions[i]} failed" \
-            "(output above, and in $prime_log)" >&2
+    log "ansible-test sanity --prime-venvs on Python ${versions[i]}: builds the virtualenvs that do not exist yet" \
+        "(minutes on a fresh machine)"
+    if ! run_ansible_test "$i" --prime-venvs </dev/null 2>&1 | tee "$prime_log" | { grep -E -v "$PRIME_QUIET" || true; }
+    then
+        log "ERROR: building ansible-test's virtualenvs for Python ${versions[i]} failed (output in $prime_log)" >&2
         exit 1
     fi
-    log "virtualenvs for Python ${versions[i]} ready ($((SECONDS - start)) s; output in $prime_log)"
+    log "virtualenvs for Python ${versions[i]} ready ($((SECONDS - start)) s)"
 done
 unlock_ansible_test_cache
 
