@@ -50,6 +50,13 @@ LINK_OPTIONS = {
     "lock_timeout": LOCK_OPTIONS["lock_timeout"],
 }
 
+PROMISC_OPTIONS = {
+    "name": {"type": "str", "required": True},
+    "promisc": {"type": "bool", "default": True},
+    "netns": {"type": "str"},
+    "lock_timeout": LOCK_OPTIONS["lock_timeout"],
+}
+
 STATE_LINK_OPTIONS = {key: value for key, value in LINK_OPTIONS.items() if key not in ("netns", "lock_timeout")}
 
 PARENT_OPTIONS = {"name": dict(IFNAME, required=True), "promisc": {"type": "bool", "default": True}}

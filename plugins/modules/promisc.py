@@ -85,15 +85,12 @@ actions:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.hostnet.macvlan.plugins.module_utils._options import NETNS_OPTIONS
+from ansible_collections.hostnet.macvlan.plugins.module_utils._options import PROMISC_OPTIONS
 from ansible_collections.hostnet.macvlan.plugins.module_utils._runner import run_promisc_module
 
 
 def main():
-    argument_spec = dict(
-        NETNS_OPTIONS, name={"type": "str", "required": True}, promisc={"type": "bool", "default": True}
-    )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    module = AnsibleModule(argument_spec=PROMISC_OPTIONS, supports_check_mode=True)
     run_promisc_module(module)
 
 

@@ -92,7 +92,7 @@ def test_full_link_then_changes_in_place(lab, ansible, host):
     routes = {(r["dst"], r.get("gateway")) for r in lab.routes(host, "mv-web") if r.get("protocol") != "kernel"}
     assert routes == {("198.51.100.0/24", "192.0.2.254")}
     assert result["diff"]["before"]["mtu"] == 1400 and result["diff"]["after"]["mtu"] == 1300
-    assert "set mode of mv-web: bridge -> private" in result["actions"]
+    assert "set mode of mv-web: bridge -> private in netns %s" % host in result["actions"]
 
     # Omitting addresses and routes leaves them alone.
     for key in ("addresses", "routes", "mac_address", "mtu", "bcqueuelen"):
@@ -127,7 +127,10 @@ def test_source_mode_macs_exact_set_and_nodst(lab, ansible, host):
         source_macs=["02:00:00:00:00:02", "02:00:00:00:00:03"],
         nodst=False,
     )
-    assert "set source macs of mv-src: add 02:00:00:00:00:03, remove 02:00:00:00:00:01" in result["actions"]
+    assert (
+        "set source macs of mv-src: add 02:00:00:00:00:03, remove 02:00:00:00:00:01 in netns %s" % host
+        in result["actions"]
+    )
     link = lab.link(host, "mv-src")
     assert link["ifindex"] == index
     assert sorted(info(link)["macaddr_data"]) == ["02:00:00:00:00:02", "02:00:00:00:00:03"]

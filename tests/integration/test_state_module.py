@@ -45,8 +45,11 @@ def test_topology_in_one_call(lab, ansible, host):
     parents = [{"name": "p0", "promisc": True}, {"name": "p2", "promisc": True}]
     result = ansible.converge("macvlan_state", netns=host, links=links, parents=parents)
     assert result["changed"] is True
-    assert result["actions"][:2] == ["set promisc of p0: False -> True", "set promisc of p2: False -> True"]
-    assert result["actions"][-1] == "add address 192.0.2.20/24 to mv-vm"
+    assert result["actions"][:2] == [
+        "set promisc of p0: False -> True in netns %s" % host,
+        "set promisc of p2: False -> True in netns %s" % host,
+    ]
+    assert result["actions"][-1] == "add address 192.0.2.20/24 to mv-vm in netns %s" % vm
     assert macvlans(lab, host) == {
         "mv-web": ("p0", "bridge"),
         "mv-db": ("p0", "bridge"),
@@ -59,16 +62,21 @@ def test_topology_in_one_call(lab, ansible, host):
     assert lab.link(host, "mv-db")["address"] == "02:42:ac:11:00:11"
     assert "PROMISC" in lab.link(host, "p0")["flags"] and "PROMISC" in lab.link(host, "p2")["flags"]
     assert result["parents"]["p0"]["promisc"] is True
-    assert set(result["links"]) == {link["name"] for link in links}
-    assert result["diff"]["before"]["links"]["mv-web"] == {"name": "mv-web", "state": "absent"}
-    assert result["diff"]["after"]["links"]["mv-web"]["mode"] == "bridge"
+    assert [(entry["name"], entry["netns"]) for entry in result["links"]] == [
+        (link["name"], link.get("link_netns", host)) for link in links
+    ]
+    assert result["diff"]["before"]["links"]["mv-web (netns %s)" % host] == {"name": "mv-web", "state": "absent"}
+    assert result["diff"]["after"]["links"]["mv-web (netns %s)" % host]["mode"] == "bridge"
 
     # Change several links at once, in place: indexes stay.
     indexes = {name: lab.link(host, name)["ifindex"] for name in ("mv-web", "mv-priv")}
     links[0]["mode"] = "private"
     links[2]["mtu"] = 1400
     result = ansible.converge("macvlan_state", netns=host, links=links, parents=parents)
-    assert sorted(result["actions"]) == ["set mode of mv-web: bridge -> private", "set mtu of mv-priv: 1500 -> 1400"]
+    assert sorted(result["actions"]) == [
+        "set mode of mv-web: bridge -> private in netns %s" % host,
+        "set mtu of mv-priv: 1500 -> 1400 in netns %s" % host,
+    ]
     assert {name: lab.link(host, name)["ifindex"] for name in indexes} == indexes
     assert info(lab.link(host, "mv-web"))["mode"] == "private" and lab.link(host, "mv-priv")["mtu"] == 1400
 
@@ -78,7 +86,7 @@ def test_check_mode_changes_nothing(lab, ansible, host):
     links = [{"name": "mv%d" % i, "parent": "p0"} for i in range(3)]
     result = ansible.run("macvlan_state", check=True, diff=True, netns=host, links=links, parents=[{"name": "p0"}])
     assert result["changed"] is True and len(result["actions"]) == 4
-    assert result["diff"]["after"]["links"]["mv1"]["mode"] == "bridge"
+    assert result["diff"]["after"]["links"]["mv1 (netns %s)" % host]["mode"] == "bridge"
     assert lab.state(host) == before
 
 
@@ -188,11 +196,15 @@ def test_kernel_failure_in_the_middle_rolls_everything_back(lab, ansible, host):
     assert result["failed"] is True
     assert "add_route mv12" in result["msg"] and "Rolled back:" in result["msg"]
     applied = result["actions"]
-    assert "set promisc of p0: False -> True" in applied
-    assert "set mode of mv00: private -> bridge" in applied and "set mtu of mv00: 1400 -> 1300" in applied
+    where = " in netns %s" % host
+    assert "set promisc of p0: False -> True" + where in applied
+    assert (
+        "set mode of mv00: private -> bridge" + where in applied and "set mtu of mv00: 1400 -> 1300" + where in applied
+    )
     assert sum(line.startswith("create macvlan") for line in applied) == 19
-    assert any(line.startswith("mv03: delete macvlan mv03") for line in result["rolled_back"])
-    assert any(line.startswith("p0: set promisc of p0: True -> False") for line in result["rolled_back"])
+    assert "delete macvlan mv03 (created by this run)" + where in result["rolled_back"]
+    assert "set promisc of p0: True -> False" + where in result["rolled_back"]
+    assert result["not_restored"] == []
     assert macvlans(lab, host) == {"mv00": ("p0", "private"), "gone": ("p0", "vepa")}
     assert lab.link(host, "mv00")["mtu"] == 1400
     assert lab.addresses(host, "mv00") == ["192.0.2.100/24"]
@@ -325,11 +337,7 @@ def test_failure_after_an_early_delete_restores_the_old_link(lab, ansible_defaul
     assert result["failed"] is True, result
     assert "203.0.113.1" in result["msg"]
     assert result["actions"][0] == "delete macvlan mv-old in netns %s" % host
-    assert any(item.startswith("mv-old: create") for item in result["rolled_back"]), result["rolled_back"]
-    assert without_ifindex(lab.state(host)) == without_ifindex(before)  # re-created: a new index, the rest equal
+    assert any(item.startswith("re-create macvlan mv-old on p0") for item in result["rolled_back"]), result
+    assert lab.state(host) == before  # re-created with its old index and everything else
     assert lab.link(host, "mv-old")["address"] == mac and lab.link(host, "mv-new") is None
     assert macvlans(lab, host) == {"mv-old": ("p0", "bridge")} and "UP" in lab.link(host, "mv-old")["flags"]
-
-
-def without_ifindex(state):
-    return {ns: ([link[:1] + link[2:] for link in links], *rest) for ns, (links, *rest) in state.items()}
