@@ -13,7 +13,7 @@ options:
   lock_timeout:
     description:
       - Seconds to wait for another run of the collection's modules that is changing the same network namespace
-        (or, for persistence, the same host) to finish. Runs on one namespace take turns: each holds the
+        (or, for persistence, the same host) to finish. Runs on one namespace take turns; each holds the
         namespace's lock from reading the kernel to the end of its read-back (and of its rollback).
       - The lock is an C(flock) on a file under C(/run/lock/hostnet-macvlan/) named after the namespace's identity,
         so every spelling of one namespace shares it; it is released when the run's process ends, however it

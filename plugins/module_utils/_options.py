@@ -57,6 +57,14 @@ PROMISC_OPTIONS = {
     "lock_timeout": LOCK_OPTIONS["lock_timeout"],
 }
 
+INFO_OPTIONS = {
+    "names": {"type": "list", "elements": "str"},
+    "parents": {"type": "list", "elements": "str"},
+    "details": {"type": "str", "default": "full", "choices": ["full", "brief"]},
+    "state_links": {"type": "bool", "default": False},
+    "netns": {"type": "str"},
+}
+
 STATE_LINK_OPTIONS = {key: value for key, value in LINK_OPTIONS.items() if key not in ("netns", "lock_timeout")}
 
 PARENT_OPTIONS = {"name": dict(IFNAME, required=True), "promisc": {"type": "bool", "default": True}}
@@ -72,6 +80,7 @@ STATE_OPTIONS = {
     "purge": {"type": "bool", "default": False},
     "purge_exclude": {"type": "list", "elements": "raw", "default": []},
     "rollback": {"type": "bool", "default": True},
+    "return_links": {"type": "str", "default": "changed", "choices": ["changed", "all", "none"]},
     "protect": {
         "type": "dict",
         "options": {

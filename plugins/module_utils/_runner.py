@@ -10,31 +10,19 @@
 result. Each ``run_*_module`` is the whole of one module after its argument spec.
 """
 
-from ansible_collections.hostnet.macvlan.plugins.module_utils import _engine, _model, _netlink, _plan
+from ansible_collections.hostnet.macvlan.plugins.module_utils import _engine, _model, _netlink, _plan, _results
 from ansible_collections.hostnet.macvlan.plugins.module_utils._engine import EngineError, LinkEngine
 
 
-def full_view(view, link, spec):
-    """The ``link`` return value: the user-level view plus what only the kernel knows."""
-    if view is None:
-        return {"name": spec["name"], "state": "absent", "netns": spec.get("link_netns") or spec.get("netns")}
-    result = dict(view, state="present")
-    result["netns"] = spec.get("link_netns") or spec.get("netns")
-    if link is not None:
-        result.update(
-            {
-                "ifindex": link["ifindex"],
-                "operstate": link["operstate"],
-                "bcqueuelen_used": link.get("bcqueuelen_used"),
-                "promisc": link["promisc"],
-                "promiscuity": link["promiscuity"],
-            }
-        )
-    return result
+def exit_json(module, **result):
+    """exit_json with a compact invocation, the result fitted to AWX's event budget."""
+    result["invocation"] = _results.invocation(module.params)
+    module.exit_json(**_results.fit(result))
 
 
-def diff_view(view, name):
-    return view if view is not None else {"name": name, "state": "absent"}
+def fail_json(module, msg, **result):
+    result["invocation"] = _results.invocation(module.params)
+    module.fail_json(msg=msg, **_results.fit(result))
 
 
 def run_link_module(module):
@@ -44,7 +32,7 @@ def run_link_module(module):
         if spec["state"] == "present":
             _engine.check_kernel(spec)
     except _model.ModelError as exc:
-        module.fail_json(msg=str(exc))
+        fail_json(module, str(exc))
     try:
         with _netlink.Session() as session:
             engine = LinkEngine(session, module.check_mode)
@@ -52,19 +40,22 @@ def run_link_module(module):
                 [spec], netns=spec.get("netns"), lock_timeout=module.params["lock_timeout"]
             )
     except EngineError as exc:
-        module.fail_json(msg=str(exc), **exc.result)
+        fail_json(module, str(exc), **exc.result)
     except _netlink.NetlinkFailure as exc:
-        module.fail_json(msg=str(exc))
+        fail_json(module, str(exc))
     entry = entries[0]
     view, link = read_back(spec, after, entry)
     result = {
         "changed": bool(entry["actions"]),
         "actions": [_plan.describe(a) for a in _plan.order_actions(entry["actions"])],
-        "link": full_view(view, link, spec),
+        "link": _results.full_view(view, link, spec),
     }
     if module._diff:
-        result["diff"] = {"before": diff_view(entry["before"], spec["name"]), "after": diff_view(view, spec["name"])}
-    module.exit_json(**result)
+        before, after_view = _results.changed_parts(
+            _results.diff_view(entry["before"], spec["name"]), _results.diff_view(view, spec["name"])
+        )
+        result["diff"] = {"before": before, "after": after_view}
+    exit_json(module, **result)
 
 
 def read_back(spec, after, entry):
@@ -84,7 +75,7 @@ def run_promisc_module(module):
         if ns is not None:
             _model.validate_netns(ns)
     except _model.ModelError as exc:
-        module.fail_json(msg=str(exc))
+        fail_json(module, str(exc))
     want = module.params["promisc"]
     try:
         with _netlink.Session() as session:
@@ -92,9 +83,9 @@ def run_promisc_module(module):
                 session, name, want, ns, module.check_mode, module.params["lock_timeout"]
             )
     except EngineError as exc:
-        module.fail_json(msg=str(exc), **exc.result)
+        fail_json(module, str(exc), **exc.result)
     except _netlink.NetlinkFailure as exc:
-        module.fail_json(msg=str(exc))
+        fail_json(module, str(exc))
     result = {
         "changed": bool(actions),
         "actions": [_plan.describe(a) for a in actions],
@@ -103,7 +94,7 @@ def run_promisc_module(module):
     }
     if module._diff:
         result["diff"] = {"before": {"name": name, "promisc": before}, "after": {"name": name, "promisc": promisc}}
-    module.exit_json(**result)
+    exit_json(module, **result)
 
 
 def run_info_module(module):
@@ -115,7 +106,7 @@ def run_info_module(module):
         for option in ("names", "parents"):
             module.params[option] = [_model.validate_ifname(name, option) for name in module.params[option] or []]
     except _model.ModelError as exc:
-        module.fail_json(msg=str(exc))
+        fail_json(module, str(exc))
     names = module.params["names"]
     parents = module.params["parents"]
     try:
@@ -123,12 +114,15 @@ def run_info_module(module):
             session.open(ns)
             snapshot = session.observe(ns)
     except _netlink.NetlinkFailure as exc:
-        module.fail_json(msg=str(exc))
+        fail_json(module, str(exc))
     links, parent_facts = collect_facts(snapshot, names, parents)
-    state_links = [_plan.as_state_link(view) for view in links.values() if view["parent"] is not None]
-    module.exit_json(
-        changed=False, links=links, parents=parent_facts, state_links=state_links, kernel=_netlink.kernel_release()
-    )
+    result = {"changed": False, "parents": parent_facts, "kernel": _netlink.kernel_release()}
+    if module.params["state_links"]:
+        result["state_links"] = [_plan.as_state_link(view) for view in links.values() if view["parent"] is not None]
+    if module.params["details"] == "brief":
+        links = {name: _results.brief(view) for name, view in links.items()}
+    result["links"] = links
+    exit_json(module, **result)
 
 
 def collect_facts(snapshot, names=None, parents=None):
@@ -203,7 +197,7 @@ def run_state_module(module):
         protect = _model.normalize_protect(params.get("protect"))
         _plan.check_link_set(specs)
     except (_model.ModelError, _plan.PlanError) as exc:
-        module.fail_json(msg=str(exc))
+        fail_json(module, str(exc))
     try:
         with _netlink.Session() as session:
             engine = LinkEngine(session, module.check_mode, multi=True)
@@ -218,21 +212,30 @@ def run_state_module(module):
                 protect=protect,
             )
     except EngineError as exc:
-        module.fail_json(msg=str(exc), **exc.result)
+        fail_json(module, str(exc), **exc.result)
     except _netlink.NetlinkFailure as exc:
-        module.fail_json(msg=str(exc))
+        fail_json(module, str(exc))
 
     actions = _plan.order_actions([a for e in parent_entries + entries for a in e["actions"]])
+    wanted = params["return_links"]
     links = []
     before_links = {}
     after_links = {}
+    changed = 0
     for entry in entries:
+        if entry["actions"]:
+            changed += 1
+        elif wanted != "all":
+            continue  # an unchanged link costs its comparison and nothing more
         spec = entry["spec"]
         view, link = read_back(spec, after, entry)
-        links.append(full_view(view, link, spec))
-        key = link_key(spec)
-        before_links[key] = diff_view(entry["before"], spec["name"])
-        after_links[key] = diff_view(view, spec["name"])
+        if wanted == "all" or (wanted == "changed" and entry["actions"]):
+            links.append(_results.full_view(view, link, spec))
+        if module._diff and entry["actions"]:
+            key = _results.link_key(spec)
+            before_links[key], after_links[key] = _results.changed_parts(
+                _results.diff_view(entry["before"], spec["name"]), _results.diff_view(view, spec["name"])
+            )
     parent_facts = {}
     for entry in parent_entries:
         name = entry["parent"]["name"]
@@ -245,25 +248,23 @@ def run_state_module(module):
         "changed": bool(actions),
         "actions": [_plan.describe(a) for a in actions],
         "links": links,
+        "links_total": len(entries),
+        "links_changed": changed,
         "parents": parent_facts,
         "purged": [e["spec"]["name"] for e in entries if e.get("purged")],
     }
     if module._diff:
+        moved = [e for e in parent_entries if e["actions"]]
         result["diff"] = {
             "before": {
                 "links": before_links,
-                "parents": {e["parent"]["name"]: {"promisc": e["before"]} for e in parent_entries},
+                "parents": {e["parent"]["name"]: {"promisc": e["before"]} for e in moved},
             },
             "after": {
                 "links": after_links,
-                "parents": {name: {"promisc": facts["promisc"]} for name, facts in parent_facts.items()},
+                "parents": {
+                    e["parent"]["name"]: {"promisc": parent_facts[e["parent"]["name"]]["promisc"]} for e in moved
+                },
             },
         }
-    module.exit_json(**result)
-
-
-def link_key(spec):
-    """A link's key in diffs: its name, plus the namespace it lives in when that is not the module's own
-    (same-named links in two namespaces never collapse)."""
-    ns = spec.get("link_netns") or spec.get("netns")
-    return spec["name"] if ns is None else "%s (netns %s)" % (spec["name"], ns)
+    exit_json(module, **result)

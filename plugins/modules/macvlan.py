@@ -42,10 +42,10 @@ options:
   name:
     description:
       - Name of the link, a string; at most 15 bytes, without C(/), C(:), C(%), white space or control characters
-        (checked byte by byte as the kernel does: the UTF-8 of letters such as C(à) holds a byte the kernel counts
+        (checked byte by byte as the kernel does; the UTF-8 of letters such as C(à) holds a byte the kernel counts
         as white space).
       - An existing interface of another kind (veth, bridge, a physical NIC) with this name in the namespace
-        where the link lives is never changed or deleted; the task fails instead. A name is taken only there: a
+        where the link lives is never changed or deleted; the task fails instead. A name is taken only there; a
         link with O(link_netns) may be called like an interface of O(netns) (a container's C(eth0)).
     type: raw
     required: true
@@ -148,7 +148,7 @@ options:
       - The exact set of routes through this link in the main table. Routes the kernel adds for addresses
         (C(proto kernel)), and routes from router advertisements or DHCP, are never touched.
       - A route to the subnet of one of the link's addresses with the default metric (IPv4 metric 0) is the
-        kernel's own prefix route: it is already there and is not added again. Give it another metric to have a
+        kernel's own prefix route; it is already there and is not added again. Give it another metric to have a
         second route.
       - The main table keeps one route per destination and metric; a route another link (or gateway) already
         holds is refused before anything changes, naming the holder.

@@ -13,12 +13,11 @@ version_added: 0.1.0
 description:
   - Reads every macvlan and macvtap link of a network namespace with all its attributes, and the
     promiscuous flag, promiscuity counter, MTU, MAC address and state of each parent, from one netlink dump.
-  - Read-only; works without root.
+  - Read-only; works without root, and without pyroute2 (it reads over a plain netlink socket).
 author:
   - hostnet.macvlan maintainers (@hostnet)
 extends_documentation_fragment:
   - hostnet.macvlan.netns
-  - hostnet.macvlan.pyroute2
 attributes:
   check_mode:
     support: full
@@ -40,6 +39,21 @@ options:
       - Report only the links on these parents, and these parents (even without links).
     type: list
     elements: str
+  details:
+    description:
+      - V(full) reports every attribute of each link (see RV(links)); V(brief) only its name, namespace, state,
+        type, parent, mode, MAC address, administrative and operational state, for hosts with thousands of links.
+      - Whatever the choice, a result that would exceed what AWX accepts for one job event (700,000 bytes) is
+        shortened and says so in RV(truncated).
+    type: str
+    choices: [full, brief]
+    default: full
+  state_links:
+    description:
+      - Also return RV(state_links), the reported links in the form the M(hostnet.macvlan.macvlan_state) module
+        takes (to restore this state later).
+    type: bool
+    default: false
 seealso:
   - module: hostnet.macvlan.macvlan
   - module: hostnet.macvlan.promisc
@@ -114,12 +128,19 @@ state_links:
       (kernel-made IPv6 link-local addresses left out). Give it back to macvlan_state to return to this state,
       for example after a failed rollout.
     - Links whose parent is in another namespace are left out.
-  returned: always
+  returned: when O(state_links=true)
   type: list
   elements: dict
   sample:
     - {name: mv-web, parent: eth1, type: macvlan, mode: bridge, mac_address: "02:42:ac:11:00:10", mtu: 1400,
        link_state: up, bcqueuelen: 1000, addresses: [192.0.2.10/24], routes: [], state: present}
+truncated:
+  description:
+    - Present only when the result had to be shortened to stay under AWX's limit for one job event, saying what
+      was shortened. Narrow the report with O(names) or O(parents).
+  returned: when shortened
+  type: list
+  elements: str
 kernel:
   description: Release of the running kernel (attribute support depends on it).
   returned: always
@@ -129,15 +150,12 @@ kernel:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.hostnet.macvlan.plugins.module_utils._options import NETNS_OPTIONS
+from ansible_collections.hostnet.macvlan.plugins.module_utils._options import INFO_OPTIONS
 from ansible_collections.hostnet.macvlan.plugins.module_utils._runner import run_info_module
 
 
 def main():
-    argument_spec = dict(
-        NETNS_OPTIONS, names={"type": "list", "elements": "str"}, parents={"type": "list", "elements": "str"}
-    )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    module = AnsibleModule(argument_spec=INFO_OPTIONS, supports_check_mode=True)
     run_info_module(module)
 
 

@@ -38,7 +38,9 @@ attributes:
     description: Plans the whole change, reports it (and the diff) and changes nothing.
   diff_mode:
     support: full
-    description: Shows every listed link and parent before and after.
+    description:
+      - Shows what changes, before and after - a created or deleted link whole, a changed link by the attributes
+        that change, and the parents whose flag changes.
   idempotent:
     support: full
     description: A second run with the same options reports no change.
@@ -174,6 +176,14 @@ options:
       - With V(false), the task fails where it stopped and lists what was done.
     type: bool
     default: true
+  return_links:
+    description:
+      - Which links RV(links) holds. V(changed) (the default) holds the links the task changes (or would change, in
+        check mode), so the result of an unchanged run of a thousand links stays a few kilobytes; V(all) holds
+        every listed and purged link; V(none) holds none. RV(links_total) and RV(links_changed) count them all.
+    type: str
+    choices: [changed, all, none]
+    default: changed
   protect:
     description:
       - Interfaces of O(netns) the task must not touch, typically the ones that carry the Ansible connection. A
@@ -237,9 +247,9 @@ EXAMPLES = r"""
 RETURN = r"""
 links:
   description:
-    - Every listed (and purged) link, as read back after the change (in check mode, as predicted), with the
-      attributes of the M(hostnet.macvlan.macvlan) module's C(link) return value, in the order of O(links) (purged
-      links last).
+    - The links the task changed (with O(return_links=all), every listed and purged link), as read back after the
+      change (in check mode, as predicted), with the attributes of the M(hostnet.macvlan.macvlan) module's C(link)
+      return value, in the order of O(links) (purged links last).
     - Each entry has C(name) and C(netns), the namespace the link lives in (null for the module's own), so links
       with one name in several namespaces stay apart.
   returned: success
@@ -248,6 +258,24 @@ links:
   sample:
     - {name: mv-web, netns: null, state: present, type: macvlan, parent: eth1, mode: bridge, mtu: 1500,
        mac_address: "02:42:ac:11:00:10", link_state: up, addresses: [192.0.2.10/24], routes: []}
+links_total:
+  description: How many links the task handled (listed and purged).
+  returned: success
+  type: int
+  sample: 1024
+links_changed:
+  description: How many of them it changed (or would change, in check mode).
+  returned: success
+  type: int
+  sample: 3
+truncated:
+  description:
+    - Present only when the result had to be shortened to stay under AWX's limit for one job event (700,000
+      bytes), saying what was shortened (links to a brief form, the diff to names, the action lines to the first
+      ones).
+  returned: when shortened
+  type: list
+  elements: str
 parents:
   description: Each managed parent's flag and promiscuity counter (the counter is null in check mode).
   returned: success

@@ -262,7 +262,7 @@ def test_info_state_links_restore_a_snapshot(lab, ansible, host):
         {"name": "mv-d", "parent": "p2", "routes": [{"dest": "198.51.100.0/24"}], "addresses": ["2001:db8::5/64"]},
     ]
     ansible.converge("macvlan_state", netns=host, links=links)
-    snapshot = ansible.run("macvlan_info", netns=host)["state_links"]
+    snapshot = ansible.run("macvlan_info", netns=host, state_links=True)["state_links"]
     assert [entry["name"] for entry in snapshot] == ["mv-a", "mv-b", "mv-c", "mv-d"]
     assert ansible.run("macvlan_state", netns=host, links=snapshot)["changed"] is False
     before = {name: lab.link(host, name) for name in ("mv-a", "mv-b", "mv-c", "mv-d")}

@@ -1,0 +1,90 @@
+"""Results small enough for AWX: with 4096 links every module's result stays under 700,000 bytes (AWX's
+MAX_EVENT_RES_DATA: a larger job event loses its result), in check mode, with diff, on a rerun and on a rolled-back
+failure; an unchanged rerun of 1024 links stays under 16 KB. The size is that of the JSON of the result Ansible
+hands to its callbacks (what AWX stores), invocation included."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+AWX_LIMIT = 700000
+RERUN_1024_LIMIT = 16 * 1024
+
+
+def size(result):
+    clean = {key: value for key, value in result.items() if key != "_status"}
+    return len(json.dumps(clean, default=str))
+
+
+@pytest.fixture
+def host(lab):
+    ns = lab.netns("host")
+    lab.veth(ns, "p0", "q0")
+    lab.veth(ns, "p1", "q1")
+    return ns
+
+
+def links_for(count):
+    return [
+        {
+            "name": "m%04d" % i,
+            "parent": ("p0", "p1")[i % 2],
+            "mode": ("bridge", "private", "vepa")[i % 3],
+            "addresses": ["10.%d.%d.1/32" % (i >> 8, i & 255)],
+        }
+        for i in range(count)
+    ]
+
+
+def test_4096_links_fit_awx_in_every_mode(lab, ansible_default, host):
+    links = links_for(4096)
+    args = {"netns": host, "links": links, "parents": [{"name": "p0"}, {"name": "p1"}]}
+    sizes = {}
+
+    planned = ansible_default.run("macvlan_state", check=True, diff=True, **args)
+    assert planned["changed"] is True and planned["links_changed"] == 4096, planned.get("msg")
+    sizes["check+diff create"] = size(planned)
+
+    created = ansible_default.run("macvlan_state", diff=True, **args)
+    assert created["changed"] is True and not created.get("failed"), created.get("msg")
+    assert len(lab.links(host)) == 4096 + 5  # lo, p0, q0, p1, q1
+    sizes["create+diff"] = size(created)
+
+    rerun = ansible_default.run("macvlan_state", diff=True, **args)
+    assert rerun["changed"] is False and rerun["links"] == [] and rerun["links_total"] == 4096
+    assert "truncated" not in rerun
+    sizes["rerun+diff"] = size(rerun)
+
+    subset = dict(args, links=links[:1024])
+    small = ansible_default.run("macvlan_state", **subset)
+    assert small["changed"] is False and small["links_total"] == 1024
+    assert size(small) < RERUN_1024_LIMIT, json.dumps(small)[:2000]
+    assert small["invocation"]["module_args"]["links"].startswith("1024 entries, not echoed")
+
+    everything = ansible_default.run("macvlan_state", return_links="all", **args)
+    assert everything["changed"] is False and "truncated" in everything  # 4096 full views do not fit: shortened
+    sizes["rerun, return_links all"] = size(everything)
+
+    changed = [dict(link, mode="bridge" if link["mode"] != "bridge" else "private") for link in links]
+    modified = ansible_default.run("macvlan_state", check=True, diff=True, **dict(args, links=changed))
+    assert modified["links_changed"] == 4096
+    sizes["check+diff change"] = size(modified)
+
+    for details in ("full", "brief"):
+        facts = ansible_default.run("macvlan_info", netns=host, details=details, state_links=True)
+        assert not facts.get("failed") and len(facts["links"]) > 0
+        sizes["macvlan_info %s" % details] = size(facts)
+
+    # A failure at the very end of a 4096-link creation: everything is rolled back, and the result still fits.
+    ansible_default.run("macvlan_state", netns=host, links=[], parents=[{"name": "p0"}, {"name": "p1"}], purge=True)
+    failing = [dict(link) for link in links]
+    failing[-1]["routes"] = [{"dest": "198.51.100.0/24", "gateway": "203.0.113.1"}]  # unreachable: refused
+    failed = ansible_default.run("macvlan_state", **dict(args, links=failing))
+    assert failed["failed"] is True and "Rolled back" in failed["msg"]
+    assert len(lab.links(host)) == 5
+    sizes["failure, 4096 rolled back"] = size(failed)
+
+    over = {mode: value for mode, value in sizes.items() if value >= AWX_LIMIT}
+    assert not over, sizes

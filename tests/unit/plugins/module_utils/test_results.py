@@ -1,0 +1,73 @@
+"""Result shaping: what the modules return stays small enough for AWX (pure, no root)."""
+
+from __future__ import annotations
+
+from ansible_collections.hostnet.macvlan.plugins.module_utils import _results
+
+
+def link(i, **extra):
+    entry = {
+        "name": "mv%04d" % i,
+        "netns": None,
+        "state": "present",
+        "type": "macvlan",
+        "parent": "p0",
+        "mode": "bridge",
+        "mac_address": "02:00:00:00:%02x:%02x" % (i >> 8, i & 255),
+        "mtu": 1500,
+        "link_state": "up",
+        "operstate": "UP",
+        "source_macs": [],
+        "addresses": ["192.0.2.%d/24" % (i % 250 + 1)],
+        "routes": [],
+        "bcqueuelen": 1000,
+        "bclim": 1,
+        "nopromisc": False,
+        "nodst": False,
+    }
+    entry.update(extra)
+    return entry
+
+
+def test_invocation_leaves_out_unset_options_and_summarizes_long_link_lists():
+    params = {"links": [{"name": "a", "mode": None, "mtu": 1400}], "netns": None, "purge": False}
+    assert _results.invocation(params) == {"module_args": {"links": [{"name": "a", "mtu": 1400}], "purge": False}}
+    many = {"links": [{"name": "mv%d" % i, "parent": "p0"} for i in range(1024)]}
+    args = _results.invocation(many)["module_args"]
+    assert args["links"] == "1024 entries, not echoed (first mv0, last mv1023)"
+
+
+def test_a_diff_shows_only_the_attributes_that_change():
+    before, after = _results.changed_parts(link(1), link(1, mode="private", mtu=1400))
+    assert before == {"name": "mv0001", "mode": "bridge", "mtu": 1500}
+    assert after == {"name": "mv0001", "mode": "private", "mtu": 1400}
+    created = _results.changed_parts({"name": "mv1", "state": "absent"}, link(1))
+    assert created[1]["addresses"] == ["192.0.2.2/24"]  # a new link is shown whole
+
+
+def test_a_small_result_is_left_alone():
+    result = {"changed": True, "links": [link(1)], "actions": ["x"]}
+    assert _results.fit(dict(result)) == result
+
+
+def test_a_large_result_is_shortened_step_by_step_and_says_so():
+    links = [link(i) for i in range(4096)]
+    actions = ["create macvlan mv%04d on p0 (mode bridge, up) in the host namespace" % i for i in range(4096)]
+    result = {
+        "changed": True,
+        "links": links,
+        "actions": actions,
+        "diff": {"before": {"links": {x["name"]: {"state": "absent"} for x in links}}, "after": {"links": {}}},
+    }
+    _results.fit(result)
+    assert _results.size_of(result) <= _results.RESULT_BUDGET
+    assert set(result["links"][0]) == set(_results.BRIEF_KEYS) & set(links[0])
+    assert result["truncated"][0].startswith("links: brief form")
+    assert any("AWX" in note for note in result["truncated"])
+
+
+def test_actions_are_cut_last_and_the_cut_is_counted():
+    result = {"changed": True, "actions": ["step %d %s" % (i, "x" * 300) for i in range(4000)]}
+    _results.fit(result, budget=100000)
+    assert _results.size_of(result) <= 100000
+    assert result["actions"][-1].startswith("... and ") and result["actions"][-1].endswith(" more steps")
