@@ -117,6 +117,19 @@ def pyroute2_available():
         return False
 
 
+def pyroute2_version():
+    """pyroute2's version when it can be found (without importing it), "unknown" when it is there but its metadata
+    cannot be read (Python before 3.8), None when it is missing."""
+    if not pyroute2_available():
+        return None
+    try:
+        from importlib.metadata import version  # Python 3.8+
+
+        return version("pyroute2")
+    except Exception:  # noqa: BLE001 (no metadata, or an older Python: the package is still there)
+        return "unknown"
+
+
 def pyroute2():
     """The pyroute2 names; NetlinkFailure (with the traceback in ``detail``) when it cannot be imported."""
     global _PYROUTE2

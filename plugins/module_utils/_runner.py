@@ -116,7 +116,12 @@ def run_info_module(module):
     except _netlink.NetlinkFailure as exc:
         fail_json(module, str(exc))
     links, parent_facts = collect_facts(snapshot, names, parents)
-    result = {"changed": False, "parents": parent_facts, "kernel": _netlink.kernel_release()}
+    result = {
+        "changed": False,
+        "parents": parent_facts,
+        "kernel": _netlink.kernel_release(),
+        "pyroute2": _netlink.pyroute2_version(),
+    }
     if module.params["state_links"]:
         result["state_links"] = [_plan.as_state_link(view) for view in links.values() if view["parent"] is not None]
     if module.params["details"] == "brief":

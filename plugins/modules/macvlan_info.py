@@ -141,6 +141,13 @@ truncated:
   returned: when shortened
   type: list
   elements: str
+pyroute2:
+  description:
+    - The version of pyroute2 the module's Python can import (the changing modules need it; this one does not),
+      V(unknown) when it is installed but its version cannot be read (Python before 3.8), null when it is missing.
+  returned: always
+  type: str
+  sample: 0.9.7
 kernel:
   description: Release of the running kernel (attribute support depends on it).
   returned: always

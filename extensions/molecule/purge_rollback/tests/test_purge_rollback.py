@@ -25,7 +25,7 @@ def test_purge_deleted_unlisted_links_on_the_managed_parent(k, name):
     "name,kind,parent",
     [
         ("keep-me", "macvlan", "eth1"),  # in macvlan_topology_purge_exclude
-        ("mv-host", "macvlan", "eth1"),  # the macvlan_host_access shim's name, always excluded
+        ("mv-host", "macvlan", "eth1"),  # the macvlan_host_access shim, in macvlan_topology_purge_exclude too
         ("other", "macvlan", "eth3"),  # on a parent the role does not manage
     ],
 )
