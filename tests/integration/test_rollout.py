@@ -97,7 +97,7 @@ def test_failed_verification_rolls_back_the_host_and_stops_the_rollout(lab, tmp_
     assert kernel_state(namespaces[4]) == before[4]
     lines = summary_lines(proc.stdout)
     assert "batch 2: changed 0 [], unchanged 0 [], rolled back 1 ['h2'], failed 0 []" in lines
-    assert "ROLLOUT STOPPED after batch 2; not started: 2 ['h3', 'h4']" in lines
+    assert "Not started yet: 2 hosts" in lines  # Ansible's max_fail_percentage then stopped the rollout
     assert "192.0.2.99 is unreachable" in proc.stdout
     assert "h2 was rolled back (verify)" in proc.stdout
     assert "delete macvlan mv0" in proc.stdout  # what was restored is reported
@@ -122,7 +122,25 @@ def test_failure_rate_within_max_fail_percentage_goes_on(lab, tmp_path):
 
 
 def test_failure_during_apply_is_rolled_back(lab, tmp_path):
-    """The kernel refuses a step the pre-flight cannot foresee (a passthru macvlan next to other children)."""
+    """The kernel refuses a step the pre-flight cannot foresee (a route whose gateway is on none of the link's
+    subnets: the plan is valid, the kernel says ENETUNREACH)."""
+    fleet = Fleet(tmp_path)
+    ns = add_host(lab, 1)
+    seed(lab, ns)
+    variables = topology(ns, 1)
+    variables["macvlan_topology_links"][0]["routes"] = [{"dest": "198.51.100.0/24", "gateway": "203.0.113.1"}]
+    fleet.add("h1", variables)
+    before = kernel_state(ns)
+    proc = fleet.run()
+    assert proc.returncode != 0
+    assert "h1 was rolled back (apply)" in proc.stdout
+    assert "Network is unreachable" in proc.stdout
+    assert kernel_state(ns) == before
+    assert "batch 1: changed 0 [], unchanged 0 [], rolled back 1 ['h1'], failed 0 []" in summary_lines(proc.stdout)
+
+
+def test_what_the_kernel_would_refuse_is_refused_at_pre_flight(lab, tmp_path):
+    """A passthru macvlan next to other children: the plan in check mode refuses it; nothing is touched."""
     fleet = Fleet(tmp_path)
     ns = add_host(lab, 1)
     seed(lab, ns)
@@ -134,9 +152,9 @@ def test_failure_during_apply_is_rolled_back(lab, tmp_path):
     before = kernel_state(ns)
     proc = fleet.run()
     assert proc.returncode != 0
-    assert "h1 was rolled back (apply)" in proc.stdout
+    assert "h1 failed (preflight)" in proc.stdout and "passthru needs parent 'p0' to itself" in proc.stdout
     assert kernel_state(ns) == before
-    assert "batch 1: changed 0 [], unchanged 0 [], rolled back 1 ['h1'], failed 0 []" in summary_lines(proc.stdout)
+    assert "batch 1: changed 0 [], unchanged 0 [], rolled back 0 [], failed 1 ['h1']" in summary_lines(proc.stdout)
 
 
 def test_preflight_refuses_and_touches_nothing(lab, tmp_path):
@@ -156,9 +174,9 @@ def test_preflight_refuses_and_touches_nothing(lab, tmp_path):
     assert proc.returncode != 0
     assert {index: kernel_state(ns) for index, ns in namespaces.items()} == before
     out = proc.stdout
-    assert "p0 carries the Ansible connection (or is protected) and would be a managed parent" in out
-    assert "parent p9 does not exist" in out and "parent p0 is down" in out
-    assert "name v9 is taken by an interface of kind veth, not a macvlan" in out
+    assert "protect: p0 is listed in protect.interfaces, and this task would set promisc of p0" in out
+    assert "links[0] (mv0): parent: 'p9' does not exist in netns %s" % namespaces[2] in out
+    assert "links[0] (v9): name: 'v9' already exists in netns %s as a veth interface" % namespaces[3] in out
     assert "sideways" in out  # the role's argument spec
     assert (
         "batch 1: changed 0 [], unchanged 0 [], rolled back 0 [], failed 4 ['h1', 'h2', 'h3', 'h4']"
@@ -184,7 +202,14 @@ def test_refuses_the_interface_of_the_ansible_connection(lab, tmp_path):
     )
     proc = fleet.run(args=["--check"])
     assert proc.returncode != 0
-    assert "%s carries the Ansible connection (or is protected) and would be a managed parent" % iface in proc.stdout
+    assert (
+        "protect: %s carries a default route, and this task would create macvlan hmv-conn on %s"
+        % (
+            iface,
+            iface,
+        )
+        in proc.stdout
+    )
     assert sorted(link["ifname"] for link in ip_json("link", "show")) == links_before
 
 
