@@ -157,6 +157,31 @@ def test_what_the_kernel_would_refuse_is_refused_at_pre_flight(lab, tmp_path):
     assert "batch 1: changed 0 [], unchanged 0 [], rolled back 0 [], failed 1 ['h1']" in summary_lines(proc.stdout)
 
 
+def test_spellings_the_modules_normalise_verify_and_are_not_rolled_back(lab, tmp_path):
+    """A MAC written with dashes in capitals and an IPv6 address written long: the modules normalise them, and the
+    verification asks the modules again (no comparison of the user's spelling with the kernel's)."""
+    fleet = Fleet(tmp_path)
+    ns = add_host(lab, 1)
+    variables = topology(ns, 1)
+    variables["macvlan_topology_links"] = [
+        {
+            "name": "mv0",
+            "parent": "p0",
+            "mac_address": "02-42-AC-11-00-10",
+            "addresses": ["2001:db8:0:0::10/64", "192.0.2.101/24"],
+        }
+    ]
+    fleet.add("h1", variables)
+    proc = fleet.run()
+    assert proc.returncode == 0, proc.stdout[-5000:]
+    assert "batch 1: changed 1 ['h1'], unchanged 0 [], rolled back 0 [], failed 0 []" in summary_lines(proc.stdout)
+    link = {entry["name"]: entry for entry in kernel_state(ns)}["mv0"]
+    assert link["mac"] == "02:42:ac:11:00:10" and link["addresses"] == ["192.0.2.101/24", "2001:db8::10/64"]
+    again = fleet.run()
+    assert again.returncode == 0, again.stdout[-5000:]
+    assert "batch 1: changed 0 [], unchanged 1 ['h1'], rolled back 0 [], failed 0 []" in summary_lines(again.stdout)
+
+
 def test_preflight_refuses_and_touches_nothing(lab, tmp_path):
     fleet, namespaces = make_fleet(lab, tmp_path)
     lab.veth(namespaces[3], "v9", "w9")
