@@ -13,8 +13,6 @@ here, so a bad value fails before any socket is opened. MAC addresses come out l
 addresses and routes in one canonical spelling so that comparing with the kernel is a plain ``==``.
 """
 
-from __future__ import annotations
-
 import ipaddress
 import re
 

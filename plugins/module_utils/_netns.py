@@ -8,8 +8,6 @@
 
 """Entering network namespaces (standard library only, so the probe module does not load pyroute2)."""
 
-from __future__ import annotations
-
 import ctypes
 import errno
 import os

@@ -14,8 +14,6 @@ namespace placement), refuses what the kernel would refuse before anything is to
 state after the plan so check mode and diff can show it.
 """
 
-from __future__ import annotations
-
 from ansible_collections.hostnet.macvlan.plugins.module_utils import _model
 
 MACVLAN_KINDS = ("macvlan", "macvtap")

@@ -12,8 +12,6 @@ The socket is created inside the namespace (setns, create, setns back), so the p
 addresses and routes, not the host's: a macvlan child's view of the network.
 """
 
-from __future__ import annotations
-
 import contextlib
 import errno
 import ipaddress

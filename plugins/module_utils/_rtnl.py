@@ -24,8 +24,6 @@ pyroute2 in ``_netlink``, which owns the session and is the only caller of this 
 Layouts are the kernel's UAPI (include/uapi/linux/{netlink,rtnetlink,if_link,if_addr}.h), native byte order.
 """
 
-from __future__ import annotations
-
 import contextlib
 import os
 import socket
@@ -179,7 +177,7 @@ def _string(buf, span):
 
 
 def _hwaddr(buf, span):
-    return bytes(buf[span[0] : span[1]]).hex(":")
+    return ":".join("%02x" % octet for octet in bytearray(buf[span[0] : span[1]]))
 
 
 def _u32(buf, attrs, kind):
