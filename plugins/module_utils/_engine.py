@@ -21,7 +21,7 @@ import errno
 import os
 import signal
 
-from ansible_collections.hostnet.macvlan.plugins.module_utils import _journal, _lock, _model, _netlink, _plan
+from ansible_collections.hostnet.macvlan.plugins.module_utils import _confirm, _journal, _lock, _model, _netlink, _plan
 
 CAP_NET_ADMIN = 12
 
@@ -108,6 +108,7 @@ class _Locked:
 
     def __init__(self, namespaces, timeout, check_mode):
         self._locks = None
+        self.namespaces = list(namespaces)
         if not check_mode and has_cap_net_admin():
             self._locks = _lock.NamespaceLocks(namespaces, timeout=timeout)
 
@@ -115,7 +116,11 @@ class _Locked:
         if self._locks is not None:
             try:
                 self._locks.acquire()
-            except _lock.LockError as exc:
+                # Within the locks: a change armed with confirm_timeout in these namespaces must be confirmed (or
+                # revert) before another change (a revert replayed over a newer change would mix the two).
+                _confirm.check_pending(self.namespaces)
+            except (_lock.LockError, _confirm.ConfirmError) as exc:
+                self._locks.release()
                 raise EngineError(str(exc)) from None
         return self
 
@@ -160,7 +165,7 @@ class _Signals:
 
 def cause_of(exc, step=None):
     """The first sentence of a failure's message."""
-    if isinstance(exc, (_netlink.NetlinkFailure, EngineError, ReadBackMismatch, Interrupted)):
+    if isinstance(exc, (_netlink.NetlinkFailure, EngineError, ReadBackMismatch, Interrupted, _confirm.ConfirmError)):
         return str(exc)
     if isinstance(exc, KeyboardInterrupt):
         return "the module was interrupted (SIGINT)"
@@ -175,6 +180,7 @@ class LinkEngine:
         self.session = session
         self.check_mode = check_mode
         self.multi = multi  # error messages name links[i] (macvlan_state)
+        self.confirmation = None  # the pending change a run with confirm_timeout armed
 
     # -- observe --------------------------------------------------------------------------------------
 
@@ -279,6 +285,7 @@ class LinkEngine:
         rollback=True,
         lock_timeout=None,
         protect=None,
+        confirm_timeout=None,
     ):
         """Lock, observe, plan, apply in phases, read back, verify; roll back on any failure.
 
@@ -287,6 +294,7 @@ class LinkEngine:
         back, on failure.
         """
         canonical_namespaces(specs, netns)
+        self.confirmation = None
         with _Locked(namespaces_of(specs, netns), lock_timeout, self.check_mode):
             snapshots = self.observe(specs, netns)
             entries, parent_entries = self.plan(specs, snapshots, parents, netns, purge, purge_exclude)
@@ -305,6 +313,7 @@ class LinkEngine:
                 context,
                 lambda: self._read_back(specs, netns, entries, parent_entries),
                 rollback,
+                confirm=(namespaces_of(specs, netns), confirm_timeout) if confirm_timeout else None,
             )
         return entries, parent_entries, after
 
@@ -324,9 +333,11 @@ class LinkEngine:
         except _plan.PlanError as exc:
             raise EngineError(str(exc)) from None
 
-    def transaction(self, actions, context, read_back, rollback=True):
+    def transaction(self, actions, context, read_back, rollback=True, confirm=None):
         """Apply ``actions`` (each journaled), then ``read_back()``; on any failure roll back and raise
-        EngineError. Returns what ``read_back`` returned."""
+        EngineError. Returns what ``read_back`` returned. ``confirm``: (namespaces, timeout) to keep the journal as
+        a pending change that reverts by itself unless confirmed (``self.confirmation`` then holds its summary);
+        failing to arm it rolls back too."""
         journal = _journal.Journal()
         signals = _Signals()
         step = None
@@ -340,7 +351,10 @@ class LinkEngine:
                             effect = self.session.apply(step)
                             journal.add(step, _journal.undo_for(step, effect, context))
                     step = None
-                    return read_back()
+                    after = read_back()
+                    if confirm is not None:
+                        self.confirmation = _confirm.arm(journal, confirm[0], confirm[1])
+                    return after
                 except BaseException as exc:
                     signals.rolling_back = True
                     self._fail(exc, step, journal, rollback)

@@ -81,6 +81,7 @@ STATE_OPTIONS = {
     "purge_exclude": {"type": "list", "elements": "raw", "default": []},
     "rollback": {"type": "bool", "default": True},
     "return_links": {"type": "str", "default": "changed", "choices": ["changed", "all", "none"]},
+    "confirm_timeout": {"type": "int", "default": 0},
     "protect": {
         "type": "dict",
         "options": {
@@ -91,4 +92,10 @@ STATE_OPTIONS = {
     },
     "netns": {"type": "str"},
     "lock_timeout": LOCK_OPTIONS["lock_timeout"],
+}
+
+CONFIRM_OPTIONS = {
+    "id": {"type": "str"},
+    "netns": {"type": "str"},
+    "revert": {"type": "bool", "default": False},
 }

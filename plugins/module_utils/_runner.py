@@ -10,7 +10,14 @@
 result. Each ``run_*_module`` is the whole of one module after its argument spec.
 """
 
-from ansible_collections.hostnet.macvlan.plugins.module_utils import _engine, _model, _netlink, _plan, _results
+from ansible_collections.hostnet.macvlan.plugins.module_utils import (
+    _confirm,
+    _engine,
+    _model,
+    _netlink,
+    _plan,
+    _results,
+)
 from ansible_collections.hostnet.macvlan.plugins.module_utils._engine import EngineError, LinkEngine
 
 
@@ -121,12 +128,60 @@ def run_info_module(module):
         "parents": parent_facts,
         "kernel": _netlink.kernel_release(),
         "pyroute2": _netlink.pyroute2_version(),
+        "pending_confirm": [_confirm.summary(data) for data in _confirm.pending([ns])],
+        "last_revert": _confirm.last_revert(),
     }
     if module.params["state_links"]:
         result["state_links"] = [_plan.as_state_link(view) for view in links.values() if view["parent"] is not None]
     if module.params["details"] == "brief":
         links = {name: _results.brief(view) for name, view in links.items()}
     result["links"] = links
+    exit_json(module, **result)
+
+
+def run_confirm_module(module):
+    """The whole of the ``macvlan_confirm`` module."""
+    params = module.params
+    change_id = params["id"]
+    ns = params["netns"]
+    try:
+        if ns is not None:
+            _model.validate_netns(ns)
+        if change_id is not None and not _confirm.valid_id(change_id):
+            raise _model.ModelError("id: %r is not the id of a change (as returned in confirm.id)" % change_id)
+        _confirm.require_access()
+    except (_model.ModelError, _confirm.ConfirmError) as exc:
+        fail_json(module, str(exc))
+    candidates = _confirm.pending([ns] if ns is not None else None)
+    if change_id is not None:
+        candidates = [data for data in candidates if data["id"] == change_id]
+    last = _confirm.last_revert()
+    result = {"changed": bool(candidates), "last_revert": last}
+    if change_id is not None and not candidates and last and last.get("id") == change_id and not params["revert"]:
+        fail_json(
+            module,
+            "change %s is no longer pending: it reverted at %s (%s), so there is nothing to confirm; the change is "
+            "gone" % (change_id, last.get("reverted_at_iso"), last.get("reason")),
+            **result,
+        )
+    ids = [data["id"] for data in candidates]
+    try:
+        if params["revert"]:
+            records = []
+            if not module.check_mode:
+                for one in reversed(ids):
+                    record = _confirm.revert(one, "asked")
+                    if record is not None:
+                        records.append(record)
+                result["last_revert"] = _confirm.last_revert()
+            result["reverted"] = records if not module.check_mode else [_confirm.summary(d) for d in candidates]
+            problems = [line for record in records for line in record["not_restored"]]
+            if problems:
+                fail_json(module, "the revert could not restore everything: %s" % "; ".join(problems), **result)
+        else:
+            result["confirmed"] = _confirm.confirm(ids, check_mode=module.check_mode)
+    except (_confirm.ConfirmError, OSError) as exc:
+        fail_json(module, str(exc), **result)
     exit_json(module, **result)
 
 
@@ -200,6 +255,12 @@ def run_state_module(module):
             parents.append({"name": name, "promisc": parent["promisc"]})
         exclude = [_model.validate_ifname(name, "purge_exclude") for name in params["purge_exclude"]]
         protect = _model.normalize_protect(params.get("protect"))
+        confirm_timeout = params["confirm_timeout"] or None
+        if confirm_timeout is not None and not 1 <= confirm_timeout <= _confirm.MAX_TIMEOUT:
+            raise _model.ModelError(
+                "confirm_timeout: %r is out of range 1..%d seconds (0 or omitted: no confirm)"
+                % (confirm_timeout, _confirm.MAX_TIMEOUT)
+            )
         _plan.check_link_set(specs)
     except (_model.ModelError, _plan.PlanError) as exc:
         fail_json(module, str(exc))
@@ -215,6 +276,7 @@ def run_state_module(module):
                 rollback=params["rollback"],
                 lock_timeout=params["lock_timeout"],
                 protect=protect,
+                confirm_timeout=confirm_timeout,
             )
     except EngineError as exc:
         fail_json(module, str(exc), **exc.result)
@@ -257,6 +319,7 @@ def run_state_module(module):
         "links_changed": changed,
         "parents": parent_facts,
         "purged": [e["spec"]["name"] for e in entries if e.get("purged")],
+        "confirm": engine.confirmation,
     }
     if module._diff:
         moved = [e for e in parent_entries if e["actions"]]

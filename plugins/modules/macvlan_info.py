@@ -139,6 +139,24 @@ truncated:
   returned: when shortened
   type: list
   elements: str
+pending_confirm:
+  description:
+    - Changes made with C(confirm_timeout) in this namespace that are not confirmed yet (they revert by themselves
+      at their deadline), with C(id), C(deadline), C(deadline_iso), C(timeout), C(namespaces), C(method) and
+      C(actions). Empty without root (the journals are root-only).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{id: 20261129T231500-1a2b3c4d, deadline_iso: "2026-11-29T23:16:30Z", timeout: 90, method: systemd}]
+last_revert:
+  description:
+    - The last time a pending change of this host was reverted (by its timer or asked) - C(id), C(reason),
+      C(reverted_at_iso), C(namespaces), C(actions) (what the change had applied), C(restored) and
+      C(not_restored). Null when none was.
+  returned: always
+  type: dict
+  sample: {id: 20261129T231500-1a2b3c4d, reason: confirm_timeout of 90 s expired, reverted_at_iso: "2026-11-29T23:16:31Z",
+           restored: ["delete macvlan mv0 (created by this run) in the host namespace"], not_restored: []}
 pyroute2:
   description:
     - The version of pyroute2 the module's Python can import (the changing modules need it; this one does not),

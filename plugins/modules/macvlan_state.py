@@ -174,6 +174,22 @@ options:
       - With V(false), the task fails where it stopped and lists what was done.
     type: bool
     default: true
+  confirm_timeout:
+    description:
+      - Seconds the change stays without confirmation. After a successful change (applied and read back), the
+        host keeps the task's journal - the exact undo steps of what it applied - as a root-only file under
+        C(/run/hostnet-macvlan) and arms a revert that needs neither Ansible nor its connection - a transient
+        systemd timer (C(systemd-run --on-active)) where systemd is PID 1, else a detached process. Unless
+        M(hostnet.macvlan.macvlan_confirm) confirms the change before the time runs out, the host undoes it by
+        itself (taking the namespace lock like any run) and M(hostnet.macvlan.macvlan_info) reports the revert.
+      - Use it when the change may cut the path Ansible reaches the host by (the parent is the management NIC).
+        Reconnect (C(meta - reset_connection)), verify, then confirm.
+      - While a change is pending in a namespace, another change there (by any module of the collection) fails
+        clearly - confirm the pending one or let it revert first. Check mode and reading are not affected.
+      - V(0) (the default) turns it off. At most 86400.
+      - A reboot before the deadline loses the pending journal together with the kernel state it concerns.
+    type: int
+    default: 0
   return_links:
     description:
       - Which links RV(links) holds. V(changed) (the default) holds the links the task changes (or would change, in
@@ -256,6 +272,15 @@ links:
   sample:
     - {name: mv-web, netns: null, state: present, type: macvlan, parent: eth1, mode: bridge, mtu: 1500,
        mac_address: "02:42:ac:11:00:10", link_state: up, addresses: [192.0.2.10/24], routes: []}
+confirm:
+  description:
+    - With O(confirm_timeout), the pending change - its C(id) (give it to M(hostnet.macvlan.macvlan_confirm)), its
+      C(deadline) (seconds since the epoch) and C(deadline_iso), C(timeout), C(namespaces), C(method) (V(systemd)
+      or V(process)) and C(actions). Null when nothing changed (nothing to confirm) or without confirm.
+  returned: success
+  type: dict
+  sample: {id: 20261129T231500-1a2b3c4d, deadline: 1795990590.5, deadline_iso: "2026-11-29T23:16:30Z", timeout: 90,
+           namespaces: [null], method: systemd, actions: ["set promisc of eth0: False -> True in the host namespace"]}
 links_total:
   description: How many links the task handled (listed and purged).
   returned: success

@@ -1,0 +1,475 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to the hostnet.macvlan collection
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+#
+# PRIVATE: this file is internal to the hostnet.macvlan collection. It is not a public API and may change
+# in any release without notice. Do not import it from other collections.
+
+"""Commit-confirmed changes: a change that reverts by itself unless it is confirmed in time (standard library
+and the collection's module_utils only).
+
+After a successful change with ``confirm_timeout``, the run's journal (``_journal``: the exact undo steps of what
+it applied) stays on the host as a root-only JSON file under /run/hostnet-macvlan/pending, and a revert is armed
+that does not depend on Ansible or its connection:
+
+- where systemd is PID 1, a transient timer (``systemd-run --on-active=``) that starts a transient service;
+- elsewhere, a detached process in its own session that sleeps until the deadline.
+
+Both run the same code: ``main()`` of this file, from a copy of the collection's module_utils that this file
+writes to /run/hostnet-macvlan/lib (the module's own files live in a temporary directory that Ansible removes).
+The revert takes the change's file lock, then the namespaces' locks (a running module run finishes first),
+replays the journal, records what it restored in /run/hostnet-macvlan/last_revert.json and logs it (journald, or
+/run/hostnet-macvlan/revert-<id>.log). ``macvlan_confirm`` takes the same file lock, disarms the revert and
+removes the journal; whoever takes the lock first wins, the other finds the journal gone.
+
+While a change is pending in a namespace, another change there fails clearly (``check_pending``): a revert
+replayed over a newer change would mix the two.
+"""
+
+import contextlib
+import errno
+import fcntl
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+
+from ansible_collections.hostnet.macvlan.plugins.module_utils import _journal, _lock
+
+STATE_DIR = "/run/hostnet-macvlan"
+MAX_TIMEOUT = 86400
+UNIT_PREFIX = "hostnet-macvlan-revert-"
+# The module_utils a revert needs (and what they import); copied next to the journal for the revert process.
+HELPER_MODULES = (
+    "_confirm",
+    "_journal",
+    "_lock",
+    "_model",
+    "_netlink",
+    "_netns",
+    "_observed",
+    "_plan",
+    "_rtnl",
+)
+PACKAGE = "ansible_collections.hostnet.macvlan.plugins.module_utils"
+BOOT = (
+    "import sys; sys.path.insert(0, %r); "
+    "from ansible_collections.hostnet.macvlan.plugins.module_utils import _confirm; "
+    "sys.exit(_confirm.main(sys.argv[1:]))"
+)
+
+
+class ConfirmError(Exception):
+    """A confirm operation could not be done; the message says why."""
+
+
+def state_dir():
+    return os.environ.get("HOSTNET_MACVLAN_STATE_DIR", STATE_DIR)
+
+
+def _pending_dir():
+    return os.path.join(state_dir(), "pending")
+
+
+def _path(change_id):
+    return os.path.join(_pending_dir(), "%s.json" % change_id)
+
+
+def _make_state_dir():
+    """The state directory and its journal directory, root-only (0700) whatever the umask."""
+    for directory in (state_dir(), _pending_dir()):
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        os.chmod(directory, 0o700)
+
+
+def _write_json(path, data):
+    """Atomically, root-only (0600)."""
+    _make_state_dir()
+    tmp = "%s.%s.tmp" % (path, uuid.uuid4().hex[:8])
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            json.dump(data, handle, sort_keys=True)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.rename(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _read_json(path):
+    try:
+        with open(path) as handle:
+            return json.load(handle)
+    except (OSError, ValueError):
+        return None
+
+
+def valid_id(change_id):
+    """Ids are what ``arm`` makes: a timestamp and hex, nothing that could name another file."""
+    return isinstance(change_id, str) and 0 < len(change_id) <= 64 and all(c.isalnum() or c == "-" for c in change_id)
+
+
+def require_access():
+    """Pending changes are root-only files: say so instead of reporting nothing pending."""
+    directory = state_dir()
+    if os.path.isdir(directory) and not os.access(directory, os.R_OK | os.X_OK):
+        raise ConfirmError("cannot read %s: pending changes are root-only; run the task with become: true" % directory)
+
+
+def identity(ns):
+    try:
+        return list(_lock.namespace_identity(ns))
+    except OSError:
+        return None
+
+
+def pending(netns_filter=None):
+    """Every pending change (the data of its journal file), oldest first; with ``netns_filter`` (a list of
+    namespaces) only those touching one of them (compared by identity)."""
+    try:
+        names = sorted(os.listdir(_pending_dir()))
+    except OSError:
+        return []
+    found = []
+    wanted = None
+    if netns_filter is not None:
+        wanted = [identity(ns) for ns in netns_filter]
+        wanted = [item for item in wanted if item is not None]
+    for name in names:
+        if not name.endswith(".json"):
+            continue
+        data = _read_json(os.path.join(_pending_dir(), name))
+        if not data:
+            continue
+        if wanted is not None and not any(entry.get("identity") in wanted for entry in data.get("namespaces", ())):
+            continue
+        found.append(data)
+    return sorted(found, key=lambda item: item.get("created", 0))
+
+
+def summary(data):
+    """What a pending change looks like in results: id, deadline, namespaces, what it applied."""
+    return {
+        "id": data["id"],
+        "deadline": data["deadline"],
+        "deadline_iso": _iso(data["deadline"]),
+        "timeout": data["timeout"],
+        "namespaces": [entry["ns"] for entry in data.get("namespaces", ())],
+        "method": data.get("revert", {}).get("method"),
+        "actions": data.get("actions", []),
+    }
+
+
+def _iso(epoch):
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+
+
+def check_pending(namespaces):
+    """Refuse a change while a confirmed change is pending in one of ``namespaces``."""
+    for data in pending(namespaces):
+        where = ", ".join(_lock.describe(entry["ns"]) for entry in data.get("namespaces", ()))
+        raise ConfirmError(
+            "a change armed with confirm_timeout (id %s) is pending in %s and reverts by itself at %s unless it is "
+            "confirmed: confirm it (hostnet.macvlan.macvlan_confirm) or let it revert before changing %s again"
+            % (data["id"], where, _iso(data["deadline"]), "it" if len(data.get("namespaces", ())) == 1 else "them")
+        )
+
+
+def last_revert():
+    return _read_json(os.path.join(state_dir(), "last_revert.json"))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Arming
+# ---------------------------------------------------------------------------------------------------------
+
+
+def _install_helper():
+    """Copy the module_utils a revert needs to <state>/lib (sources read through their loaders: Ansible runs
+    modules from a zip). Returns the directory to put on sys.path."""
+    _make_state_dir()
+    lib = os.path.join(state_dir(), "lib")
+    staging = lib + ".new-" + uuid.uuid4().hex[:8]
+    staging_target = os.path.join(staging, *PACKAGE.split("."))
+    os.makedirs(staging_target, mode=0o700)
+    try:
+        parts = PACKAGE.split(".")
+        for depth in range(1, len(parts) + 1):
+            init = os.path.join(staging, *parts[:depth], "__init__.py")
+            with open(init, "w"):
+                pass
+        for name in HELPER_MODULES:
+            full = "%s.%s" % (PACKAGE, name)
+            module = sys.modules.get(full)
+            if module is None:
+                __import__(full)
+                module = sys.modules[full]
+            source = module.__loader__.get_source(full)
+            if source is None:
+                raise ConfirmError("cannot read the source of %s to install the revert helper" % full)
+            with open(os.path.join(staging_target, name + ".py"), "w") as handle:
+                handle.write(source)
+        # Replace the previous copy as a whole (a revert running from it keeps its open files).
+        old = None
+        if os.path.isdir(lib):
+            old = lib + ".old-" + uuid.uuid4().hex[:8]
+            os.rename(lib, old)
+        os.rename(staging, lib)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return lib
+
+
+def systemd_running():
+    return os.path.isdir("/run/systemd/system") and shutil.which("systemd-run") is not None
+
+
+def arm(journal, namespaces, timeout, python=None):
+    """Keep ``journal`` as a pending change of ``namespaces`` and arm its revert in ``timeout`` seconds. Returns
+    the summary. Raises ConfirmError (nothing is left armed) when it cannot."""
+    if not 1 <= timeout <= MAX_TIMEOUT:
+        raise ConfirmError("confirm_timeout: %r is out of range 1..%d seconds" % (timeout, MAX_TIMEOUT))
+    python = python or sys.executable
+    now = time.time()
+    change_id = "%s-%s" % (time.strftime("%Y%m%dT%H%M%S", time.gmtime(now)), uuid.uuid4().hex[:8])
+    data = {
+        "id": change_id,
+        "created": now,
+        "deadline": now + timeout,
+        "timeout": timeout,
+        "namespaces": [{"ns": ns, "identity": identity(ns)} for ns in namespaces],
+        "actions": journal.done(),
+        "journal": journal.data(),
+        "python": python,
+        "revert": {},
+    }
+    try:
+        lib = _install_helper()
+        _write_json(_path(change_id), data)
+        command = [python, "-c", BOOT % lib]
+        if systemd_running() and all(ns is not None or _same_as_pid1() for ns in namespaces):
+            unit = UNIT_PREFIX + change_id
+            run = subprocess.run(
+                [
+                    "systemd-run",
+                    "--quiet",
+                    "--unit=" + unit,
+                    "--description=hostnet.macvlan: revert change %s unless confirmed" % change_id,
+                    "--on-active=%ds" % timeout,
+                    "--timer-property=AccuracySec=100ms",
+                    "--",
+                ]
+                + command
+                + ["revert", change_id, "--reason", "confirm_timeout of %d s expired" % timeout],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                universal_newlines=True,  # noqa: UP021 (text= is Python 3.7+; managed nodes may run 3.6)
+                check=False,
+            )
+            if run.returncode != 0:
+                raise ConfirmError("systemd-run could not arm the revert: %s" % run.stdout.strip())
+            data["revert"] = {"method": "systemd", "unit": unit}
+        else:
+            log = os.path.join(state_dir(), "revert-%s.log" % change_id)
+            fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            try:
+                process = subprocess.Popen(
+                    command + ["wait", change_id, "--until", repr(data["deadline"])],
+                    stdin=subprocess.DEVNULL,
+                    stdout=fd,
+                    stderr=subprocess.STDOUT,
+                    close_fds=True,
+                    start_new_session=True,
+                    cwd="/",
+                )
+            finally:
+                os.close(fd)
+            data["revert"] = {"method": "process", "pid": process.pid, "log": log}
+        _write_json(_path(change_id), data)
+    except BaseException:
+        _disarm(data)
+        with contextlib.suppress(OSError):
+            os.unlink(_path(change_id))
+        raise
+    return summary(data)
+
+
+def _same_as_pid1():
+    """True when the calling process shares PID 1's network namespace (a systemd service runs in that one)."""
+    try:
+        return identity(None) == list(_lock.namespace_identity("/proc/1/ns/net"))
+    except OSError:
+        return False
+
+
+def _disarm(data):
+    """Stop the armed revert of a change (best effort: the journal file decides what a revert does)."""
+    revert = data.get("revert") or {}
+    if revert.get("method") == "systemd":
+        subprocess.run(
+            ["systemctl", "stop", revert["unit"] + ".timer", revert["unit"] + ".service"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            check=False,
+        )
+    elif revert.get("method") == "process":
+        pid = revert.get("pid")
+        if pid and _is_our_waiter(pid, data["id"]):
+            with contextlib.suppress(OSError):
+                os.kill(pid, 15)
+
+
+def _is_our_waiter(pid, change_id):
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as handle:
+            args = handle.read().split(b"\0")
+    except OSError:
+        return False
+    return b"wait" in args and change_id.encode() in args
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Confirming and reverting
+# ---------------------------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _change_lock(change_id, timeout=600):
+    """The lock of one pending change (an flock on its journal file); yields its data, or None when the change
+    is not pending (confirmed or reverted meanwhile)."""
+    path = _path(change_id)
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        yield None
+        return
+    try:
+        start = time.monotonic()
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                    raise
+                if time.monotonic() - start > timeout:
+                    raise ConfirmError("change %s: another confirm or revert holds it" % change_id) from None
+                time.sleep(0.05)
+        # The file may have been removed (or replaced) while we waited.
+        try:
+            same = os.fstat(fd).st_ino == os.stat(path).st_ino
+        except OSError:
+            same = False
+        yield _read_json(path) if same else None
+    finally:
+        os.close(fd)
+
+
+def confirm(change_ids, check_mode=False):
+    """Keep the given pending changes: disarm their reverts and remove their journals. Returns their summaries
+    (those that were still pending)."""
+    done = []
+    for change_id in change_ids:
+        with _change_lock(change_id) as data:
+            if data is None:
+                continue
+            if not check_mode:
+                _disarm(data)
+                os.unlink(_path(change_id))
+            done.append(summary(data))
+    return done
+
+
+def revert(change_id, reason, lock_timeout=600):
+    """Undo a pending change now (the armed revert, or ``macvlan_confirm`` with revert). Returns the record of
+    what was restored, or None when the change is no longer pending. Never raises for a failed step."""
+    with _change_lock(change_id, lock_timeout) as data:
+        if data is None:
+            return None
+        namespaces = [entry["ns"] for entry in data.get("namespaces", ())]
+        problems = []
+        for entry in data.get("namespaces", ()):
+            now = identity(entry["ns"])
+            if now is None:
+                problems.append(
+                    "%s no longer exists: what was changed there is gone with it" % _lock.describe(entry["ns"])
+                )
+            elif entry.get("identity") and now != entry["identity"]:
+                problems.append("%s is not the namespace the change was made in" % _lock.describe(entry["ns"]))
+        restored = []
+        if not problems:
+            try:
+                restored, replay_problems = _replay(data, namespaces, lock_timeout)
+                problems += replay_problems
+            except Exception as exc:  # noqa: BLE001 (a revert never crashes: it records why it could not run)
+                problems.append("the revert could not run: %s: %s" % (type(exc).__name__, exc))
+        record = {
+            "id": change_id,
+            "reverted_at": time.time(),
+            "reverted_at_iso": _iso(time.time()),
+            "reason": reason,
+            "namespaces": namespaces,
+            "actions": data.get("actions", []),
+            "restored": restored,
+            "not_restored": problems,
+        }
+        _write_json(os.path.join(state_dir(), "last_revert.json"), record)
+        if (data.get("revert") or {}).get("method") == "systemd" and reason == "asked":
+            _disarm(data)
+        os.unlink(_path(change_id))
+        return record
+
+
+def _replay(data, namespaces, lock_timeout):
+    # Imported here: confirming never needs netlink.
+    from ansible_collections.hostnet.macvlan.plugins.module_utils import _netlink
+
+    with _lock.NamespaceLocks(namespaces, timeout=lock_timeout), _netlink.Session() as session:
+        return _journal.replay(_journal.Journal.from_data(data["journal"]), session)
+
+
+def main(argv):
+    """The revert helper: ``revert ID [--reason TEXT]`` (the systemd unit) or ``wait ID --until EPOCH`` (the
+    detached process). Logs what it did on stdout."""
+    if len(argv) < 2 or argv[0] not in ("revert", "wait"):
+        print("usage: revert ID [--reason TEXT] | wait ID --until EPOCH")
+        return 2
+    change_id = argv[1]
+    reason = "confirm_timeout expired"
+    if "--reason" in argv:
+        reason = argv[argv.index("--reason") + 1]
+    if argv[0] == "wait":
+        until = float(argv[argv.index("--until") + 1])
+        while True:
+            left = until - time.time()
+            if left <= 0:
+                break
+            time.sleep(min(left, 1.0))
+            if not os.path.exists(_path(change_id)):
+                print("hostnet.macvlan: change %s was confirmed; nothing to revert" % change_id)
+                return 0
+        data = _read_json(_path(change_id))
+        if data is not None:
+            reason = "confirm_timeout of %s s expired" % data.get("timeout")
+    record = revert(change_id, reason)
+    if record is None:
+        print("hostnet.macvlan: change %s was confirmed; nothing to revert" % change_id)
+        return 0
+    print("hostnet.macvlan: reverted change %s (%s)" % (change_id, reason))
+    for line in record["restored"]:
+        print("  restored: %s" % line)
+    for line in record["not_restored"]:
+        print("  NOT restored: %s" % line)
+    sys.stdout.flush()
+    return 1 if record["not_restored"] else 0
