@@ -106,7 +106,7 @@ options:
     description:
       - The exact set of source MAC addresses a V(source) mode link accepts frames from. Addresses not listed
         are removed. Only valid with O(mode=source). Omit to leave the list as it is.
-      - At most 5000 addresses: the kernel takes and reports the list in one netlink attribute (64 KiB).
+      - At most 5000 addresses, because the kernel takes and reports the list in one netlink attribute (64 KiB).
     type: list
     elements: str
   nopromisc:
@@ -137,7 +137,7 @@ options:
         V(2001:db8::10/64). Addresses not listed are removed, except IPv6 link-local ones the kernel adds and
         addresses with a lifetime (IPv6 autoconfiguration, privacy addresses, DHCP leases), which their owners
         manage.
-      - An IPv6 scope id (V(fe80::5%eth0/64)) is refused: an address belongs to the link it is listed on.
+      - An IPv6 scope id (V(fe80::5%eth0/64)) is refused, because an address belongs to the link it is listed on.
       - Omit to leave the link's addresses untouched.
     type: list
     elements: str
