@@ -439,11 +439,16 @@ def _replay(data, namespaces, lock_timeout):
         return _journal.replay(_journal.Journal.from_data(data["journal"]), session)
 
 
+def _say(line):
+    """One line of the revert helper's log on stdout (the helper is not a module: there is no module.log here)."""
+    sys.stdout.write(line + "\n")
+
+
 def main(argv):
     """The revert helper: ``revert ID [--reason TEXT]`` (the systemd unit) or ``wait ID --until EPOCH`` (the
     detached process). Logs what it did on stdout."""
     if len(argv) < 2 or argv[0] not in ("revert", "wait"):
-        print("usage: revert ID [--reason TEXT] | wait ID --until EPOCH")
+        _say("usage: revert ID [--reason TEXT] | wait ID --until EPOCH")
         return 2
     change_id = argv[1]
     reason = "confirm_timeout expired"
@@ -457,19 +462,19 @@ def main(argv):
                 break
             time.sleep(min(left, 1.0))
             if not os.path.exists(_path(change_id)):
-                print("hostnet.macvlan: change %s was confirmed; nothing to revert" % change_id)
+                _say("hostnet.macvlan: change %s was confirmed; nothing to revert" % change_id)
                 return 0
         data = _read_json(_path(change_id))
         if data is not None:
             reason = "confirm_timeout of %s s expired" % data.get("timeout")
     record = revert(change_id, reason)
     if record is None:
-        print("hostnet.macvlan: change %s was confirmed; nothing to revert" % change_id)
+        _say("hostnet.macvlan: change %s was confirmed; nothing to revert" % change_id)
         return 0
-    print("hostnet.macvlan: reverted change %s (%s)" % (change_id, reason))
+    _say("hostnet.macvlan: reverted change %s (%s)" % (change_id, reason))
     for line in record["restored"]:
-        print("  restored: %s" % line)
+        _say("  restored: %s" % line)
     for line in record["not_restored"]:
-        print("  NOT restored: %s" % line)
+        _say("  NOT restored: %s" % line)
     sys.stdout.flush()
     return 1 if record["not_restored"] else 0

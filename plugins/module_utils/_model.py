@@ -452,7 +452,7 @@ def normalize_protect(value, option="protect"):
         text = str(address)
         _plain_text(text, option + ".addresses", "an IP address")
         try:
-            addresses.append(ipaddress.ip_address(text.strip().split("%")[0]).compressed)
+            addresses.append(ipaddress.ip_address(text.strip().split("%", 1)[0]).compressed)
         except ValueError:
             _fail(option + ".addresses", address, "is not an IP address")
     default_route = bool(value.get("default_route"))
