@@ -526,7 +526,7 @@ def test_concurrent_runs_keep_each_others_files(ansible_default, tmp_path):
         time.sleep(0.02)
     second = playbook_process(ansible_default, tmp_path, "remover", remover)
     for proc in (first, second):
-        out, _ = proc.communicate(timeout=300)
+        out = proc.communicate(timeout=300)[0]
         assert proc.returncode == 0, out[-3000:]
     assert (nd / own).exists(), "p0's .network was removed under the links being attached to it"
     attached = sorted(p.name for p in (nd / (own + ".d")).iterdir())
@@ -561,7 +561,7 @@ def test_concurrent_runs_take_turns_on_the_host_lock(ansible_default, tmp_path):
     finally:
         os.write(hold, ("source %s/*\n" % (tmp_path / "ifupdown")).encode())
     for proc in (first, second):
-        out, _ = proc.communicate(timeout=300)
+        out = proc.communicate(timeout=300)[0]
         assert proc.returncode == 0, out[-3000:]
     os.close(hold)
     assert (tmp_path / "ifupdown" / (PREFIX + "link-mv-a")).exists()

@@ -609,7 +609,7 @@ def test_two_concurrent_role_runs_keep_each_others_files(ansible_default, tmp_pa
         cmd = ["ansible-playbook", "-i", "localhost,", "-c", "local", str(path)]
         procs.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env))
     for proc in procs:
-        out, _ = proc.communicate(timeout=600)
+        out = proc.communicate(timeout=600)[0]
         assert proc.returncode == 0, out[-3000:]
     nd = tmp_path / "networkd"
     for link in (LINKS[0], LINKS[3], LINKS[1], LINKS[4]):
