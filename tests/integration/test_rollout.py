@@ -70,16 +70,22 @@ def test_happy_path_in_batches_then_unchanged(lab, tmp_path):
     for index, ns in namespaces.items():
         assert_converged(ns, index)
     lines = summary_lines(first.stdout)
-    assert "batch 1: changed 1 ['h1'], unchanged 0 [], rolled back 0 [], failed 0 []" in lines
-    assert "batch 2: changed 1 ['h2'], unchanged 0 [], rolled back 0 [], failed 0 []" in lines
-    assert "batch 3: changed 2 ['h3', 'h4'], unchanged 0 [], rolled back 0 [], failed 0 []" in lines
+    assert "batch 1: changed 1 ['h1'], unchanged 0 [], rolled back 0 [], reverted by itself 0 [], failed 0 []" in lines
+    assert "batch 2: changed 1 ['h2'], unchanged 0 [], rolled back 0 [], reverted by itself 0 [], failed 0 []" in lines
+    assert (
+        "batch 3: changed 2 ['h3', 'h4'], unchanged 0 [], rolled back 0 [], reverted by itself 0 [], failed 0 []"
+        in lines
+    )
     assert "Rollout complete" in lines
     after = {index: kernel_state(ns) for index, ns in namespaces.items()}
 
     again = fleet.run()
     assert again.returncode == 0, again.stdout[-5000:]
     lines = summary_lines(again.stdout)
-    assert "batch 3: changed 0 [], unchanged 2 ['h3', 'h4'], rolled back 0 [], failed 0 []" in lines
+    assert (
+        "batch 3: changed 0 [], unchanged 2 ['h3', 'h4'], rolled back 0 [], reverted by itself 0 [], failed 0 []"
+        in lines
+    )
     assert {index: kernel_state(ns) for index, ns in namespaces.items()} == after
     assert all(counters["changed"] == 0 for counters in recap(again.stdout).values()), again.stdout[-3000:]
 
@@ -96,7 +102,7 @@ def test_failed_verification_rolls_back_the_host_and_stops_the_rollout(lab, tmp_
     assert kernel_state(namespaces[3]) == before[3]
     assert kernel_state(namespaces[4]) == before[4]
     lines = summary_lines(proc.stdout)
-    assert "batch 2: changed 0 [], unchanged 0 [], rolled back 1 ['h2'], failed 0 []" in lines
+    assert "batch 2: changed 0 [], unchanged 0 [], rolled back 1 ['h2'], reverted by itself 0 [], failed 0 []" in lines
     assert "Not started yet: 2 hosts" in lines  # Ansible's max_fail_percentage then stopped the rollout
     assert "192.0.2.99 is unreachable" in proc.stdout
     assert "h2 was rolled back (verify)" in proc.stdout
@@ -116,8 +122,13 @@ def test_failure_rate_within_max_fail_percentage_goes_on(lab, tmp_path):
     for index in (2, 3, 4):
         assert_converged(namespaces[index], index)
     lines = summary_lines(proc.stdout)
-    assert "batch 1: changed 1 ['h2'], unchanged 0 [], rolled back 1 ['h1'], failed 0 []" in lines
-    assert "batch 2: changed 2 ['h3', 'h4'], unchanged 0 [], rolled back 0 [], failed 0 []" in lines
+    assert (
+        "batch 1: changed 1 ['h2'], unchanged 0 [], rolled back 1 ['h1'], reverted by itself 0 [], failed 0 []" in lines
+    )
+    assert (
+        "batch 2: changed 2 ['h3', 'h4'], unchanged 0 [], rolled back 0 [], reverted by itself 0 [], failed 0 []"
+        in lines
+    )
     assert "Rollout complete" in lines
 
 
@@ -136,7 +147,10 @@ def test_failure_during_apply_is_rolled_back(lab, tmp_path):
     assert "h1 was rolled back (apply)" in proc.stdout
     assert "Network is unreachable" in proc.stdout
     assert kernel_state(ns) == before
-    assert "batch 1: changed 0 [], unchanged 0 [], rolled back 1 ['h1'], failed 0 []" in summary_lines(proc.stdout)
+    assert (
+        "batch 1: changed 0 [], unchanged 0 [], rolled back 1 ['h1'], reverted by itself 0 [], failed 0 []"
+        in summary_lines(proc.stdout)
+    )
 
 
 def test_what_the_kernel_would_refuse_is_refused_at_pre_flight(lab, tmp_path):
@@ -154,7 +168,10 @@ def test_what_the_kernel_would_refuse_is_refused_at_pre_flight(lab, tmp_path):
     assert proc.returncode != 0
     assert "h1 failed (preflight)" in proc.stdout and "passthru needs parent 'p0' to itself" in proc.stdout
     assert kernel_state(ns) == before
-    assert "batch 1: changed 0 [], unchanged 0 [], rolled back 0 [], failed 1 ['h1']" in summary_lines(proc.stdout)
+    assert (
+        "batch 1: changed 0 [], unchanged 0 [], rolled back 0 [], reverted by itself 0 [], failed 1 ['h1']"
+        in summary_lines(proc.stdout)
+    )
 
 
 def test_spellings_the_modules_normalise_verify_and_are_not_rolled_back(lab, tmp_path):
@@ -174,12 +191,18 @@ def test_spellings_the_modules_normalise_verify_and_are_not_rolled_back(lab, tmp
     fleet.add("h1", variables)
     proc = fleet.run()
     assert proc.returncode == 0, proc.stdout[-5000:]
-    assert "batch 1: changed 1 ['h1'], unchanged 0 [], rolled back 0 [], failed 0 []" in summary_lines(proc.stdout)
+    assert (
+        "batch 1: changed 1 ['h1'], unchanged 0 [], rolled back 0 [], reverted by itself 0 [], failed 0 []"
+        in summary_lines(proc.stdout)
+    )
     link = {entry["name"]: entry for entry in kernel_state(ns)}["mv0"]
     assert link["mac"] == "02:42:ac:11:00:10" and link["addresses"] == ["192.0.2.101/24", "2001:db8::10/64"]
     again = fleet.run()
     assert again.returncode == 0, again.stdout[-5000:]
-    assert "batch 1: changed 0 [], unchanged 1 ['h1'], rolled back 0 [], failed 0 []" in summary_lines(again.stdout)
+    assert (
+        "batch 1: changed 0 [], unchanged 1 ['h1'], rolled back 0 [], reverted by itself 0 [], failed 0 []"
+        in summary_lines(again.stdout)
+    )
 
 
 def test_preflight_refuses_and_touches_nothing(lab, tmp_path):
@@ -204,13 +227,14 @@ def test_preflight_refuses_and_touches_nothing(lab, tmp_path):
     assert "links[0] (v9): name: 'v9' already exists in netns %s as a veth interface" % namespaces[3] in out
     assert "sideways" in out  # the role's argument spec
     assert (
-        "batch 1: changed 0 [], unchanged 0 [], rolled back 0 [], failed 4 ['h1', 'h2', 'h3', 'h4']"
+        "batch 1: changed 0 [], unchanged 0 [], rolled back 0 [], reverted by itself 0 [], failed 4 ['h1', 'h2', 'h3', 'h4']"
         in summary_lines(out)
     )
 
 
 def test_refuses_the_interface_of_the_ansible_connection(lab, tmp_path):
-    """In the host namespace the default-route interface is refused (check mode: nothing could change anyway)."""
+    """With confirm off, the default-route interface is refused in the host namespace; with confirm on (the
+    default) a change that cuts the path reverts by itself, so the same plan passes (check mode: nothing changes)."""
     default = [r for r in ip_json("route", "show", "default") if r.get("dev")]
     if not default:
         pytest.skip("this machine has no default route")
@@ -223,6 +247,7 @@ def test_refuses_the_interface_of_the_ansible_connection(lab, tmp_path):
             "macvlan_topology_persist": "none",
             "macvlan_topology_install_pyroute2": False,
             "macvlan_topology_links": [{"name": "hmv-conn", "parent": iface}],
+            "rollout_confirm_timeout": 0,
         },
     )
     proc = fleet.run(args=["--check"])
@@ -235,6 +260,12 @@ def test_refuses_the_interface_of_the_ansible_connection(lab, tmp_path):
         )
         in proc.stdout
     )
+    assert sorted(link["ifname"] for link in ip_json("link", "show")) == links_before
+
+    fleet.hosts["h1"].pop("rollout_confirm_timeout")
+    proc = fleet.run(args=["--check"])
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert "protect:" not in proc.stdout
     assert sorted(link["ifname"] for link in ip_json("link", "show")) == links_before
 
 

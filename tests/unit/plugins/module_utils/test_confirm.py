@@ -1,0 +1,102 @@
+"""Pending changes on disk: ids, the pending check, confirming and reverting (pure file handling, no root)."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+import pytest
+
+from ansible_collections.hostnet.macvlan.plugins.module_utils import _confirm, _journal
+
+
+@pytest.fixture
+def state(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOSTNET_MACVLAN_STATE_DIR", str(tmp_path / "state"))
+    return tmp_path / "state"
+
+
+def pending_change(change_id="20261129T120000-0000abcd", ns=None, journal=None, deadline=2e9):
+    data = {
+        "id": change_id,
+        "created": 1.0,
+        "deadline": deadline,
+        "timeout": 90,
+        "namespaces": [{"ns": ns, "identity": _confirm.identity(ns)}],
+        "actions": ["create macvlan mv0 on eth0 (mode bridge, up) in the host namespace"],
+        "journal": (journal or _journal.Journal()).data(),
+        "revert": {"method": "process", "pid": 0},
+    }
+    _confirm._write_json(_confirm._path(change_id), data)
+    return data
+
+
+@pytest.mark.parametrize("change_id", ["../../etc/passwd", "a/b", "", "x" * 65, "id with space", 5])
+def test_ids_that_could_name_another_file_are_refused(change_id):
+    assert not _confirm.valid_id(change_id)
+
+
+def test_ids_made_by_arm_are_valid():
+    assert _confirm.valid_id("20261129T120000-0000abcd")
+
+
+def test_journals_are_root_only_files_in_a_root_only_directory(state):
+    pending_change()
+    path = state / "pending" / "20261129T120000-0000abcd.json"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE((state / "pending").stat().st_mode) == 0o700
+    assert stat.S_IMODE(state.stat().st_mode) == 0o700
+
+
+def test_the_pending_check_names_the_change_and_what_to_do(state):
+    pending_change()
+    with pytest.raises(
+        _confirm.ConfirmError, match=r"\(id 20261129T120000-0000abcd\) is pending in the host namespace"
+    ):
+        _confirm.check_pending([None])
+    assert _confirm.pending(["/proc/1/ns/net-does-not-exist"]) == []
+
+
+def test_confirm_removes_the_journal_and_reports_what_was_pending(state):
+    pending_change()
+    assert _confirm.confirm(["20261129T120000-0000abcd"], check_mode=True)[0]["id"] == "20261129T120000-0000abcd"
+    assert _confirm.pending()  # check mode kept it
+    done = _confirm.confirm(["20261129T120000-0000abcd"])
+    assert done[0]["namespaces"] == [None] and done[0]["deadline_iso"] == "2033-05-18T03:33:20Z"
+    assert _confirm.pending() == []
+    assert _confirm.confirm(["20261129T120000-0000abcd"]) == []  # nothing pending any more: nothing to do
+
+
+def test_a_revert_of_an_empty_journal_records_what_it_did(state):
+    pending_change()
+    record = _confirm.revert("20261129T120000-0000abcd", "asked")
+    assert record["reason"] == "asked" and record["restored"] == [] and record["not_restored"] == []
+    assert _confirm.last_revert()["id"] == "20261129T120000-0000abcd"
+    assert _confirm.pending() == []
+    assert _confirm.revert("20261129T120000-0000abcd", "asked") is None  # gone: nothing to revert
+
+
+def test_a_revert_in_a_namespace_that_is_gone_says_so_and_touches_nothing(state, tmp_path):
+    missing = str(tmp_path / "no-such-namespace")
+    pending_change(ns=missing)
+    record = _confirm.revert("20261129T120000-0000abcd", "confirm_timeout of 90 s expired")
+    assert record["not_restored"] == ["netns %s no longer exists: what was changed there is gone with it" % missing]
+    assert json.loads((state / "last_revert.json").read_text())["not_restored"] == record["not_restored"]
+
+
+def test_the_revert_helper_gives_up_quietly_on_a_confirmed_change(state, capsys):
+    assert _confirm.main(["revert", "20261129T120000-0000abcd"]) == 0
+    assert "was confirmed; nothing to revert" in capsys.readouterr().out
+    assert _confirm.main(["bogus"]) == 2
+
+
+def test_the_helper_copies_every_module_it_imports(state):
+    lib = _confirm._install_helper()
+    package = os.path.join(lib, *_confirm.PACKAGE.split("."))
+    assert sorted(name[:-3] for name in os.listdir(package) if name != "__init__.py") == sorted(_confirm.HELPER_MODULES)
+    for name in _confirm.HELPER_MODULES:
+        with open(os.path.join(package, name + ".py")) as handle:
+            source = handle.read()
+        for imported in ("_persist", "_runner", "_engine", "_results", "_options"):
+            assert "import %s" % imported not in source and ", %s" % imported not in source, (name, imported)
