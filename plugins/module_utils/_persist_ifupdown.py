@@ -17,6 +17,15 @@ add its addresses and routes (``replace``: a link that already has them is left 
 deletes it. The parents' promiscuous flag: a file ``<prefix>parent-<parent>`` per parent, a second ``iface``
 stanza for the parent (interfaces(5): all stanzas of an interface apply) with one ``up`` command.
 
+Boot order. ``ifup -a`` brings interfaces up in the order it reads them, each stanza of an interface in turn, and
+the files of the directory are read where the interfaces file sources them: Debian's installer writes the
+``source`` line first, so the administrator's stanzas (a bridge, a bond, a VLAN, a veth that ifupdown creates)
+come after ours. Hence: a link's first ``pre-up`` brings its parent up with ``ifup`` when the parent does not exist
+yet (ifupdown then runs every stanza of the parent, the one that creates it included; the later ``ifup -a``
+finds it configured); the parent's own stanza sets the flag only on a parent that exists when it runs (a parent
+created by a later stanza of its own gets it from the stanzas of its links); and a link whose parent has a flag
+stanza of ours sets the flag too, once the parent exists, before it creates the link.
+
 The names in these files are the commands' words, so they are limited to what needs no shell quoting: link
 names to ASCII letters, digits, '_' and '-' (ifupdown reads a '.' in a name as a VLAN, and source-directory
 reads only such file names), parents to the names any backend accepts.
@@ -51,9 +60,11 @@ def _sys(name):
     return "/sys/class/net/%s" % name
 
 
-def link_file(spec):
+def link_file(spec, parent_promisc=False):
+    """The stanza of one link; ``parent_promisc``: its parent has a flag stanza of ours (the link sets it too)."""
     name = spec["name"]
-    create = ["ip link add link %s name %s type %s mode %s" % (spec["parent"], name, spec["type"], spec["mode"])]
+    parent = spec["parent"]
+    create = ["ip link add link %s name %s type %s mode %s" % (parent, name, spec["type"], spec["mode"])]
     if spec["mode"] == "passthru" and spec.get("nopromisc"):
         create.append("nopromisc")
     if spec["mode"] == "source" and spec.get("nodst"):
@@ -66,10 +77,14 @@ def link_file(spec):
         _persist.HEADER,
         "# %s %s on %s: ifup creates it (at boot: networking.service runs ifup -a), ifdown deletes it.\n"
         % (spec["type"], name, spec["parent"]),
+        "# A parent that does not exist yet is brought up first: ifupdown may create it in a stanza it reads later.\n",
         "auto %s\n" % name,
         "iface %s inet manual\n" % name,
-        "    pre-up test -e %s || %s\n" % (_sys(name), " ".join(create)),
+        "    pre-up test -e %s || ifup %s\n" % (_sys(parent), parent),
     ]
+    if parent_promisc:
+        lines.append("    pre-up ip link set dev %s promisc on\n" % parent)
+    lines.append("    pre-up test -e %s || %s\n" % (_sys(name), " ".join(create)))
     if spec.get("mac_address"):
         lines.append("    hwaddress %s\n" % spec["mac_address"])
     if spec.get("mtu") is not None:
@@ -93,9 +108,10 @@ def parent_file(parent):
             % (parent, parent),
             "# networking.service). A second iface stanza for %s: ifupdown applies every stanza of an interface.\n"
             % parent,
+            "# If a later stanza creates %s, the stanzas of its links set the flag.\n" % parent,
             "auto %s\n" % parent,
             "iface %s inet manual\n" % parent,
-            "    up ip link set dev %s promisc on\n" % parent,
+            "    up test ! -e %s || ip link set dev %s promisc on\n" % (_sys(parent), parent),
         ]
     )
 
@@ -125,19 +141,23 @@ def plan(desired, prefix, directory, listing):
     link_prefix = prefix + "link-"
     parent_prefix = prefix + "parent-"
 
-    for index, spec in desired.persisted:
-        check_link_name(spec["name"], "links[%d].name" % index)
-        path = _persist.join(directory, link_prefix + spec["name"])
-        result.write(directory, path, link_file(spec))
-        _persist.report_not_persisted(result, index, spec, HANDLED, STACK)
-
+    promisc = set()  # parents with a flag stanza of ours after this plan: written now, or kept (not listed)
     for parent in sorted(desired.parents):
         _persist.check_name(parent, "parents", STACK)
         path = _persist.join(directory, parent_prefix + encode(parent))
         if desired.parents[parent]:
             result.write(directory, path, parent_file(parent))
+            promisc.add(parent)
         elif path in listing:
             result.drop(directory, path)
+
+    for index, spec in desired.persisted:
+        check_link_name(spec["name"], "links[%d].name" % index)
+        parent = spec["parent"]
+        kept = parent not in desired.parents and _persist.join(directory, parent_prefix + encode(parent)) in listing
+        path = _persist.join(directory, link_prefix + spec["name"])
+        result.write(directory, path, link_file(spec, parent in promisc or kept))
+        _persist.report_not_persisted(result, index, spec, HANDLED, STACK)
 
     for path in sorted(listing):
         if posixpath.dirname(path) != directory or path in result.files:

@@ -274,3 +274,53 @@ def test_ifupdown_refuses_link_names_it_reads_otherwise(name):
         match=r"links\[0\]\.name: '%s' cannot be written to ifupdown" % name.replace("+", r"\+").replace(".", r"\."),
     ):
         plan_if(desired(links=[{"name": name, "parent": "eth1"}], parents=[]))
+
+
+def stanza_lines(content):
+    """The option lines of a stanza (comments and the auto/iface lines left out), stripped."""
+    return [line.strip() for line in content.splitlines() if line.startswith("    ")]
+
+
+def test_ifupdown_link_brings_its_parent_up_first_and_sets_the_flag_of_ours():
+    """At boot ``ifup -a`` reads the directory before the administrator's later stanzas (Debian's installer writes
+    the source line first): a link must not depend on its parent's stanza having run. Its first command brings the
+    parent up when it does not exist; a parent with a flag stanza of ours gets the flag before the link is made."""
+    files = plan_if(desired()).files
+    for name, parent, promisc in [
+        ("mv-web", "eth1", True),
+        ("mv-priv", "eth1", True),
+        ("mv-vepa", "eth1", True),
+        ("mv-src", "eth2.10", False),
+        ("mvtap0", "eth3", False),
+    ]:
+        lines = stanza_lines(files[IF + "/" + PREFIX + "link-" + name]["content"])
+        assert lines[0] == "pre-up test -e /sys/class/net/%s || ifup %s" % (parent, parent), lines
+        create = [i for i, line in enumerate(lines) if " ip link add link %s name %s " % (parent, name) in line]
+        flag = [i for i, line in enumerate(lines) if line == "pre-up ip link set dev %s promisc on" % parent]
+        assert len(create) == 1, lines
+        assert flag == ([1] if promisc else []), lines
+        assert create[0] == 1 + len(flag), lines
+
+
+def test_ifupdown_parent_stanza_leaves_a_parent_that_a_later_stanza_creates_to_its_links():
+    """ifupdown runs every stanza of an interface in turn: ours may run before the one that creates the parent
+    (a bridge, a bond, a veth), and a failing command would stop ifup of that parent, and of its links."""
+    content = plan_if(desired()).files[IF + "/" + PREFIX + "parent-eth1"]["content"]
+    assert stanza_lines(content) == ["up test ! -e /sys/class/net/eth1 || ip link set dev eth1 promisc on"]
+    assert "auto eth1\niface eth1 inet manual\n" in content
+
+
+def test_ifupdown_link_sets_the_flag_while_the_parents_stanza_of_ours_stays():
+    """The flag in a link's stanza follows the parent's flag file after the plan: kept for a parent the run does
+    not list (the kernel rule), gone with the file when the parent is asked not promiscuous."""
+    on_disk = listing_of(plan_if(desired()))
+    web = IF + "/" + PREFIX + "link-mv-web"
+    links = [{"name": "mv-web", "parent": "eth1"}]
+    kept = plan_if(desired(links=links, parents=[]), on_disk)
+    assert IF + "/" + PREFIX + "parent-eth1" not in kept.remove
+    assert "pre-up ip link set dev eth1 promisc on" in stanza_lines(kept.files[web]["content"])
+    off = plan_if(desired(links=links, parents=[{"name": "eth1", "promisc": False}]), on_disk)
+    assert off.remove == {IF + "/" + PREFIX + "parent-eth1"}
+    assert "promisc" not in off.files[web]["content"]
+    fresh = plan_if(desired(links=links, parents=[]))
+    assert "promisc" not in fresh.files[web]["content"]
