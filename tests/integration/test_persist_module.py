@@ -228,7 +228,7 @@ def test_ifupdown_files_are_read_by_ifquery_and_ifup_no_act_and_create_the_links
     web = ifquery("-i", str(interfaces), "mv-web")
     assert "hwaddress: 02:42:ac:11:00:10" in web and "mtu: 1400" in web
     p0 = ifquery("-i", str(interfaces), "p0")
-    assert "up: ip link set dev p0 promisc on" in p0 and "address: 10.9.0.1" in p0
+    assert "up: test ! -e /sys/class/net/p0 || ip link set dev p0 promisc on" in p0 and "address: 10.9.0.1" in p0
     proc = subprocess.run(
         ["ifup", "--no-act", "-i", str(interfaces), "-a"], capture_output=True, text=True, check=False
     )
