@@ -15,6 +15,9 @@
 #   networkd        base + systemd, systemd-sysv, udev, dbus; boots systemd with systemd-networkd enabled
 #   networkmanager  base + systemd, systemd-sysv, udev, dbus, network-manager; boots systemd with
 #                   NetworkManager enabled (systemd-networkd disabled)
+#   ifupdown        base + systemd, systemd-sysv, udev, dbus, ifupdown; boots systemd with ifupdown's
+#                   networking.service enabled (systemd-networkd disabled and masked; no NetworkManager) and
+#                   the package's own /etc/network/interfaces (`source /etc/network/interfaces.d/*`)
 #
 # Cache by content: the content key of an image is the SHA-256 of this script, the flavour, the release and
 # the package list.  An image is built only when the tag <prefix>-<flavour>:<release>-<key> does not exist;
@@ -37,7 +40,7 @@ JOBS=${HMV_IMAGE_JOBS:-2}
 WORK=$ROOT/.build/images
 
 # Every image: flavour:release.  The scenarios name them as $PREFIX-<flavour>:<release>.
-ALL_IMAGES=(base:bullseye base:bookworm base:trixie networkd:bookworm networkmanager:bookworm)
+ALL_IMAGES=(base:bullseye base:bookworm base:trixie networkd:bookworm networkmanager:bookworm ifupdown:bookworm)
 
 COMMON_PACKAGES=(python3 python3-pyroute2 iproute2 iputils-ping procps)
 SYSTEMD_PACKAGES=(systemd systemd-sysv udev dbus)
@@ -50,7 +53,8 @@ packages() {  # FLAVOUR -> the package list, one line
         base) echo "${COMMON_PACKAGES[*]}" ;;
         networkd) echo "${COMMON_PACKAGES[*]} ${SYSTEMD_PACKAGES[*]}" ;;
         networkmanager) echo "${COMMON_PACKAGES[*]} ${SYSTEMD_PACKAGES[*]} network-manager" ;;
-        *) die "unknown flavour '$1' (base, networkd, networkmanager)" ;;
+        ifupdown) echo "${COMMON_PACKAGES[*]} ${SYSTEMD_PACKAGES[*]} ifupdown" ;;
+        *) die "unknown flavour '$1' (base, networkd, networkmanager, ifupdown)" ;;
     esac
 }
 
@@ -81,6 +85,13 @@ customize_hooks() {
             printf '%s\n' '--customize-hook=systemctl --root="$1" disable systemd-networkd.service' \
                 '--customize-hook=systemctl --root="$1" enable NetworkManager.service' \
                 '--customize-hook=systemctl --root="$1" mask NetworkManager-wait-online.service'
+            ;;
+        ifupdown)
+            # ifupdown alone: networking.service runs `ifup -a` at boot; systemd-networkd can never start
+            printf '%s\n' '--customize-hook=systemctl --root="$1" disable systemd-networkd.service' \
+                '--customize-hook=systemctl --root="$1" mask systemd-networkd.service systemd-networkd.socket' \
+                '--customize-hook=systemctl --root="$1" enable networking.service' \
+                '--customize-hook=systemctl --root="$1" mask ifupdown-wait-online.service'
             ;;
     esac
     if [[ $flavour != base ]]; then
