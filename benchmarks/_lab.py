@@ -10,6 +10,7 @@ so the kernel's asynchronous namespace clean-up has nothing heavy left to do whi
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import uuid
 
@@ -38,7 +39,8 @@ class Lab:
     """A fresh namespace with ``parents`` veth parents (up, peers up); a context manager."""
 
     def __init__(self, parents=1, tag="run"):
-        self.ns = "%s-%s-%s" % (PREFIX, tag, uuid.uuid4().hex[:6])
+        # The pid in the name: a concurrent bench.py leaves this run's namespaces alone (leftover_namespaces).
+        self.ns = "%s-%s-%d-%s" % (PREFIX, tag, os.getpid(), uuid.uuid4().hex[:6])
         self.parents = parent_names(parents)
 
     def __enter__(self):
@@ -75,6 +77,25 @@ class Lab:
         sh("ip", "netns", "del", self.ns, check=False)
 
 
+def owner_alive(name):
+    """Whether the name's pid (``hmvb-<tag>-<pid>-<hex>``) is another running process (a concurrent bench.py)."""
+    parts = name.split("-")
+    if len(parts) < 4 or not parts[-2].isdigit():
+        return False
+    pid = int(parts[-2])
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def leftover_namespaces():
+    """Lab namespaces of this process or of one that is gone; never those of a concurrent bench.py."""
     out = sh("ip", "-j", "netns", "list", check=False).stdout
-    return [item["name"] for item in json.loads(out or "[]") if item["name"].startswith(PREFIX + "-")]
+    names = [item["name"] for item in json.loads(out or "[]") if item["name"].startswith(PREFIX + "-")]
+    return [name for name in names if not owner_alive(name)]

@@ -31,6 +31,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
+import _fleet  # noqa: E402
 import _lab  # noqa: E402
 import report  # noqa: E402
 
@@ -39,13 +40,34 @@ PYTHON = sys.executable
 BIN = Path(PYTHON).parent
 STATE_MODULE = ROOT / "plugins" / "modules" / "macvlan_state.py"
 LINK_MODULE = ROOT / "plugins" / "modules" / "macvlan.py"
+# The do-nothing module with macvlan_state's argument spec (a benchmark fixture, loaded through ANSIBLE_LIBRARY).
+LIBRARY = HERE / "library"
 ROLE = ROOT / "roles" / "macvlan_topology" / "tasks" / "main.yml"
 IMAGES_SCRIPT = ROOT / "scripts" / "images.sh"
 DEFAULT_FLEET_IMAGE = "localhost/hostnet-macvlan-base:bookworm"
 
 SIZES = (1, 16, 64, 256, 1024)
 FLEET = (1, 4, 8, 16)
-SERIES = ("floor", "command_loop", "macvlan_loop", "state", "role", "process", "phases", "fleet")
+FLEET_FORKS = (8, 16, 32)
+SERIES = (
+    "floor",
+    "ping",
+    "noop",
+    "command_loop",
+    "macvlan_loop",
+    "state",
+    "role",
+    "process",
+    "phases",
+    "fleet",
+    "fleet_role",
+    "fleet_rollout",
+)
+# One-task playbooks run interleaved (for each N and run: ping, noop, state, role), so that the differences the
+# targets are made of are taken under the same load.
+INTERLEAVED = ("ping", "noop", "state", "role")
+# A namespace name for the do-nothing module's netns argument (it is validated, never entered).
+NOOP_NETNS = "hmvb-noop"
 
 # The plays. Each measured playbook has one main task (or, for the role, the role's tasks); the bench_timer
 # callback records when each task started and ended.
@@ -57,6 +79,18 @@ PLAY_HEAD = """\
 """
 
 PLAYS = {
+    "ping": """\
+  tasks:
+    - name: Ansible's floor, ansible.builtin.ping (the links are loaded, not used)
+      ansible.builtin.ping:
+""",
+    "noop": """\
+  tasks:
+    - name: The do-nothing module with macvlan_state's arguments (benchmark fixture)
+      bench_noop:
+        links: "{{ bench_links }}"
+        netns: "{{ bench_ns | default(omit, true) }}"
+""",
     "command_loop": """\
   tasks:
     - name: Naive loop, one ip link add per link (benchmark fixture)
@@ -97,6 +131,8 @@ PLAYS = {
 
 # The task whose time is "the task" of a playbook (for the role: its macvlan_state task).
 MAIN_ACTION = {
+    "ping": "ansible.builtin.ping",
+    "noop": "bench_noop",
     "command_loop": "ansible.builtin.command",
     "macvlan_loop": "hostnet.macvlan.macvlan",
     "state": "hostnet.macvlan.macvlan_state",
@@ -106,6 +142,35 @@ MAIN_ACTION = {
 
 class BenchError(RuntimeError):
     pass
+
+
+# A creating run whose read-back the kernel keeps interrupting (its own asynchronous work on hundreds of new
+# links, IPv6 autoconfiguration, on a loaded machine) fails and rolls back: that measurement point is run again,
+# at most this many times, and the failures are counted in the notes.
+INTERRUPTED = "kept changing while it was read"
+POINT_ATTEMPTS = 3
+
+
+def attempt(bench, func, n, rep):
+    """``func(n, rep)``, repeated when a run failed because the kernel kept interrupting the read-back."""
+    for number in range(POINT_ATTEMPTS):
+        recorded = len(bench.records)
+        try:
+            return func(n, rep)
+        except BenchError as exc:
+            if INTERRUPTED not in str(exc) or number == POINT_ATTEMPTS - 1:
+                raise
+            del bench.records[recorded:]  # the point is measured again, whole
+            key = "read-back interrupted"
+            bench.notes[key] = bench.notes.get(key, 0) + 1
+            print(
+                "[%s] %s N=%d: the read-back kept being interrupted; running the point again"
+                % (now(), func.__name__, n)
+            )
+            for ns in _lab.leftover_namespaces():
+                subprocess.run(["ip", "netns", "del", ns], check=False)
+            time.sleep(10)
+    return None
 
 
 def now():
@@ -216,6 +281,7 @@ class Bench:
                 "ANSIBLE_COLLECTIONS_PATH": str(COLLECTIONS),
                 "ANSIBLE_CALLBACK_PLUGINS": str(HERE / "callback_plugins"),
                 "ANSIBLE_CONNECTION_PLUGINS": str(HERE / "connection_plugins"),
+                "ANSIBLE_LIBRARY": str(LIBRARY),
                 "ANSIBLE_CALLBACKS_ENABLED": "bench_timer",
                 "ANSIBLE_NOCOLOR": "1",
                 "ANSIBLE_FORCE_COLOR": "0",
@@ -250,7 +316,13 @@ class Bench:
                 ("K=%d N=%d" % (extra["k"], n)) if "k" in extra else "N=%d" % n,
                 rep + 1,
                 entry["wall_s"],
-                "  (peak RSS %.0f MB)" % (rss / 1024) if rss else "",
+                ("  (peak RSS %.0f MB)" % (rss / 1024) if rss else "")
+                + (
+                    "  %d hosts, %.0f hosts/min, controller CPU %.3f s/host"
+                    % (entry["hosts"], entry["hosts_per_min"], entry["controller_cpu_s"] / entry["hosts"])
+                    if "hosts_per_min" in entry
+                    else ""
+                ),
             ),
             flush=True,
         )
@@ -269,36 +341,43 @@ class Bench:
 
     # -- primitives ------------------------------------------------------------------------------------
 
-    def playbook(self, kind, links, ns=None, check=False, inventory=None, forks=None, extra_env=None):
-        vars_file = self.path("vars.json")
-        vars_file.write_text(json.dumps({"bench_links": links, "bench_ns": ns or ""}), encoding="utf-8")
-        book = self.path("%s.yml" % kind)
-        book.write_text(PLAY_HEAD.format(title=kind, vars_file=vars_file.name) + PLAYS[kind], encoding="utf-8")
+    def run_book(self, book, label, inventory=None, check=False, forks=None, extra=(), extra_env=None):
+        """Run ansible-playbook on ``book`` (a path or a collection playbook's name); the measurement and the
+        bench_timer callback's data (raises BenchError when the run failed or no task data was written)."""
         timer = self.path("timer.json")
-        log = self.path("%s.log" % kind)
+        log = self.path("%s.log" % label)
         cmd = [str(BIN / "ansible-playbook"), "-i", str(inventory or self.inventory), str(book)]
         if check:
             cmd.append("--check")
         if forks:
             cmd += ["--forks", str(forks)]
+        cmd += list(extra)
         env = dict(self.env, BENCH_TIMER_FILE=str(timer), **(extra_env or {}))
         m = run_timed(cmd, log, env=env, cwd=self.work)
         if m["rc"] != 0 or not timer.exists():
-            raise BenchError("ansible-playbook %s failed (rc %s); end of %s:\n%s" % (kind, m["rc"], log, tail(log)))
+            raise BenchError("ansible-playbook %s failed (rc %s); end of %s:\n%s" % (label, m["rc"], log, tail(log)))
         data = json.loads(timer.read_text(encoding="utf-8"))
         m["play_s"] = data["end"] - data["start"]
         m["startup_s"] = m["wall_s"] - m["play_s"]
         tasks = [t for t in data["tasks"] if t["end"] is not None]
-        main = [t for t in tasks if t["action"] == MAIN_ACTION[kind]]
-        if len(main) != 1:
-            raise BenchError("%s: expected one %s task, found %d (see %s)" % (kind, MAIN_ACTION[kind], len(main), log))
-        main = main[0]
         failed = [(t["name"], h) for t in tasks for h, r in t["hosts"].items() if r["failed"]]
         if failed:
-            raise BenchError("%s: tasks failed: %s (see %s)" % (kind, failed, log))
-        m["task_s"] = main["end"] - main["start"]
+            raise BenchError("%s: tasks failed: %s (see %s)" % (label, failed[:10], log))
         m["tasks"] = len(tasks)
         m["task_times"] = [[t["name"], t["end"] - t["start"]] for t in tasks]
+        return m, tasks
+
+    def playbook(self, kind, links, ns=None, check=False, inventory=None, forks=None, extra_env=None):
+        vars_file = self.path("vars.json")
+        vars_file.write_text(json.dumps({"bench_links": links, "bench_ns": ns or ""}), encoding="utf-8")
+        book = self.path("%s.yml" % kind)
+        book.write_text(PLAY_HEAD.format(title=kind, vars_file=vars_file.name) + PLAYS[kind], encoding="utf-8")
+        m, tasks = self.run_book(book, kind, inventory=inventory, check=check, forks=forks, extra_env=extra_env)
+        main = [t for t in tasks if t["action"] == MAIN_ACTION[kind]]
+        if len(main) != 1:
+            raise BenchError("%s: expected one %s task, found %d" % (kind, MAIN_ACTION[kind], len(main)))
+        main = main[0]
+        m["task_s"] = main["end"] - main["start"]
         m["changed"] = any(r["changed"] for r in main["hosts"].values())
         m["hosts_changed"] = sum(1 for r in main["hosts"].values() if r["changed"])
         return m
@@ -368,6 +447,19 @@ class Bench:
                 raise BenchError("ip -batch failed")
             self.expect(lab, n, "ip -batch")
             self.record("floor", "create", n, rep, m)
+
+    def ping(self, n, rep):
+        """Ansible's floor: one ansible.builtin.ping task; the N links are loaded from the vars file, not used."""
+        links = _lab.link_specs(n, self.parents)
+        m = self.playbook("ping", links, None)
+        self.record("ping", "run", n, rep, m)
+
+    def noop(self, n, rep):
+        """The do-nothing module (benchmarks/library/bench_noop.py) with the arguments of the macvlan_state task."""
+        links = _lab.link_specs(n, self.parents)
+        m = self.playbook("noop", links, NOOP_NETNS)
+        self.expect_changed(m, False, "bench_noop")
+        self.record("noop", "run", n, rep, m)
 
     def command_loop(self, n, rep):
         links = _lab.link_specs(n, self.parents)
@@ -530,6 +622,108 @@ class Bench:
         finally:
             subprocess.run(["podman", "rm", "-f", "-t", "0"] + names, capture_output=True, check=False)
 
+    # -- fleet of namespaces ---------------------------------------------------------------------------
+
+    FLEET_ROLE_BOOK = """\
+- name: Benchmark fleet, the macvlan_topology role on every host
+  hosts: all
+  gather_facts: false
+  roles:
+    - role: hostnet.macvlan.macvlan_topology
+"""
+
+    def fleet_setup(self):
+        """The fleet's namespaces (created once, reused), the interpreter wrapper and the inventory."""
+        if getattr(self, "_fleet", None) is not None:
+            return self._fleet
+        args = self.args
+        t0 = time.time()
+        names, created = _fleet.ensure(args.fleet_hosts)
+        print(
+            "[%s] fleet: %d namespaces (%d created, %d reused) in %.0f s"
+            % (now(), len(names), created, len(names) - created, time.time() - t0)
+        )
+        times_dir = self.work / "module-times"
+        times_dir.mkdir(exist_ok=True)
+        wrapper = _fleet.write_wrapper(self.work / "fleet-python", PYTHON, times_dir)
+        links = _lab.link_specs(args.fleet_host_links, 1)
+        inventory = _fleet.inventory(self.work / "fleet-inventory.json", names, wrapper, links)
+        role_book = self.work / "fleet-role.yml"
+        role_book.write_text(self.FLEET_ROLE_BOOK, encoding="utf-8")
+        self._fleet = {
+            "names": names,
+            "times_dir": times_dir,
+            "inventory": inventory,
+            "role_book": role_book,
+            "links": len(links),
+        }
+        return self._fleet
+
+    def fleet_clean(self, names):
+        """Remove the links of every fleet host (the parent deleted and added again), outside the timing."""
+        failures = _fleet.clean(names)
+        if failures:
+            raise BenchError("fleet clean-up failed: %s" % dict(list(failures.items())[:5]))
+        left = {ns: c for ns, c in _fleet.counts(names).items() if c}
+        if left:
+            raise BenchError("fleet clean-up left macvlans: %s" % dict(list(left.items())[:5]))
+
+    def fleet_run(self, which, forks):
+        """One timed run of the role or the rollout over the whole fleet; CPU split into modules and controller."""
+        fleet = self.fleet_setup()
+        _fleet.read_times(fleet["times_dir"])  # discard what an earlier, untimed run left
+        if which == "fleet_role":
+            book, extra = fleet["role_book"], ()
+        else:
+            extra_vars = {"rollout_serial": self.args.rollout_serial}
+            if self.args.rollout_confirm_timeout is not None:
+                extra_vars["rollout_confirm_timeout"] = self.args.rollout_confirm_timeout
+            book, extra = "hostnet.macvlan.rollout", ("-e", json.dumps(extra_vars))
+        m, tasks = self.run_book(
+            book, "%s-f%d" % (which, forks), inventory=fleet["inventory"], forks=forks, extra=extra
+        )
+        runs, module_cpu = _fleet.read_times(fleet["times_dir"])
+        hosts = len(fleet["names"])
+        m.update(
+            {
+                "hosts": hosts,
+                "module_runs": runs,
+                "module_cpu_s": module_cpu,
+                "controller_cpu_s": m["cpu_s"] - module_cpu,
+                "hosts_per_min": hosts * 60.0 / m["wall_s"],
+            }
+        )
+        state = [t for t in tasks if t["action"] == "hostnet.macvlan.macvlan_state"]
+        m["state_tasks"] = len(state)
+        m["hosts_changed"] = len({h for t in state for h, r in t["hosts"].items() if r["changed"]})
+        m["task_times"] = []  # hundreds of hosts: the per-task list is not kept
+        return m
+
+    def netns_fleet(self, which):
+        """H hosts (namespaces, local connection), the role or the rollout at each forks setting: create, rerun."""
+        fleet = self.fleet_setup()
+        names, per_host = fleet["names"], fleet["links"]
+        reps = self.args.fleet_reps if which == "fleet_role" else self.args.rollout_reps
+        forks_list = self.args.fleet_forks
+        if which == "fleet_rollout" and self.args.rollout_forks:
+            forks_list = self.args.rollout_forks
+        for rep in range(reps):
+            for forks in forks_list:
+                self.fleet_clean(names)
+                m = self.fleet_run(which, forks)
+                wrong = {ns: c for ns, c in _fleet.counts(names).items() if c != per_host}
+                if wrong:
+                    raise BenchError("%s forks %d: hosts without %d macvlans: %s" % (which, forks, per_host, wrong))
+                if which == "fleet_role" and m["hosts_changed"] != len(names):
+                    raise BenchError("fleet_role: %d of %d hosts changed" % (m["hosts_changed"], len(names)))
+                self.record(which, "create", per_host, rep, m, k=forks)
+                if "rerun" not in self.args.fleet_steps:
+                    continue
+                m = self.fleet_run(which, forks)
+                if m["hosts_changed"]:
+                    raise BenchError("%s forks %d rerun: %d hosts changed" % (which, forks, m["hosts_changed"]))
+                self.record(which, "rerun", per_host, rep, m, k=forks)
+
     # -- profile ---------------------------------------------------------------------------------------
 
     def profile(self, n, out_dir):
@@ -545,6 +739,13 @@ class Bench:
                 cmd += [str(HERE / "phases.py"), str(links_file), lab.ns]
                 subprocess.run(cmd, env=self.module_env, cwd=self.work, check=True, capture_output=True)
                 print("[%s] profile written: %s" % (now(), display(target)))
+        # The AnsiballZ payload as Ansible runs it: timed runs, -X importtime, cProfile (benchmarks/profile_module.py).
+        cmd = [PYTHON, str(HERE / "profile_module.py"), "--links", str(n), "--out", str(out_dir)]
+        proc = subprocess.run(cmd, env=self.env, cwd=self.work, check=False, capture_output=True, text=True)
+        if proc.returncode:
+            self.notes["profile"] = "profile_module.py failed: %s" % (proc.stdout + proc.stderr)[-500:]
+        else:
+            print("[%s] profiles of the module process written to %s" % (now(), display(out_dir)))
 
 
 def display(path):
@@ -554,6 +755,14 @@ def display(path):
 
 def parse_sizes(text):
     return tuple(int(x) for x in text.split(",") if x.strip())
+
+
+def parse_serial(text):
+    """Batches of the rollout: a JSON list, or sizes and percentages separated by commas."""
+    text = text.strip()
+    if text.startswith("["):
+        return json.loads(text)
+    return [int(x) if x.strip().isdigit() else x.strip() for x in text.split(",") if x.strip()]
 
 
 def main(argv=None):
@@ -580,10 +789,65 @@ def main(argv=None):
         "containers.podman.podman",
     )
     parser.add_argument("--fleet-python", default="/usr/bin/python3", help="interpreter in the fleet containers")
+    parser.add_argument(
+        "--fleet-hosts", type=int, default=256, help="fleet_role/fleet_rollout: hosts (namespaces; default 256)"
+    )
+    parser.add_argument("--fleet-host-links", type=int, default=16, help="fleet_role/fleet_rollout: links per host")
+    parser.add_argument(
+        "--fleet-forks", type=parse_sizes, default=FLEET_FORKS, help="fleet_role/fleet_rollout: forks (default 8,16,32)"
+    )
+    parser.add_argument("--fleet-reps", type=int, default=3, help="fleet_role: runs per forks setting (default 3)")
+    parser.add_argument(
+        "--rollout-reps", type=int, default=2, help="fleet_rollout: runs per forks setting (default 2; minutes each)"
+    )
+    parser.add_argument(
+        "--rollout-serial",
+        type=parse_serial,
+        default=[1, "10%", "50%"],
+        help="fleet_rollout: the rollout's batches, JSON or comma-separated (default: 1,10%%,50%%)",
+    )
+    parser.add_argument(
+        "--rollout-forks",
+        type=parse_sizes,
+        default=None,
+        help="fleet_rollout: forks (default: --fleet-forks)",
+    )
+    parser.add_argument(
+        "--rollout-confirm-timeout",
+        type=int,
+        default=None,
+        help="fleet_rollout: rollout_confirm_timeout (default: the playbook's own, 120; 0 turns confirm off)",
+    )
+    parser.add_argument(
+        "--fleet-steps",
+        default="create,rerun",
+        help="fleet_role/fleet_rollout: create (from no links) and/or rerun (nothing changes); default both",
+    )
+    parser.add_argument(
+        "--fleet-prefix",
+        default=_fleet.PREFIX,
+        help="fleet_role/fleet_rollout: name prefix of the fleet's namespaces (default %s); a different prefix "
+        "lets two bench.py runs use fleets of their own" % _fleet.PREFIX,
+    )
+    parser.add_argument(
+        "--fleet-keep",
+        action="store_true",
+        help="keep the fleet's namespaces (hmvbf-*) for the next run instead of deleting them at the end",
+    )
     parser.add_argument("--wait-load", type=float, default=1.5, help="wait for a 1-min load average below this")
     parser.add_argument("--wait-max", type=float, default=600, help="wait at most this many seconds for it")
+    parser.add_argument(
+        "--wait-between",
+        type=float,
+        default=120,
+        help="before each further series, wait at most this many seconds for the same (default 120; 0: never)",
+    )
     parser.add_argument("--profile", action="store_true", help="also write pyinstrument profiles at the largest N")
-    parser.add_argument("--quick", action="store_true", help="development: N=1,16,64, 2 runs each, no fleet")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="development: N=1,16,64, 2 runs each, container fleet K<=4, namespace fleet of 16 hosts, one run",
+    )
     parser.add_argument("--out", type=Path, default=HERE / "results", help="output directory")
     parser.add_argument(
         "--baseline",
@@ -597,6 +861,9 @@ def main(argv=None):
         args.sizes = tuple(n for n in args.sizes if n <= 64) or (1, 16, 64)
         args.reps = args.playbook_reps = args.loop_reps = args.loop_reps_large = 2
         args.fleet = tuple(k for k in args.fleet if k <= 4)
+        args.fleet_hosts = min(args.fleet_hosts, 16)
+        args.fleet_reps = args.rollout_reps = 1
+    _fleet.PREFIX = args.fleet_prefix
     series = [s.strip() for s in args.series.split(",") if s.strip()]
     unknown = set(series) - set(SERIES)
     if unknown:
@@ -634,6 +901,16 @@ def main(argv=None):
             "fleet_links": args.fleet_links,
             "fleet_image": args.fleet_image,
             "fleet_connection": args.fleet_connection,
+            "fleet_hosts": args.fleet_hosts,
+            "fleet_host_links": args.fleet_host_links,
+            "fleet_forks": list(args.fleet_forks),
+            "fleet_reps": args.fleet_reps,
+            "rollout_reps": args.rollout_reps,
+            "rollout_serial": args.rollout_serial,
+            "rollout_forks": list(args.rollout_forks or args.fleet_forks),
+            "rollout_confirm_timeout": args.rollout_confirm_timeout,
+            "fleet_steps": args.fleet_steps,
+            "fleet_prefix": args.fleet_prefix,
             "quick": args.quick,
             "interpreter": PYTHON,
         },
@@ -642,29 +919,56 @@ def main(argv=None):
         ("floor", bench.floor, "single"),
         ("phases", bench.phase_series, "single"),
         ("process", bench.process, "single"),
-        ("state", bench.state, "playbook"),
-        ("role", bench.role, "playbook"),
+        ("playbooks", None, "playbook"),
         ("command_loop", bench.command_loop, "loop"),
         ("macvlan_loop", bench.macvlan_loop, "loop"),
     ]
+    interleaved = [name for name in INTERLEAVED if name in series]
+    if "role" in interleaved and not ROLE.exists():
+        bench.notes["role"] = "not measured: role not available (%s missing)" % ROLE.relative_to(ROOT)
+        print("[%s] %s" % (now(), bench.notes["role"]))
+        interleaved.remove("role")
     error = None
+
+    def settle(name):
+        """Before a series: wait (at most --wait-between) for a quieter machine; the load is recorded."""
+        if args.wait_between > 0 and loadavg()[0] >= args.wait_load:
+            meta.setdefault("waits", {})[name] = wait_for_quiet(args.wait_load, args.wait_between)
+
     try:
         for name, func, kind in plan:
-            if name not in series:
+            if (name == "playbooks" and interleaved) or name in series:
+                settle(name)
+            if name == "playbooks":
+                # ping, noop, state and role, interleaved: for each N and run, one of each.
+                if not interleaved:
+                    continue
+                t0 = time.time()
+                funcs = {"ping": bench.ping, "noop": bench.noop, "state": bench.state, "role": bench.role}
+                for n in args.sizes:
+                    for rep in range(bench.reps(kind, n)):
+                        for each in interleaved:
+                            attempt(bench, funcs[each], n, rep)
+                meta.setdefault("series_s", {})["+".join(interleaved)] = round(time.time() - t0, 1)
                 continue
-            if name == "role" and not ROLE.exists():
-                bench.notes["role"] = "not measured: role not available (%s missing)" % ROLE.relative_to(ROOT)
-                print("[%s] %s" % (now(), bench.notes["role"]))
+            if name not in series:
                 continue
             t0 = time.time()
             for n in args.sizes:
                 for rep in range(bench.reps(kind, n)):
-                    func(n, rep)
+                    attempt(bench, func, n, rep)
             meta.setdefault("series_s", {})[name] = round(time.time() - t0, 1)
         if "fleet" in series:
+            settle("fleet")
             t0 = time.time()
             bench.fleet(args.fleet, args.fleet_links)
             meta.setdefault("series_s", {})["fleet"] = round(time.time() - t0, 1)
+        for name in ("fleet_role", "fleet_rollout"):
+            if name in series:
+                settle(name)
+                t0 = time.time()
+                bench.netns_fleet(name)
+                meta.setdefault("series_s", {})[name] = round(time.time() - t0, 1)
         if args.profile:
             bench.profile(max(args.sizes), args.out / "profiles")
     except (BenchError, subprocess.CalledProcessError, KeyboardInterrupt) as exc:
@@ -672,6 +976,9 @@ def main(argv=None):
     finally:
         for ns in _lab.leftover_namespaces():
             subprocess.run(["ip", "netns", "del", ns], check=False)
+        if not args.fleet_keep and _fleet.existing():
+            print("[%s] fleet: deleting its namespaces (--fleet-keep keeps them for the next run)" % now())
+            _fleet.remove_all()
     meta["load_at_end"] = loadavg()
     meta["duration_s"] = round(time.time() - started, 1)
     meta["notes"] = bench.notes
