@@ -88,7 +88,7 @@ integration: $(STAMP) collection-path ## pytest tests/integration (root: network
 	$(PYTEST_ENV) HOSTNET_FAIL_ON_SKIP=1 python -m pytest tests/integration -n $(INTEGRATION_WORKERS) -k "not ansible_runner" $(PYTEST_ARGS)
 
 # Each step in order, stopping at the first failure; prints how long each took.
-TEST_STEPS := lint sanity changelog-lint unit integration units-ansible-test docs ee-check galaxy-import runner-test molecule
+TEST_STEPS := lint sanity changelog-lint unit matrix-quick integration units-ansible-test docs ee-check galaxy-import runner-test molecule
 test: $(STAMP) ## every step of TEST_STEPS: lint, sanity, changelog-lint, unit, integration, docs, ... (stops at the first failure)
 	@for step in $(TEST_STEPS); do \
 		echo "=== make $$step"; \
@@ -173,6 +173,15 @@ runner-test: $(STAMP) $(DOCS_STAMP) collection-path ## hostnet.macvlan.rollout u
 
 units-ansible-test: $(STAMP) ## ansible-test units --venv on each Python 3.9-3.13 present (absent ones skipped)
 	bash scripts/units.sh
+
+# The support matrix (docs/support.md, scripts/matrix.sh): controllers ansible-core 2.16-2.21, managed-node
+# Pythons 3.6-3.13, pyroute2 0.5.14/0.7.x/0.8.x/0.9.x. Root (the smoke tests create namespaces and links).
+.PHONY: test-matrix matrix-quick
+test-matrix: $(STAMP) collection-path ## the whole support matrix (root; long, see docs/support.md)
+	bash scripts/matrix.sh full
+
+matrix-quick: $(STAMP) collection-path ## the matrix's oldest corner: ansible-core 2.16, Python 3.6, pyroute2 0.5.14 (root)
+	bash scripts/matrix.sh quick
 
 # --- cleanup -------------------------------------------------------------
 
