@@ -27,7 +27,10 @@ options:
         type: raw
         required: true
       parent:
-        description: Parent interface in O(netns) (a string); required when C(state=present).
+        description:
+          - Parent interface in O(netns) (a string); required when C(state=present).
+          - V(default) is the interface of the IPv4 default route (main table, lowest metric), resolved on every
+            run and reported in C(resolved); no default route, or a tie, is an error.
         type: raw
       type:
         description: V(macvlan) or V(macvtap).
@@ -50,7 +53,11 @@ options:
         choices: [up, down]
         default: up
       mac_address:
-        description: Unicast MAC address; omit to keep the current one.
+        description:
+          - Unicast MAC address; omit to keep the current one.
+          - V(stable) derives a locally administered address from the machine id (C(/etc/machine-id)), the
+            namespace the link lives in and its name, the same whenever the link is re-created on this host;
+            reported in C(resolved).
         type: str
       mtu:
         description: MTU, at most the parent's; omit to keep the current one.
@@ -71,6 +78,12 @@ options:
       bclim:
         description: Broadcast cutoff of the parent's port (Linux 6.4), shared by all its links.
         type: int
+      allmulticast:
+        description: Receive all multicast frames (C(IFF_ALLMULTI)); omit to leave it as it is (new links, off).
+        type: bool
+      multicast:
+        description: The multicast flag (C(IFF_MULTICAST)); omit to leave it as it is (new links, on).
+        type: bool
       addresses:
         description: Exact set of addresses with prefix length; omit to leave them untouched.
         type: list

@@ -181,6 +181,7 @@ class LinkEngine:
         self.check_mode = check_mode
         self.multi = multi  # error messages name links[i] (macvlan_state)
         self.confirmation = None  # the pending change a run with confirm_timeout armed
+        self.resolved = {}  # {option: value} of parent 'default' and mac_address 'stable' (``resolve``)
 
     # -- observe --------------------------------------------------------------------------------------
 
@@ -209,6 +210,24 @@ class LinkEngine:
         work = snapshots[spec.get("netns")]
         where = snapshots[spec.get("link_netns") or spec.get("netns")]
         return work, where
+
+    # -- resolve --------------------------------------------------------------------------------------
+
+    def resolve(self, specs, snapshots):
+        """Resolve ``parent: default`` (from the observed routes) and ``mac_address: stable`` (from the machine
+        id) in place, then check the link set again with the resolved values. {option: value}."""
+        default, stable = _plan.needs_resolving(specs)
+        if not (default or stable):
+            return {}
+        labels = ["links[%d]." % i if self.multi else "" for i in range(len(specs))]
+        try:
+            machine_id = _netlink.read_machine_id() if stable else None
+            resolved = _plan.resolve_links(specs, snapshots, machine_id, labels)
+            if self.multi:
+                _plan.check_link_set(specs)
+        except (_plan.PlanError, _model.ModelError) as exc:
+            raise EngineError(str(exc)) from None
+        return resolved
 
     # -- plan -----------------------------------------------------------------------------------------
 
@@ -297,6 +316,7 @@ class LinkEngine:
         self.confirmation = None
         with _Locked(namespaces_of(specs, netns), lock_timeout, self.check_mode):
             snapshots = self.observe(specs, netns)
+            self.resolved = self.resolve(specs, snapshots)
             entries, parent_entries = self.plan(specs, snapshots, parents, netns, purge, purge_exclude)
             if protect:
                 self.check_protected(entries, parent_entries, snapshots[netns], protect, netns)

@@ -155,7 +155,7 @@ def undo_for(step, effect, context):
         if l3 is not None:
             undo.append(dict(l3, op="restore_l3"))
         return undo
-    if op == "set_promisc":
+    if op in ("set_promisc", "set_allmulticast", "set_multicast"):
         return [dict(step, before=step["after"], after=step["before"])]
     if op in ("set_mode", "set_flags", "set_mac_address", "set_bcqueuelen", "set_bclim"):
         undo = [dict(step, before=step["after"], after=step["before"])]

@@ -13,6 +13,8 @@ here, so a bad value fails before any socket is opened. MAC addresses come out l
 addresses and routes in one canonical spelling so that comparing with the kernel is a plain ``==``.
 """
 
+import hashlib
+import hmac
 import ipaddress
 import re
 
@@ -48,6 +50,13 @@ MAX_SOURCE_MACS = 5000
 
 # The kernel reports bc_cutoff only when it differs from its default of 1.
 BCLIM_DEFAULT = 1
+
+# ``parent: default``: the interface of the namespace's IPv4 default route (as CNI does when ``master`` is
+# omitted). ``mac_address: stable``: a MAC address derived from the machine id, the namespace and the name.
+DEFAULT_PARENT = "default"
+STABLE_MAC = "stable"
+# The key of the stable-MAC derivation: changing it changes every stable MAC of the fleet (never change it).
+STABLE_MAC_KEY = b"hostnet.macvlan stable mac v1"
 
 _MAC_RE = re.compile(r"^[0-9a-fA-F]{2}([:-])[0-9a-fA-F]{2}(\1[0-9a-fA-F]{2}){4}$")
 
@@ -298,7 +307,12 @@ def normalize_link(params, prefix=""):
     parent = params.get("parent")
     if parent in (None, ""):
         fail("parent", parent, "is required when state is present")
-    spec["parent"] = validate_ifname(parent, opt("parent"))
+    if parent == DEFAULT_PARENT:
+        # Resolved against the kernel (the engine's one route dump): ``_plan.resolve_links``.
+        spec["parent"] = None
+        spec["parent_default"] = True
+    else:
+        spec["parent"] = validate_ifname(parent, opt("parent"))
     if spec["parent"] == spec["name"] and spec["link_netns"] is None:
         # A link that lives in another namespace (link_netns) may share its parent's name: a container's eth0
         # on the host's eth0. A name is taken only in the namespace where the link lives.
@@ -309,7 +323,12 @@ def normalize_link(params, prefix=""):
     spec["recreate"] = _choice(params, "recreate", RECREATE, "auto")
 
     mac = params.get("mac_address")
-    spec["mac_address"] = normalize_mac(mac, opt("mac_address")) if mac not in (None, "") else None
+    if isinstance(mac, str) and mac.strip().lower() == STABLE_MAC:
+        # Derived from the machine id (read on the managed node): ``_plan.resolve_links``.
+        spec["mac_address"] = None
+        spec["mac_stable"] = True
+    else:
+        spec["mac_address"] = normalize_mac(mac, opt("mac_address")) if mac not in (None, "") else None
     spec["mtu"] = _int_in_range(params, "mtu", MTU_MIN, MTU_MAX)
     spec["bcqueuelen"] = _int_in_range(params, "bcqueuelen", 0, U32_MAX)
     spec["bclim"] = _int_in_range(params, "bclim", S32_MIN, S32_MAX)
@@ -332,6 +351,12 @@ def normalize_link(params, prefix=""):
             )
     else:
         spec["source_macs"] = None
+
+    for flag in ("allmulticast", "multicast"):
+        value = params.get(flag)
+        if value is not None and not isinstance(value, bool):
+            fail(flag, value, "must be true or false")
+        spec[flag] = value
 
     for flag, needed in (("nopromisc", "passthru"), ("nodst", "source")):
         value = params.get(flag)
@@ -412,6 +437,39 @@ def validate_netns(value, option="netns"):
     if "/" in value or value in (".", "..") or any(c.isspace() for c in value):
         _fail(option, value, "is not a valid namespace name (use a name from 'ip netns list' or an absolute path)")
     return value
+
+
+def namespace_key(value):
+    """How a namespace enters the stable-MAC derivation: "" for the host's, a name for a named one (NAME and
+    /run/netns/NAME are one namespace), any other path as written (a /proc/PID path changes with the PID)."""
+    if value is None:
+        return ""
+    for directory in ("/run/netns/", "/var/run/netns/"):
+        if value.startswith(directory) and "/" not in value[len(directory) :]:
+            return value[len(directory) :]
+    return value
+
+
+def normalize_machine_id(text, source="/etc/machine-id"):
+    """The 128-bit machine id (machine-id(5): 32 lower-case hex digits and a newline), else ModelError."""
+    value = (text or "").strip().lower()
+    if not re.match(r"^[0-9a-f]{32}$", value) or value == "0" * 32:
+        raise ModelError(
+            "mac_address: 'stable' needs the machine id, but %s holds %r, not 32 hex digits (systemd-machine-id-setup "
+            "or dbus-uuidgen writes one)" % (source, (text or "")[:64])
+        )
+    return value
+
+
+def stable_mac(machine_id, namespace, name):
+    """A locally administered unicast MAC address for link ``name`` in ``namespace`` (``namespace_key``) of the
+    machine ``machine_id``: the first six bytes of HMAC-SHA256 keyed with the machine id, with the multicast bit
+    cleared and the locally-administered bit set. The same on every run and after the link is re-created; different
+    on another machine (like systemd's MACAddressPolicy=persistent, not the same values)."""
+    message = STABLE_MAC_KEY + b"\0" + namespace.encode("utf-8") + b"\0" + name.encode("utf-8")
+    digest = bytearray(hmac.new(bytes.fromhex(machine_id), message, hashlib.sha256).digest()[:6])
+    digest[0] = (digest[0] & 0xFC) | 0x02
+    return ":".join("%02x" % octet for octet in digest)
 
 
 def netns_path(value):

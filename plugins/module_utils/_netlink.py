@@ -487,6 +487,12 @@ class Session:
     def _op_set_promisc(self, action):
         self._set_flag(action, IFF_PROMISC, action["after"])
 
+    def _op_set_allmulticast(self, action):
+        self._set_flag(action, _rtnl.IFF_ALLMULTI, action["after"])
+
+    def _op_set_multicast(self, action):
+        self._set_flag(action, _rtnl.IFF_MULTICAST, action["after"])
+
     def _addr_msg(self, action):
         cidr = action["address"]
         ip, prefix = cidr.split("/")
@@ -746,3 +752,27 @@ def explain(code, action, detail):
     if code == errno.ENODEV:
         return prefix + ". The interface disappeared while the module ran"
     return prefix
+
+
+MACHINE_ID_FILES = ("/etc/machine-id", "/var/lib/dbus/machine-id")
+
+
+def read_machine_id(paths=MACHINE_ID_FILES):
+    """The managed node's machine id (``_model.normalize_machine_id``), from the first of ``paths`` that exists."""
+    problem = None
+    for path in paths:
+        try:
+            with open(path) as handle:
+                text = handle.read(256)
+        except OSError:
+            continue
+        try:
+            return _model.normalize_machine_id(text, path)
+        except _model.ModelError as exc:  # empty or "uninitialized" (an image not booted yet): try the next
+            problem = problem or exc
+    if problem is not None:
+        raise problem
+    raise _model.ModelError(
+        "mac_address: 'stable' needs the machine id, and none of %s exists (systemd-machine-id-setup writes one)"
+        % ", ".join(paths)
+    )

@@ -34,6 +34,8 @@ LINK_OPTIONS = {
     "nodst": {"type": "bool"},
     "bcqueuelen": {"type": "int"},
     "bclim": {"type": "int"},
+    "allmulticast": {"type": "bool"},
+    "multicast": {"type": "bool"},
     "addresses": {"type": "list", "elements": "str"},
     "routes": {
         "type": "list",

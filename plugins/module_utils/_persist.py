@@ -313,11 +313,12 @@ class Desired:
         return sorted({s["parent"] for _i, s in self.persisted})
 
 
-def prepare(params, is_host_namespace=None):
+def prepare(params, is_host_namespace=None, resolve=None):
     """Validate and normalise the ``links``, ``parents``, ``purge`` and ``purge_exclude`` options.
 
     ``is_host_namespace(ns)`` says whether a ``link_netns`` names the host namespace itself (such a link is
-    persisted like one without ``link_netns``).
+    persisted like one without ``link_netns``). ``resolve([(index, spec)])`` resolves ``parent: default`` and
+    ``mac_address: stable`` in place (it reads the host; raises PersistError).
     """
     links = []
     by_name = {}
@@ -341,6 +342,8 @@ def prepare(params, is_host_namespace=None):
                 )
             by_name[spec["name"]] = index
         links.append((index, spec))
+    if resolve is not None:
+        resolve(links)
     parents = {}
     for index, raw in enumerate(params.get("parents") or []):
         if not isinstance(raw, dict):
@@ -384,6 +387,10 @@ def ordered_routes(routes):
     return sorted(routes or [], key=key)
 
 
+# Link options whose kernel default is not off: asking for the default needs no setting to persist.
+KERNEL_DEFAULTS = {"multicast": True}
+
+
 def not_persisted(spec, handled):
     """Link options that are set and that the backend has no setting for (``handled``: those it writes)."""
     out = []
@@ -391,7 +398,7 @@ def not_persisted(spec, handled):
         if key in _NOT_ATTRIBUTES or key in handled or key.startswith("_"):
             continue
         value = spec[key]
-        if value is None or value is False or value == []:
+        if value is None or value == [] or value == KERNEL_DEFAULTS.get(key, False):
             continue
         out.append(key)
     return out

@@ -38,7 +38,19 @@ from ansible_collections.hostnet.macvlan.plugins.module_utils import _persist
 
 STACK = "ifupdown"
 HANDLED = frozenset(
-    ("mac_address", "mtu", "source_macs", "nopromisc", "nodst", "bcqueuelen", "addresses", "routes", "link_state")
+    (
+        "mac_address",
+        "mtu",
+        "source_macs",
+        "nopromisc",
+        "nodst",
+        "bcqueuelen",
+        "addresses",
+        "routes",
+        "link_state",
+        "allmulticast",
+        "multicast",
+    )
 )
 _LINK_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*")
 # The pre-up line of a link file: the parent is the word after "link".
@@ -89,6 +101,9 @@ def link_file(spec, parent_promisc=False):
         lines.append("    hwaddress %s\n" % spec["mac_address"])
     if spec.get("mtu") is not None:
         lines.append("    mtu %d\n" % spec["mtu"])
+    for key in ("multicast", "allmulticast"):
+        if spec.get(key) is not None:
+            lines.append("    pre-up ip link set dev %s %s %s\n" % (name, key, "on" if spec[key] else "off"))
     for address in spec.get("addresses") or []:
         lines.append("    up ip address replace %s dev %s\n" % (address, name))
     for route in _persist.ordered_routes(spec.get("routes")):

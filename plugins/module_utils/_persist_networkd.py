@@ -24,11 +24,33 @@ from ansible_collections.hostnet.macvlan.plugins.module_utils import _persist
 STACK = "systemd-networkd"
 # The link options the files express (nopromisc through the parent's Promiscuous=no).
 HANDLED = frozenset(
-    ("mac_address", "mtu", "source_macs", "bcqueuelen", "addresses", "routes", "link_state", "nopromisc")
+    (
+        "mac_address",
+        "mtu",
+        "source_macs",
+        "bcqueuelen",
+        "addresses",
+        "routes",
+        "link_state",
+        "nopromisc",
+        "allmulticast",
+        "multicast",
+    )
 )
 
 
-def netdev(spec):
+# systemd-networkd writes IFLA_MACVLAN_BC_CUTOFF (bclim) from BroadcastQueueThreshold= since systemd 256.
+BCLIM_SYSTEMD = 256
+
+
+def bclim_setting(value):
+    """BroadcastQueueThreshold='s spelling of a bclim value ("no" is -1), or None when it has none."""
+    if value == -1:
+        return "no"
+    return str(value) if value >= 0 else None
+
+
+def netdev(spec, systemd_version=None):
     kind = spec["type"]
     lines = [_persist.HEADER, "[NetDev]\n", "Name=%s\n" % spec["name"], "Kind=%s\n" % kind]
     if spec.get("mac_address"):
@@ -40,6 +62,8 @@ def netdev(spec):
         lines.append("SourceMACAddress=%s\n" % mac)
     if spec.get("bcqueuelen") is not None:
         lines.append("BroadcastMulticastQueueLength=%d\n" % spec["bcqueuelen"])
+    if spec.get("bclim") is not None and (systemd_version or 0) >= BCLIM_SYSTEMD and bclim_setting(spec["bclim"]):
+        lines.append("BroadcastQueueThreshold=%s\n" % bclim_setting(spec["bclim"]))
     return "".join(lines)
 
 
@@ -47,6 +71,9 @@ def network(spec):
     lines = [_persist.HEADER, "[Match]\n", "Name=%s\n" % spec["name"], "\n", "[Link]\n", "RequiredForOnline=no\n"]
     if spec["link_state"] == "down":
         lines.append("ActivationPolicy=down\n")
+    for key, setting in (("multicast", "Multicast"), ("allmulticast", "AllMulticast")):
+        if spec.get(key) is not None:
+            lines.append("%s=%s\n" % (setting, "yes" if spec[key] else "no"))
     lines += ["\n", "[Network]\n", "ConfigureWithoutCarrier=yes\n"]
     for address in spec.get("addresses") or []:
         lines.append("Address=%s\n" % address)
@@ -186,13 +213,13 @@ def _resolve_networks(desired, names, directory, listing, mapping, reported, par
     return out
 
 
-def plan(desired, prefix, directory, listing, mapping=None, reported=None):
+def plan(desired, prefix, directory, listing, mapping=None, reported=None, systemd_version=None):
     """The owned file set under ``directory`` (absolute, validated) for ``desired`` (``_persist.Desired``).
 
     ``listing``: {path: _persist.Entry} of what is there: the top-level files (content of ours and of every
     .network) and the entries of each ``*.network.d`` directory (content of ours). ``mapping``: the user's
     {parent: .network file name, or '' for our own}; ``reported``: {parent: .network file name} from networkd's
-    state.
+    state. ``systemd_version``: the host's systemd (bclim needs 256), None when unknown.
     """
     mapping = mapping or {}
     reported = reported or {}
@@ -215,11 +242,23 @@ def plan(desired, prefix, directory, listing, mapping=None, reported=None):
     # The links: device, network, attachment.
     for index, spec in desired.persisted:
         name = spec["name"]
-        result.write(directory, _persist.join(directory, names.netdev(name)), netdev(spec))
+        result.write(directory, _persist.join(directory, names.netdev(name)), netdev(spec, systemd_version))
         result.write(directory, _persist.join(directory, names.network(name)), network(spec))
         folder = dropin_dir(spec["parent"])
         result.write(directory, _persist.join(folder, names.conf(name)), attach(spec))
-        _persist.report_not_persisted(result, index, spec, HANDLED, STACK)
+        _persist.report_not_persisted(result, index, spec, HANDLED | {"bclim"}, STACK)
+        bclim = spec.get("bclim")
+        if bclim is not None and (systemd_version or 0) < BCLIM_SYSTEMD:
+            result.warn(
+                "links[%d] (%s): bclim is not persisted: systemd-networkd writes it (BroadcastQueueThreshold=) from "
+                "systemd %d on, and this host has %s; the kernel keeps it until the next reboot"
+                % (index, name, BCLIM_SYSTEMD, "systemd %d" % systemd_version if systemd_version else "no systemd")
+            )
+        elif bclim is not None and bclim_setting(bclim) is None:
+            result.warn(
+                "links[%d] (%s): bclim %d is not persisted: BroadcastQueueThreshold= takes 0 or more, or 'no' (-1); "
+                "use -1 to turn queueing off" % (index, name, bclim)
+            )
 
     # The parents' flag: follows parents; a parent that is not listed keeps whatever file it has. A passthru link
     # with nopromisc needs Promiscuous=no on its parent (networkd derives the flag from it).

@@ -21,10 +21,11 @@ import errno
 import glob
 import os
 import posixpath
+import re
 import stat
 import tempfile
 
-from ansible_collections.hostnet.macvlan.plugins.module_utils import _persist
+from ansible_collections.hostnet.macvlan.plugins.module_utils import _model, _netlink, _persist, _plan, _results
 from ansible_collections.hostnet.macvlan.plugins.module_utils import _persist_ifupdown as _ifupdown
 from ansible_collections.hostnet.macvlan.plugins.module_utils import _persist_networkd as _networkd
 from ansible_collections.hostnet.macvlan.plugins.module_utils import _persist_nm as _nm
@@ -53,6 +54,7 @@ class Settings:
         self.backend = params["backend"]
         self.reload = params["reload"]
         self.lock_timeout = params["lock_timeout"]
+        self.systemd_version = None  # read when a networkd plan has bclim (``systemd_version``)
 
 
 # --- reading ------------------------------------------------------------------------------------------
@@ -208,6 +210,16 @@ def is_host_namespace(ns):
 # --- planning -------------------------------------------------------------------------------------------
 
 
+def systemd_version(module):
+    """The host's systemd version (``systemctl --version``: "systemd 256 (256.7-2)"), or None."""
+    systemctl = module.get_bin_path("systemctl")
+    if systemctl is None:
+        return None
+    rc, out, dummy = module.run_command([systemctl, "--version"])
+    match = re.match(r"systemd (\d+)", out or "")
+    return int(match.group(1)) if rc == 0 and match else None
+
+
 def scan_and_plan(backend, desired, settings):
     """(listing, plan) for one backend: read what is on disk, plan the owned file set."""
     prefix = settings.prefix
@@ -216,7 +228,7 @@ def scan_and_plan(backend, desired, settings):
         listing = scan_networkd(directory, prefix)
         parents = set(desired.managed) | set(desired.parents)
         reported = networkd_reported(sorted(p for p in parents if p not in settings.mapping))
-        plan = _networkd.plan(desired, prefix, directory, listing, settings.mapping, reported)
+        plan = _networkd.plan(desired, prefix, directory, listing, settings.mapping, reported, settings.systemd_version)
     elif backend == "networkmanager":
         directory = settings.dirs["networkmanager_dir"]
         listing = scan_prefixed(directory, prefix)
@@ -404,6 +416,26 @@ def reload_stack(module, backend, done, settings):
     return ran
 
 
+def resolve_links(links):
+    """``parent: default`` and ``mac_address: stable`` as macvlan_state resolves them (the same rules, read on this
+    host: its IPv4 default route, its machine id), so the files name what the kernel has."""
+    specs = [spec for dummy, spec in links]
+    default, stable = _plan.needs_resolving(specs)
+    if not (default or stable):
+        return
+    try:
+        machine_id = _netlink.read_machine_id() if stable else None
+        snapshots = {}
+        if default:
+            with _netlink.Session() as session:
+                session.open(None)
+                snapshots[None] = session.observe(None, addresses=False)
+        # prepare() gives every spec netns None: a parent (and a link moved by link_netns) starts in the host's.
+        _plan.resolve_links(specs, snapshots, machine_id, ["links[%d]." % i for i, dummy in links])
+    except (_plan.PlanError, _model.ModelError, _netlink.NetlinkFailure) as exc:
+        raise _persist.PersistError(str(exc)) from None
+
+
 # --- the module -----------------------------------------------------------------------------------------
 
 
@@ -412,7 +444,8 @@ def run_persist_module(module):
     params = module.params
     try:
         settings = Settings(params)
-        desired = _persist.prepare(params, is_host_namespace)
+        # Links in a namespace are not persisted (below): nothing of that namespace is resolved here.
+        desired = _persist.prepare(params, is_host_namespace, resolve_links if settings.netns is None else None)
         backend = settings.backend
         reason = "asked for"
         if settings.netns is not None:
@@ -424,7 +457,8 @@ def run_persist_module(module):
                     "boot, and a network namespace does not exist then); omit netns, or use backend auto, which "
                     "persists nothing for a namespace",
                 )
-            module.exit_json(
+            _results.exit_json(
+                module,
                 changed=False,
                 backend="none",
                 backend_reason="netns %s: persistence applies to the host namespace only" % settings.netns,
@@ -439,8 +473,10 @@ def run_persist_module(module):
                     "Nothing is persisted: %s. The links exist until the next reboot; set backend to networkd, "
                     "networkmanager or ifupdown to write that stack's files anyway." % reason
                 )
-                module.exit_json(changed=False, backend="none", backend_reason=reason, files=[], reloaded=[])
+                _results.exit_json(module, changed=False, backend="none", backend_reason=reason, files=[], reloaded=[])
         _persist.validate_prefix(settings.prefix, backend)
+        if backend == "networkd" and any(spec.get("bclim") is not None for dummy, spec in desired.persisted):
+            settings.systemd_version = systemd_version(module)
         if module.check_mode:
             listing, plan = scan_and_plan(backend, desired, settings)
             changes = _persist.drift(plan, listing)
@@ -453,11 +489,11 @@ def run_persist_module(module):
                 done = apply(plan, listing, changes, backend, settings)
             ran = reload_stack(module, backend, done, settings)
     except _persist.PersistError as exc:
-        module.fail_json(msg=str(exc))
+        _results.fail_json(module, str(exc))
     except LockError as exc:
-        module.fail_json(msg=str(exc))
+        _results.fail_json(module, str(exc))
     except OSError as exc:
-        module.fail_json(msg="persisting failed: %s" % exc)
+        _results.fail_json(module, "persisting failed: %s" % exc)
 
     for text in plan.warnings:
         module.warn(text)
@@ -478,4 +514,4 @@ def run_persist_module(module):
             }
             for path, state in changes
         ]
-    module.exit_json(**result)
+    _results.exit_json(module, **result)

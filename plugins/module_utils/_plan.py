@@ -34,12 +34,27 @@ VIEW_KEYS = (
     "nodst",
     "bcqueuelen",
     "bclim",
+    "allmulticast",
+    "multicast",
     "addresses",
     "routes",
 )
 
 # In-place attributes in the order they are applied.
-IN_PLACE = ("mode", "flags", "source_macs", "mac_address", "mtu", "bcqueuelen", "bclim", "link_state")
+IN_PLACE = (
+    "mode",
+    "flags",
+    "source_macs",
+    "mac_address",
+    "mtu",
+    "bcqueuelen",
+    "bclim",
+    "allmulticast",
+    "multicast",
+    "link_state",
+)
+# Interface flags (IFF_ALLMULTI, IFF_MULTICAST) of a new macvlan: ether_setup() sets IFF_MULTICAST.
+FLAG_DEFAULTS = {"allmulticast": False, "multicast": True}
 
 
 class PlanError(ValueError):
@@ -78,6 +93,8 @@ def link_view(link, where, work, with_l3=True):
         "nodst": link.get("nodst"),
         "bcqueuelen": link.get("bcqueuelen"),
         "bclim": link.get("bclim"),
+        "allmulticast": link.get("allmulticast"),
+        "multicast": link.get("multicast"),
     }
     if with_l3:
         view["addresses"] = where.link_addresses(link["name"])
@@ -103,6 +120,8 @@ def _predict_created(spec, parent):
     view["source_macs"] = list(spec["source_macs"] or [])
     view["nopromisc"] = bool(spec.get("nopromisc"))
     view["nodst"] = bool(spec.get("nodst"))
+    for key, default in FLAG_DEFAULTS.items():
+        view[key] = default if spec.get(key) is None else spec[key]
     if view["mtu"] is None:
         view["mtu"] = parent.get("mtu")
     view["addresses"] = list(spec["addresses"] or [])
@@ -384,6 +403,10 @@ def _in_place_actions(spec, current, base, after):
     if spec.get("bclim") is not None and spec["bclim"] != current.get("bclim"):
         change("set_bclim", current.get("bclim"), spec["bclim"])
         after["bclim"] = spec["bclim"]
+    for key in FLAG_DEFAULTS:
+        if spec.get(key) is not None and spec[key] != current.get(key):
+            change("set_" + key, current.get(key), spec[key])
+            after[key] = spec[key]
     if spec["link_state"] != current["link_state"]:
         change("set_link_state", current["link_state"], spec["link_state"])
         after["link_state"] = spec["link_state"]
@@ -472,7 +495,18 @@ def verify_link(spec, view):
         ("mode", spec["mode"]),
         ("link_state", spec["link_state"]),
     ]
-    for key in ("mac_address", "mtu", "source_macs", "nopromisc", "nodst", "bcqueuelen", "bclim", "addresses"):
+    for key in (
+        "mac_address",
+        "mtu",
+        "source_macs",
+        "nopromisc",
+        "nodst",
+        "bcqueuelen",
+        "bclim",
+        "allmulticast",
+        "multicast",
+        "addresses",
+    ):
         if spec.get(key) is not None:
             checks.append((key, spec[key]))
     if spec.get("routes") is not None:
@@ -501,9 +535,11 @@ def describe(action):
                 details.append("%s %s" % (key.replace("_", " "), spec[key]))
         if spec.get("source_macs"):
             details.append("source macs %s" % ", ".join(spec["source_macs"]))
-        for flag in ("nopromisc", "nodst"):
+        for flag in ("nopromisc", "nodst", "allmulticast"):
             if spec.get(flag):
                 details.append(flag)
+        if spec.get("multicast") is False:
+            details.append("no multicast")
         details.append(spec["link_state"])
         text = "create %s %s on %s (%s)%s" % (spec["type"], name, spec["parent"], ", ".join(details), where)
         if op == "recreate":
@@ -598,6 +634,66 @@ def mark_early_deletes(entries):
     return marked
 
 
+def default_route_interface(snapshot, option):
+    """The name of the interface the IPv4 default route of ``snapshot``'s main table leaves through (the one with
+    the lowest metric), as CNI picks ``master`` when it is omitted. PlanError when there is none, or when two
+    interfaces share the lowest metric."""
+    found = []
+    for table in (snapshot.routes or {}, snapshot.unmanaged_routes):
+        for index, routes in table.items():
+            for route in routes:
+                if route["dest"] == "0.0.0.0/0":
+                    found.append((route["metric"], index))
+    where = "the host namespace" if snapshot.ns is None else "netns %s" % snapshot.ns
+    if not found:
+        raise PlanError(
+            "%s: 'default' names the interface of the IPv4 default route, and %s has no IPv4 default route; name "
+            "the parent" % (option, where)
+        )
+    lowest = min(metric for metric, dummy in found)
+    indexes = sorted({index for metric, index in found if metric == lowest})
+    names = [snapshot.by_index[i]["name"] if i in snapshot.by_index else "ifindex %d" % i for i in indexes]
+    if len(names) > 1:
+        raise PlanError(
+            "%s: 'default' is ambiguous in %s: IPv4 default routes with metric %d leave through %s; name the parent"
+            % (option, where, lowest, " and ".join(names))
+        )
+    return names[0]
+
+
+def resolve_links(specs, snapshots, machine_id=None, labels=None):
+    """Resolve ``parent: default`` and ``mac_address: stable`` in place (``snapshots``: {ns: Snapshot} of the
+    namespaces the parents live in; ``machine_id``: ``_model.normalize_machine_id``'s value, needed only for stable
+    MACs; ``labels``: the option prefix of each spec, "links[3]." by default). Returns {option: resolved value}
+    for the result ("links[0].parent": "eth0")."""
+    resolved = {}
+    for index, spec in enumerate(specs):
+        label = labels[index] if labels is not None else "links[%d]." % index
+        if spec.pop("parent_default", False):
+            spec["parent"] = default_route_interface(snapshots[spec.get("netns")], label + "parent")
+            if spec["parent"] == spec["name"] and spec.get("link_netns") is None:
+                raise PlanError(
+                    "%sparent: 'default' resolves to %r, the link's own name (they can share a name only when "
+                    "link_netns is set)" % (label, spec["parent"])
+                )
+            resolved[label + "parent"] = spec["parent"]
+        if spec.pop("mac_stable", False):
+            if machine_id is None:
+                raise PlanError("%smac_address: 'stable' needs the machine id, which was not read" % label)
+            where = spec.get("link_netns") or spec.get("netns")
+            spec["mac_address"] = _model.stable_mac(machine_id, _model.namespace_key(where), spec["name"])
+            resolved[label + "mac_address"] = spec["mac_address"]
+    return resolved
+
+
+def needs_resolving(specs):
+    """(parent default?, stable MAC?) over ``specs``."""
+    return (
+        any(spec.get("parent_default") for spec in specs),
+        any(spec.get("mac_stable") for spec in specs),
+    )
+
+
 def check_link_set(specs, prefix="links"):
     """Cross-link rules of a desired state: unique names, one passthru per parent, unique MACs per parent,
     one bclim per parent (it is a property of the parent's port)."""
@@ -612,7 +708,7 @@ def check_link_set(specs, prefix="links"):
                 "%s.name: %r is listed twice (also %s); each link must appear once" % (label, spec["name"], seen[key])
             )
         seen[key] = label
-        if spec["state"] == "present":
+        if spec["state"] == "present" and spec.get("parent") is not None:  # None: 'default', not resolved yet
             per_parent.setdefault(spec["parent"], []).append((label, spec))
     for parent, members in per_parent.items():
         passthru = [label for label, spec in members if spec["mode"] == "passthru"]

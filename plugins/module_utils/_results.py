@@ -117,6 +117,14 @@ def fit(result, budget=RESULT_BUDGET):
         if size_of(result) > budget and isinstance(result.get(key), list) and len(result[key]) > 100:
             notes.append("%s: first 100 of %d" % (key, len(result[key])))
             result[key] = result[key][:100]
+    if size_of(result) > budget and isinstance(result.get("diff"), list):
+        # macvlan_persist: one entry per file; keep the headers (the paths), drop the contents
+        result["diff"] = [
+            {key: entry.get(key) for key in ("before_header", "after_header")}
+            for entry in result["diff"]
+            if isinstance(entry, dict)
+        ]
+        notes.append("diff: the paths of the files that change")
     if size_of(result) > budget and isinstance(result.get("diff"), dict):
         diff = result["diff"]
         for side in ("before", "after"):
@@ -124,8 +132,9 @@ def fit(result, budget=RESULT_BUDGET):
             if isinstance(part, dict) and isinstance(part.get("links"), dict):
                 part["links"] = sorted(part["links"])
         notes.append("diff: the names of the links that change")
-    # Then the longest lists, halved until the result fits: the links (a list or a dict), the action lines.
-    for key in ("links", "actions"):
+    # Then the longest lists, halved until the result fits: the links (a list or a dict), the action lines, the
+    # files (macvlan_persist) and their diff.
+    for key in ("links", "actions", "files", "diff"):
         value = result.get(key)
         if size_of(result) <= budget or not value or not isinstance(value, (list, dict)):
             continue
@@ -146,3 +155,15 @@ def fit(result, budget=RESULT_BUDGET):
 
 def _part(value, items, keep):
     return dict(items[:keep]) if isinstance(value, dict) else list(items[:keep])
+
+
+def exit_json(module, **result):
+    """``module.exit_json`` with a compact ``invocation``, the result fitted to AWX's event budget."""
+    result["invocation"] = invocation(module.params)
+    module.exit_json(**fit(result))
+
+
+def fail_json(module, msg, **result):
+    """``module.fail_json`` with a compact ``invocation``, the result fitted to AWX's event budget."""
+    result["invocation"] = invocation(module.params)
+    module.fail_json(msg=msg, **fit(result))

@@ -233,6 +233,8 @@ def parse_link(buf, start, end, bc_cutoff_known):
         "link_state": "up" if flags & IFF_UP else "down",
         "operstate": OPERSTATES[operstate] if operstate < len(OPERSTATES) else "UNKNOWN",
         "promisc": bool(flags & IFF_PROMISC),
+        "allmulticast": bool(flags & IFF_ALLMULTI),
+        "multicast": bool(flags & IFF_MULTICAST),
         "promiscuity": _u32(buf, attrs, IFLA_PROMISCUITY) or 0,
         "parent_ifindex": _u32(buf, attrs, IFLA_LINK),
         "parent_netnsid": I32.unpack_from(buf, netnsid[0])[0] if netnsid else None,
@@ -509,6 +511,11 @@ def create_link_request(spec, parent_index, seq, target_fd=None):
         attrs += nla(IFLA_MASTER, U32.pack(spec["master_index"]))
     flags = IFF_UP if spec.get("link_state") == "up" else 0
     change = flags
+    # allmulticast and multicast in the same request: the link never exists without them, even for a moment.
+    for key, bit in (("allmulticast", IFF_ALLMULTI), ("multicast", IFF_MULTICAST)):
+        if spec.get(key) is not None:
+            flags |= bit if spec[key] else 0
+            change |= bit
     if spec.get("ifi_flags") is not None:
         flags = (spec["ifi_flags"] & IFF_USER_FLAGS & ~IFF_UP) | flags
         change = IFF_USER_FLAGS

@@ -20,16 +20,8 @@ from ansible_collections.hostnet.macvlan.plugins.module_utils import (
 )
 from ansible_collections.hostnet.macvlan.plugins.module_utils._engine import EngineError, LinkEngine
 
-
-def exit_json(module, **result):
-    """exit_json with a compact invocation, the result fitted to AWX's event budget."""
-    result["invocation"] = _results.invocation(module.params)
-    module.exit_json(**_results.fit(result))
-
-
-def fail_json(module, msg, **result):
-    result["invocation"] = _results.invocation(module.params)
-    module.fail_json(msg=msg, **_results.fit(result))
+exit_json = _results.exit_json
+fail_json = _results.fail_json
 
 
 def run_link_module(module):
@@ -57,6 +49,8 @@ def run_link_module(module):
         "actions": [_plan.describe(a) for a in _plan.order_actions(entry["actions"])],
         "link": _results.full_view(view, link, spec),
     }
+    if engine.resolved:
+        result["resolved"] = engine.resolved
     if module._diff:
         before, after_view = _results.changed_parts(
             _results.diff_view(entry["before"], spec["name"]), _results.diff_view(view, spec["name"])
@@ -321,6 +315,8 @@ def run_state_module(module):
         "purged": [e["spec"]["name"] for e in entries if e.get("purged")],
         "confirm": engine.confirmation,
     }
+    if engine.resolved:
+        result["resolved"] = engine.resolved
     if module._diff:
         moved = [e for e in parent_entries if e["actions"]]
         result["diff"] = {

@@ -53,6 +53,10 @@ options:
       - Must be an Ethernet interface (a NIC, veth, bond, bridge, VLAN; not the loopback or a tunnel), and not
         itself a macvlan or macvtap.
       - Changing the parent of an existing link re-creates it (see O(recreate)).
+      - V(default) is the interface of the IPv4 default route of O(netns) (main table, lowest metric), as CNI
+        chooses C(master) when it is omitted; resolved on every run, reported in RV(resolved). No default route,
+        or two interfaces sharing the lowest metric, is an error. An interface really named C(default) cannot be
+        named as a parent.
     type: raw
   type:
     description:
@@ -96,6 +100,11 @@ options:
       - Unicast MAC address of the link, e.g. C(02:42:ac:11:00:10). Lower-cased. Omit to keep the current one
         (a new link gets a random address).
       - Must differ from the parent's and from every other link on the same parent.
+      - V(stable) derives a locally administered unicast address from the host's machine id (C(/etc/machine-id)),
+        the namespace the link lives in (by name, C(NAME) and C(/run/netns/NAME) being one) and the link's name
+        (HMAC-SHA256, like systemd's C(MACAddressPolicy=persistent)), so the link gets the same address every time
+        it is created on this host, so a DHCP reservation keeps matching. Reported in RV(resolved). A namespace
+        given as C(/proc/PID/ns/net) enters as that path, which changes with the PID.
     type: str
   mtu:
     description:
@@ -131,6 +140,20 @@ options:
         Multicast is queued and delivered to all links only while the number of links is below this limit.
         V(-1) disables queued delivery. This setting is shared by all links of the parent.
     type: int
+  allmulticast:
+    description:
+      - Receive all multicast frames (C(IFF_ALLMULTI), C(ip link set allmulticast on)), as routing daemons and
+        multicast receivers in containers need. A new link gets it in its creation request. Omit to leave it as
+        it is (a new link has it off).
+      - Persisted by systemd-networkd (C(AllMulticast=)) and ifupdown; NetworkManager has no setting for it
+        (reported by M(hostnet.macvlan.macvlan_persist)).
+    type: bool
+  multicast:
+    description:
+      - The link's multicast flag (C(IFF_MULTICAST)); V(false) stops IPv4/IPv6 multicast on it (IPv6 neighbour
+        discovery needs it). Omit to leave it as it is (a new link has it on).
+      - Persisted by systemd-networkd (C(Multicast=)) and ifupdown; NetworkManager has no setting for V(false).
+    type: bool
   addresses:
     description:
       - The exact set of IP addresses with prefix length (IPv4 and IPv6), e.g. V(192.0.2.10/24),
@@ -314,6 +337,14 @@ link:
       description: Broadcast cutoff of the parent's macvlan port; null when the kernel does not support it.
       type: int
       sample: 1
+    allmulticast:
+      description: Whether the link receives all multicast frames (C(IFF_ALLMULTI) as set by the user).
+      type: bool
+      sample: false
+    multicast:
+      description: The link's multicast flag (C(IFF_MULTICAST)).
+      type: bool
+      sample: true
     addresses:
       description: IP addresses with prefix length, IPv4 first.
       type: list
@@ -340,6 +371,14 @@ link:
       description: The link's promiscuity counter (absent when check mode plans a change).
       type: int
       sample: 0
+resolved:
+  description:
+    - What C(parent=default) and C(mac_address=stable) resolved to on this run, keyed by the option.
+  returned: when a link asks for either
+  type: dict
+  sample:
+    parent: eth0
+    mac_address: 06:5e:2b:91:7c:0d
 actions:
   description: What was done (or, in check mode, would be done), one line per step, in order.
   returned: always

@@ -67,6 +67,8 @@ options:
             interface (not the loopback, a tunnel or another macvlan).
           - A link with C(link_netns) set may have the same name as its parent (a container's C(eth0) on the
             host's C(eth0)).
+          - V(default) is the interface of the IPv4 default route of O(netns) (main table, lowest metric), resolved
+            on every run and reported in RV(resolved); no default route, or a tie, is an error that changes nothing.
         type: raw
       type:
         description: V(macvlan) or V(macvtap).
@@ -89,7 +91,11 @@ options:
         choices: [up, down]
         default: up
       mac_address:
-        description: Unicast MAC address; omit to keep the current one.
+        description:
+          - Unicast MAC address; omit to keep the current one.
+          - V(stable) derives a locally administered address from the machine id (C(/etc/machine-id)), the
+            namespace the link lives in and its name, the same whenever the link is re-created on this host;
+            reported in RV(resolved).
         type: str
       mtu:
         description: MTU, at most the parent's; omit to keep the current one.
@@ -110,6 +116,12 @@ options:
       bclim:
         description: Broadcast cutoff of the parent's port (Linux 6.4), shared by all its links.
         type: int
+      allmulticast:
+        description: Receive all multicast frames (C(IFF_ALLMULTI)); omit to leave it as it is (new links have it off).
+        type: bool
+      multicast:
+        description: The multicast flag (C(IFF_MULTICAST)); omit to leave it as it is (new links have it on).
+        type: bool
       addresses:
         description: Exact set of addresses with prefix length; omit to leave them untouched.
         type: list
@@ -311,6 +323,14 @@ purged:
   type: list
   elements: str
   sample: [mv-old]
+resolved:
+  description:
+    - What C(parent=default) and C(mac_address=stable) resolved to on this run, keyed by the option.
+  returned: when a link asks for either
+  type: dict
+  sample:
+    links[0].parent: eth0
+    links[0].mac_address: 06:5e:2b:91:7c:0d
 actions:
   description:
     - What was done (or would be done), one line per step, in the order applied; each line names the namespace

@@ -88,3 +88,36 @@ def test_4096_links_fit_awx_in_every_mode(lab, ansible_default, host):
 
     over = {mode: value for mode, value in sizes.items() if value >= AWX_LIMIT}
     assert not over, sizes
+
+
+def test_4096_persisted_links_fit_awx(ansible_default, tmp_path):
+    """macvlan_persist of 4096 links: check+diff, write+diff and the rerun each fit, and a rerun is small (the
+    NetworkManager backend: two keyfiles per link, the largest files; the shortening is the same for all)."""
+    backend = "networkmanager"
+    dirs = {
+        "networkd_dir": str(tmp_path / "networkd"),
+        "networkmanager_dir": str(tmp_path / "nm"),
+        "ifupdown_dir": str(tmp_path / "ifupdown"),
+        "systemd_dir": str(tmp_path / "systemd"),
+        "interfaces_file": str(tmp_path / "interfaces"),
+    }
+    (tmp_path / "interfaces").write_text("source %s/*\n" % dirs["ifupdown_dir"])
+    links = [dict(link, name="m%04d" % i) for i, link in enumerate(links_for(4096))]
+    args = dict(dirs, backend=backend, reload=False, links=links, parents=[{"name": "p0", "promisc": True}])
+    sizes = {}
+
+    planned = ansible_default.run("macvlan_persist", check=True, diff=True, **args)
+    assert planned["changed"] is True and not planned.get("failed"), planned.get("msg")
+    sizes["check+diff"] = size(planned)
+
+    written = ansible_default.run("macvlan_persist", diff=True, **args)
+    assert written["changed"] is True and not written.get("failed"), written.get("msg")
+    sizes["write+diff"] = size(written)
+
+    rerun = ansible_default.run("macvlan_persist", diff=True, **args)
+    assert rerun["changed"] is False and rerun["files"] == []
+    assert rerun["invocation"]["module_args"]["links"].startswith("4096 entries, not echoed")
+    assert size(rerun) < RERUN_1024_LIMIT, json.dumps(rerun)[:2000]
+
+    over = {mode: value for mode, value in sizes.items() if value >= AWX_LIMIT}
+    assert not over, sizes

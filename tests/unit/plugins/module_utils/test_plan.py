@@ -563,3 +563,27 @@ def test_a_plan_that_touches_a_protected_interface_is_refused():
     with pytest.raises(PlanError, match="set promisc of eth1"):
         _plan.check_protected([], promisc, {"eth1": "carries a default route"}, None)
     _plan.check_protected(entries, [], {"eth9": "x"}, None)
+
+
+def test_allmulticast_and_multicast_in_place_and_unmanaged_when_unset():
+    current = mv("mv0", 5, allmulticast=False, multicast=True)
+    actions, before, after = plan(snap(current), allmulticast=True, multicast=False)
+    assert [(a["op"], a["before"], a["after"]) for a in actions] == [
+        ("set_allmulticast", False, True),
+        ("set_multicast", True, False),
+    ]
+    assert after["allmulticast"] is True and after["multicast"] is False
+    assert plan(snap(dict(current, allmulticast=True, multicast=False)), allmulticast=True, multicast=False)[0] == []
+    assert plan(snap(dict(current, allmulticast=True)))[0] == []  # unset: whatever the kernel has
+
+
+def test_a_new_link_gets_its_multicast_flags_with_the_creation():
+    actions, dummy, after = plan(snap(), allmulticast=True)
+    assert ops(actions) == ["create"] and actions[0]["spec"]["allmulticast"] is True
+    assert after["allmulticast"] is True and after["multicast"] is True
+    assert "allmulticast" in _plan.describe(actions[0])
+
+
+def test_allmulticast_must_be_a_bool():
+    with pytest.raises(ValueError, match="allmulticast: 'yes' must be true or false"):
+        plan(snap(), allmulticast="yes")

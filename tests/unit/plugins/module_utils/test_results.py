@@ -71,3 +71,15 @@ def test_actions_are_cut_last_and_the_cut_is_counted():
     _results.fit(result, budget=100000)
     assert _results.size_of(result) <= 100000
     assert result["actions"][-1].startswith("... and ") and result["actions"][-1].endswith(" more steps")
+
+
+def test_a_file_diff_is_cut_to_its_paths_then_the_file_list_is_halved():
+    """macvlan_persist: the diff is a list of files with contents; too large, it keeps the paths."""
+    files = [{"path": "/etc/x/60-hostnet-macvlan-m%04d.netdev" % i, "state": "new"} for i in range(4096)]
+    diff = [{"before_header": f["path"], "after_header": f["path"], "before": "", "after": "x" * 400} for f in files]
+    result = _results.fit({"changed": True, "files": list(files), "diff": diff}, budget=200000)
+    assert _results.size_of(result) <= 200000
+    assert all(set(entry) == {"before_header", "after_header"} for entry in result["diff"])
+    assert "diff: the paths of the files that change" in result["truncated"]
+    assert result["files"] == files[: len(result["files"])]
+    assert any(note.startswith("files: first ") for note in result["truncated"])

@@ -198,7 +198,8 @@ def test_parse_link_of_a_plain_interface():
         + _rtnl.nla(_rtnl.IFLA_GROUP, struct.pack("=I", 3))
         + _rtnl.nla(_rtnl.IFLA_IFALIAS, b"uplink\0")
     )
-    link = parse(_rtnl.parse_link, link_msg(3, "eth1", _rtnl.IFF_UP | _rtnl.IFF_PROMISC, extra), False)
+    flags = _rtnl.IFF_UP | _rtnl.IFF_PROMISC | _rtnl.IFF_MULTICAST
+    link = parse(_rtnl.parse_link, link_msg(3, "eth1", flags, extra), False)
     assert link == {
         "name": "eth1",
         "ifindex": 3,
@@ -208,11 +209,13 @@ def test_parse_link_of_a_plain_interface():
         "link_state": "up",
         "operstate": "UP",
         "promisc": True,
+        "allmulticast": False,
+        "multicast": True,
         "promiscuity": 2,
         "parent_ifindex": 4,
         "parent_netnsid": None,
         "arphrd": 1,
-        "ifi_flags": _rtnl.IFF_UP | _rtnl.IFF_PROMISC,
+        "ifi_flags": flags,
         "master": 9,
         "txqlen": 500,
         "group": 3,
@@ -571,3 +574,12 @@ def test_a_family_without_a_main_table_has_no_routes(session):
     kernel = Kernel(strict_refuses=False, no_ipv4_main=True)
     assert session(kernel)._dump_routes(None) == []
     assert kernel.requests == [(2, 254), (10, 254)]
+
+
+def test_create_request_sets_allmulticast_and_multicast_with_the_link():
+    data = _rtnl.create_link_request(spec(allmulticast=True, multicast=False), 3, seq=1)
+    dummy_family, dummy_type, dummy_index, flags, change = _rtnl.IFINFOMSG.unpack_from(data, HDR.size)
+    assert flags & _rtnl.IFF_ALLMULTI and not flags & _rtnl.IFF_MULTICAST
+    assert change & _rtnl.IFF_ALLMULTI and change & _rtnl.IFF_MULTICAST
+    plain = _rtnl.create_link_request(spec(), 3, seq=1)
+    assert not _rtnl.IFINFOMSG.unpack_from(plain, HDR.size)[4] & (_rtnl.IFF_ALLMULTI | _rtnl.IFF_MULTICAST)
