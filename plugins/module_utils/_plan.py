@@ -40,6 +40,9 @@ VIEW_KEYS = (
     "routes",
 )
 
+# The attributes a user may leave unset (the kernel's value then stands): verified only when asked for.
+OPTIONAL_KEYS = tuple(key for key in VIEW_KEYS if key not in ("name", "type", "parent", "mode", "link_state", "routes"))
+
 # In-place attributes in the order they are applied.
 IN_PLACE = (
     "mode",
@@ -495,18 +498,7 @@ def verify_link(spec, view):
         ("mode", spec["mode"]),
         ("link_state", spec["link_state"]),
     ]
-    for key in (
-        "mac_address",
-        "mtu",
-        "source_macs",
-        "nopromisc",
-        "nodst",
-        "bcqueuelen",
-        "bclim",
-        "allmulticast",
-        "multicast",
-        "addresses",
-    ):
+    for key in OPTIONAL_KEYS:
         if spec.get(key) is not None:
             checks.append((key, spec[key]))
     if spec.get("routes") is not None:
