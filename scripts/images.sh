@@ -18,6 +18,8 @@
 #   ifupdown        base + systemd, systemd-sysv, udev, dbus, ifupdown; boots systemd with ifupdown's
 #                   networking.service enabled (systemd-networkd disabled and masked; no NetworkManager) and
 #                   the package's own /etc/network/interfaces (`source /etc/network/interfaces.d/*`)
+#   sshd            networkd's + openssh-server; boots systemd with systemd-networkd and sshd enabled (hosts the
+#                   controller reaches over SSH, for the confirm scenario)
 #
 # Cache by content: the content key of an image is the SHA-256 of this script, the flavour, the release and
 # the package list.  An image is built only when the tag <prefix>-<flavour>:<release>-<key> does not exist;
@@ -40,7 +42,7 @@ JOBS=${HMV_IMAGE_JOBS:-2}
 WORK=$ROOT/.build/images
 
 # Every image: flavour:release.  The scenarios name them as $PREFIX-<flavour>:<release>.
-ALL_IMAGES=(base:bullseye base:bookworm base:trixie networkd:bookworm networkmanager:bookworm ifupdown:bookworm)
+ALL_IMAGES=(base:bullseye base:bookworm base:trixie networkd:bookworm networkmanager:bookworm ifupdown:bookworm sshd:bookworm)
 
 COMMON_PACKAGES=(python3 python3-pyroute2 iproute2 iputils-ping procps)
 SYSTEMD_PACKAGES=(systemd systemd-sysv udev dbus)
@@ -54,7 +56,8 @@ packages() {  # FLAVOUR -> the package list, one line
         networkd) echo "${COMMON_PACKAGES[*]} ${SYSTEMD_PACKAGES[*]}" ;;
         networkmanager) echo "${COMMON_PACKAGES[*]} ${SYSTEMD_PACKAGES[*]} network-manager" ;;
         ifupdown) echo "${COMMON_PACKAGES[*]} ${SYSTEMD_PACKAGES[*]} ifupdown" ;;
-        *) die "unknown flavour '$1' (base, networkd, networkmanager, ifupdown)" ;;
+        sshd) echo "${COMMON_PACKAGES[*]} ${SYSTEMD_PACKAGES[*]} openssh-server" ;;
+        *) die "unknown flavour '$1' (base, networkd, networkmanager, ifupdown, sshd)" ;;
     esac
 }
 
@@ -77,7 +80,7 @@ content_name() { echo "$PREFIX-$1:$2-$(content_key "$1" "$2")"; }
 customize_hooks() {
     local flavour=$1
     case $flavour in
-        networkd)
+        networkd | sshd)
             printf '%s\n' '--customize-hook=systemctl --root="$1" enable systemd-networkd.service' \
                 '--customize-hook=systemctl --root="$1" mask systemd-networkd-wait-online.service'
             ;;
