@@ -25,7 +25,7 @@ JOBS=${MOLECULE_JOBS:-2}
 COMMAND=${MOLECULE_COMMAND:-test}
 # Every scenario (extensions/molecule/*/molecule.yml); the longest first, so that the parallel runs end
 # close together, then any others in name order.
-PREFERRED=(persistence default multihost purge_rollback modes)
+PREFERRED=(confirm persistence persistence_ifupdown default multihost purge_rollback modes)
 ALL_SCENARIOS=()
 mapfile -t FOUND < <(for file in "$ROOT"/extensions/molecule/*/molecule.yml; do basename "$(dirname "$file")"; done)
 for scenario in "${PREFERRED[@]}"; do
