@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from role_helpers import parse_ini, section, sections
 
+from ansible_collections.hostnet.macvlan.plugins.module_utils import _lock
 from ansible_collections.hostnet.macvlan.plugins.module_utils._lock import LockError, NamespaceLocks
 
 PREFIX = "60-hostnet-macvlan-"
@@ -549,13 +550,15 @@ def test_concurrent_runs_take_turns_on_the_host_lock(ansible_default, tmp_path):
     first = playbook_process(ansible_default, tmp_path, "first", first_args)
     second = None
     try:
-        deadline = time.monotonic() + 60
-        while not _host_lock_held():
+        # Run A's module holds the lock (not a run of another test in a parallel worker: its command line names
+        # this test's Ansible temporary directory).
+        deadline = time.monotonic() + 120
+        while not _host_lock_held_by(str(tmp_path)):
             assert first.poll() is None and time.monotonic() < deadline, "run A did not take the lock"
             time.sleep(0.05)
         second = playbook_process(ansible_default, tmp_path, "second", second_args)
         time.sleep(8)
-        assert _host_lock_held(), "run A let the lock go before it read its interfaces file"
+        assert _host_lock_held_by(str(tmp_path)), "run A let the lock go before it read its interfaces file"
         assert second.poll() is None, "run B finished while run A held the lock"
         assert not (tmp_path / "networkd").exists(), "run B wrote while run A held the lock"
     finally:
@@ -568,6 +571,21 @@ def test_concurrent_runs_take_turns_on_the_host_lock(ansible_default, tmp_path):
     b_file = tmp_path / "networkd" / (PREFIX + "link-mv-b.netdev")
     assert b_file.exists()
     assert os.stat(b_file).st_mtime >= os.stat(tmp_path / "ifupdown" / (PREFIX + "link-mv-a")).st_mtime
+
+
+def _host_lock_held_by(marker):
+    """Whether the host namespace's lock is held by a process whose command line or environment holds ``marker``
+    (the lock file names its holder's pid; the module inherits the playbook's environment)."""
+    if not _host_lock_held():
+        return False
+    identity = _lock.namespace_identity(None)
+    path = os.path.join(_lock.LOCK_DIR, "netns-%d-%d.lock" % identity)
+    try:
+        pid = int(Path(path).read_text().split()[0])
+        text = b" ".join(Path("/proc/%d/%s" % (pid, name)).read_bytes() for name in ("cmdline", "environ"))
+    except (OSError, ValueError, IndexError):
+        return False
+    return marker.encode() in text
 
 
 def _host_lock_held():
