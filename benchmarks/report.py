@@ -884,7 +884,7 @@ def netns_fleet_tables(meta, summary):
         "",
         "Each host is a network namespace on this machine with a veth parent, reached with the local connection "
         "(`macvlan_topology_netns`); the topology (the %s links) is a group variable. `create` starts from no "
-        "links (removed before each run with macvlan_state and purge, untimed), `rerun` is the same playbook "
+        "links (removed before each run by deleting and re-adding each host's veth parent, untimed), `rerun` is the same playbook "
         "again (nothing changes). The rollout runs with `rollout_serial` %s. Wall, hosts/min and the CPU figures "
         "are medians over the runs. Controller CPU per host: user+system time of `ansible-playbook` and every "
         "process it started, minus the module processes (their CPU time is measured by a `sh` wrapper around the "
