@@ -10,8 +10,8 @@ class ModuleDocFragment:
     # What every netlink module of the collection needs on the managed node, and its platform.
     DOCUMENTATION = r"""
 requirements:
-  - pyroute2 (0.7.2 or later) on the managed node, for the Python interpreter Ansible uses there
-    (Debian/Ubuntu C(python3-pyroute2), or C(pip install pyroute2)).
+  - pyroute2 (0.5.14 or later; docs/support.md lists the tested releases) on the managed node, for the Python
+    interpreter Ansible uses there (Debian/Ubuntu C(python3-pyroute2), or C(pip install pyroute2)).
   - Linux with macvlan (and macvtap for macvtap links) support.
 notes:
   - Talks to the kernel over netlink; it never runs C(ip) or other commands.

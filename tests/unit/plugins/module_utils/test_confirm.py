@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import time
 
 import pytest
 
@@ -100,3 +101,25 @@ def test_the_helper_copies_every_module_it_imports(state):
             source = handle.read()
         for imported in ("_persist", "_runner", "_engine", "_results", "_options"):
             assert "import %s" % imported not in source and ", %s" % imported not in source, (name, imported)
+
+
+def test_run_returns_the_exit_code_and_the_output():
+    assert _confirm._run(["sh", "-c", "echo out; echo err >&2; exit 3"]) == (3, "out\nerr\n")
+    code, dummy = _confirm._run(["/nonexistent/hostnet-macvlan-test"])
+    assert code == 127
+
+
+def test_detach_starts_a_process_in_its_own_session_with_its_output_in_the_log(tmp_path):
+    log = tmp_path / "revert.log"
+    pid = _confirm._detach(["sh", "-c", "echo started; exec sleep 30"], str(log))
+    try:
+        deadline = time.monotonic() + 10
+        while "started" not in (log.read_text() if log.exists() else ""):
+            assert time.monotonic() < deadline, "the detached process wrote nothing"
+            time.sleep(0.05)
+        assert os.getsid(pid) == pid != os.getsid(0)  # after it wrote: setsid came before the exec
+        assert oct(os.stat(log).st_mode & 0o777) == "0o600"
+        assert os.readlink("/proc/%d/cwd" % pid) == "/"
+    finally:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
