@@ -6,6 +6,9 @@ with iproute2 (``ip -j -d link``, ``ip -j addr``, ``ip -j route``) or proven wit
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+
 import pytest
 
 # name: (kind, parent, mode)
@@ -54,6 +57,22 @@ def test_mac_address_and_mtu(k):
     assert link["address"] == "02:42:ac:11:00:10"
     assert link["mtu"] == 1400
     assert info(k, "mv-db")[0]["mtu"] == 1500, "an MTU left out is the parent's"
+
+
+def test_stable_mac_address_derives_from_the_machine_id(k, host):
+    """mac_address stable: HMAC-SHA256 of the namespace ("" here) and the name, keyed with /etc/machine-id,
+    computed here apart from the collection; locally administered unicast."""
+    machine_id = host.file("/etc/machine-id").content_string.strip()
+    message = b"hostnet.macvlan stable mac v1\0" + b"" + b"\0" + b"mv-db"
+    digest = bytearray(hmac.new(bytes.fromhex(machine_id), message, hashlib.sha256).digest()[:6])
+    digest[0] = (digest[0] & 0xFC) | 0x02
+    assert info(k, "mv-db")[0]["address"] == ":".join("%02x" % octet for octet in digest)
+
+
+def test_multicast_flags(k):
+    assert "ALLMULTI" in info(k, "mv-db")[0]["flags"]
+    assert "MULTICAST" not in info(k, "mv-vepa")[0]["flags"]
+    assert "MULTICAST" in info(k, "mv-web")[0]["flags"] and "ALLMULTI" not in info(k, "mv-web")[0]["flags"]
 
 
 def test_addresses(k):
