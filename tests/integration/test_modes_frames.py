@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 
 import pytest
 
@@ -88,6 +89,17 @@ def ping(ns, dst):
 
 def flush_neighbours(ns):
     subprocess.run(["ip", "-n", ns, "neigh", "flush", "all"], check=True, capture_output=True)
+
+
+def wait_operational(lab, *links, timeout=20):
+    """Wait until each (namespace, name) is operationally up: the kernel turns a link's carrier on a moment after
+    it comes up (linkwatch), and a frame sent before that is lost, which would make a negative check pass and a
+    "heard it" check fail for the wrong reason."""
+    deadline = time.monotonic() + timeout
+    for ns, name in links:
+        while lab.link(ns, name).get("operstate") not in ("UP", "UNKNOWN"):
+            assert time.monotonic() < deadline, "%s in %s is not operationally up: %s" % (name, ns, lab.link(ns, name))
+            time.sleep(0.1)
 
 
 def reachable(ns, dst, attempts=3):
@@ -393,6 +405,9 @@ def test_source_mode_hears_only_listed_senders(lab, ansible_default, nodst):
     assert info["mode"] == "source" and info["macaddr_data"] == [MAC_A], info
     assert info.get("nodst", False) is nodst, info
     mac_s = lab.link(ns_s, "mvs")["address"]
+    wait_operational(
+        lab, (ns_s, "mvs"), (ns_m, "mvm"), (host, "p0"), (sw, "p1"), (sw, "br0"), (ns_a, "ea"), (ns_b, "eb")
+    )
 
     # The unlisted sender first, while A has never sent anything: S's receive counter is exact.
     heard_s, heard_b = stats(ns_s, "mvs"), stats(ns_b, "eb")
