@@ -283,3 +283,12 @@ def pytest_sessionfinish(session, exitstatus):
             "FAILED: %d test(s) skipped; install what they need (make test does)" % len(skipped), red=True
         )
         session.exitstatus = 1
+
+
+@pytest.fixture
+def host(lab):
+    """A namespace with two veth parents, p0 (peer q0) and p1 (peer q1), all up (a test module may define its own)."""
+    ns = lab.netns("host")
+    lab.veth(ns, "p0", "q0")
+    lab.veth(ns, "p1", "q1")
+    return ns

@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import pytest
 from conftest import rtnl
 
 
@@ -25,14 +24,6 @@ def managed_routes(lab, ns, name, family="-4"):
         for r in lab.routes(ns, name, family)
         if r.get("protocol") != "kernel"
     )
-
-
-@pytest.fixture
-def host(lab):
-    ns = lab.netns("host")
-    lab.veth(ns, "p0", "q0")
-    lab.veth(ns, "p1", "q1")
-    return ns
 
 
 def test_renumbering_keeps_the_routes(lab, ansible, host):

@@ -10,14 +10,6 @@ import sys
 import pytest
 
 
-@pytest.fixture
-def host(lab):
-    ns = lab.netns("host")
-    lab.veth(ns, "p0", "q0")
-    lab.veth(ns, "p1", "q1")
-    return ns
-
-
 def refused(lab, ansible, ns, module="macvlan", **args):
     """Run a task that must fail; assert nothing changed in ``ns`` (links, addresses, routes); return the message."""
     before = lab.state(ns)

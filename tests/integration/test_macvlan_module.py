@@ -16,15 +16,6 @@ def info(link):
     return link["linkinfo"]["info_data"]
 
 
-@pytest.fixture
-def host(lab):
-    """A namespace with two veth parents, p0 (peer q0) and p1 (peer q1), all up."""
-    ns = lab.netns("host")
-    lab.veth(ns, "p0", "q0")
-    lab.veth(ns, "p1", "q1")
-    return ns
-
-
 @pytest.mark.parametrize("mode", ["private", "vepa", "bridge"])
 def test_create_each_simple_mode(lab, ansible, host, mode):
     result = ansible.converge("macvlan", name="mv0", parent="p0", netns=host, mode=mode)

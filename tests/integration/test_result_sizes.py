@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 AWX_LIMIT = 700000
 RERUN_1024_LIMIT = 16 * 1024
 
@@ -16,14 +14,6 @@ RERUN_1024_LIMIT = 16 * 1024
 def size(result):
     clean = {key: value for key, value in result.items() if key != "_status"}
     return len(json.dumps(clean, default=str))
-
-
-@pytest.fixture
-def host(lab):
-    ns = lab.netns("host")
-    lab.veth(ns, "p0", "q0")
-    lab.veth(ns, "p1", "q1")
-    return ns
 
 
 def links_for(count):
