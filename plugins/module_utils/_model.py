@@ -193,10 +193,15 @@ def _gateway(gateway, option, link):
 def normalize_route(value, option="routes", link=None):
     """Return a route as {'dest', 'gateway', 'metric'} in canonical spelling. ``link``: the name of the link the
     route goes through (a link-local gateway may name it as scope id)."""
+    given = value
     if isinstance(value, str):
-        value = {"dest": value}
+        value = {"dest": value}  # a route given as its destination alone (the roles' variables allow it)
     if not isinstance(value, dict) or not value.get("dest"):
-        _fail(option, value, "must be a dict with at least 'dest' (a network such as 198.51.100.0/24)")
+        _fail(
+            option,
+            given,
+            "must be a destination network such as 198.51.100.0/24 (or 'default'), or a dict with at least 'dest'",
+        )
     unknown = set(value) - {"dest", "gateway", "metric"}
     if unknown:
         _fail(option, value, "has unknown keys %s; use dest, gateway and metric" % sorted(unknown))
@@ -225,6 +230,8 @@ def normalize_route(value, option="routes", link=None):
     if metric in (None, ""):
         metric = default_metric(net.version)
     else:
+        if isinstance(metric, bool):
+            _fail(option + ".metric", metric, "is not an integer")
         try:
             metric = int(metric)
         except (TypeError, ValueError):

@@ -37,15 +37,9 @@ LINK_OPTIONS = {
     "allmulticast": {"type": "bool"},
     "multicast": {"type": "bool"},
     "addresses": {"type": "list", "elements": "str"},
-    "routes": {
-        "type": "list",
-        "elements": "dict",
-        "options": {
-            "dest": {"type": "str", "required": True},
-            "gateway": {"type": "str"},
-            "metric": {"type": "int"},
-        },
-    },
+    # A route is a destination string or a dict {dest, gateway, metric}: _model.normalize_route checks both forms
+    # (and names the bad value), so the roles pass their variables through as they are.
+    "routes": {"type": "list", "elements": "raw"},
     "netns": {"type": "str"},
     "link_netns": {"type": "str"},
     "recreate": {"type": "str", "default": "auto", "choices": list(_model.RECREATE)},

@@ -174,24 +174,15 @@ options:
       - The main table keeps one route per destination and metric; a route another link (or gateway) already
         holds is refused before anything changes, naming the holder.
       - Omit to leave the link's routes untouched. Needs O(link_state=up).
+      - Each route is a destination network with prefix length (V(198.51.100.0/24)) or V(default), or a dict
+        with the keys C(dest) (that destination, required), C(gateway) and C(metric). Any other value or key is
+        refused, naming the route.
+      - C(gateway) is the next hop; omit it for a route straight onto the link. An IPv6 link-local gateway may
+        carry this link's own name as scope id (V(fe80::1%mv0)); another scope id is refused (the route always
+        leaves through this link).
+      - C(metric) is the route metric; the kernel's default (0 for IPv4, 1024 for IPv6) when omitted.
     type: list
-    elements: dict
-    suboptions:
-      dest:
-        description:
-          - Destination network with prefix length, e.g. V(198.51.100.0/24), or V(default).
-        type: str
-        required: true
-      gateway:
-        description:
-          - Next hop; omit for a route straight onto the link.
-          - An IPv6 link-local gateway may carry this link's own name as scope id (V(fe80::1%mv0)); another scope
-            id is refused (the route always leaves through this link).
-        type: str
-      metric:
-        description:
-          - Route metric; the kernel's default (0 for IPv4, 1024 for IPv6) when omitted.
-        type: int
+    elements: raw
   link_netns:
     description:
       - Network namespace the link is moved into after it is created in O(netns) (where the parent is); the

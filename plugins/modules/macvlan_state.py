@@ -127,20 +127,12 @@ options:
         type: list
         elements: str
       routes:
-        description: Exact set of routes through the link (main table); omit to leave them untouched.
+        description:
+          - Exact set of routes through the link (main table); omit to leave them untouched.
+          - Each route is a destination with prefix length (or V(default)), or a dict with C(dest), C(gateway)
+            and C(metric).
         type: list
-        elements: dict
-        suboptions:
-          dest:
-            description: Destination network with prefix length, or V(default).
-            type: str
-            required: true
-          gateway:
-            description: Next hop.
-            type: str
-          metric:
-            description: Route metric.
-            type: int
+        elements: raw
       link_netns:
         description: Namespace the link is moved into and found in.
         type: str

@@ -262,6 +262,42 @@ def test_host_access_lets_the_host_reach_its_children(lab, ansible_default):
     assert lab.link(host, "mv-host") is not None
 
 
+def test_host_access_passes_its_variables_to_the_modules(lab, ansible_default):
+    """The role hands its variables to the modules as they are (no Jinja rebuilds them): a route given as its
+    destination alone or as a dict with a metric, a MAC address; a bad route is the modules' clear error, naming
+    the route, and changes nothing."""
+    host = lab.netns("host")
+    lab.veth(host, "p0", "q0")
+    shim = {
+        "macvlan_host_access_netns": host,
+        "macvlan_host_access_persist": "none",
+        "macvlan_host_access_parent": "p0",
+        "macvlan_host_access_name": "mv-shim",
+        "macvlan_host_access_address": "192.0.2.254/32",
+        "macvlan_host_access_mac_address": "02:00:00:AA:BB:01",
+        "macvlan_host_access_routes": ["192.0.2.0/25", {"dest": "198.51.100.0/24", "metric": 30}],
+    }
+    before = lab.state(host)
+    bad = run_role(ansible_default, "macvlan_host_access", **dict(shim, macvlan_host_access_routes=["192.0.2.1/25"]))
+    assert bad.failed
+    assert "routes[0].dest: '192.0.2.1/25' has host bits set; did you mean 192.0.2.0/25?" in bad.output
+    bad = run_role(ansible_default, "macvlan_host_access", **dict(shim, macvlan_host_access_routes=[["x"]]))
+    assert bad.failed
+    assert "routes[0]: ['x'] must be a destination network" in bad.output
+    assert lab.state(host) == before
+
+    converge_role(ansible_default, "macvlan_host_access", **shim)
+    link = lab.link(host, "mv-shim")
+    assert link["address"] == "02:00:00:aa:bb:01" and info(link)["mode"] == "bridge"
+    routes = sorted(
+        (r["dst"], r.get("metric", 0)) for r in lab.routes(host, "mv-shim") if r.get("protocol") != "kernel"
+    )
+    assert routes == [("192.0.2.0/25", 0), ("198.51.100.0/24", 30)]
+    # Without a MAC address the kernel's choice stays: the rerun without it changes nothing.
+    again = run_role(ansible_default, "macvlan_host_access", **dict(shim, macvlan_host_access_mac_address=""))
+    assert not again.failed and not again.changed, again.describe_changes()
+
+
 @pytest.mark.parametrize("role", ["macvlan_topology", "macvlan_host_access"])
 def test_argument_specs_match_defaults(role):
     """meta/argument_specs.yml documents exactly the variables of defaults/main.yml, with the same defaults."""

@@ -191,6 +191,34 @@ def test_bad_routes(route, message):
         link(routes=[route])
 
 
+def test_route_given_as_destination_string():
+    # The macvlan_host_access role passes its routes through: a plain destination is a route without gateway.
+    spec = link(routes=["192.0.2.0/25", {"dest": "198.51.100.0/24", "metric": "7"}, "default"])
+    assert spec["routes"] == [
+        {"dest": "0.0.0.0/0", "gateway": None, "metric": 0},
+        {"dest": "192.0.2.0/25", "gateway": None, "metric": 0},
+        {"dest": "198.51.100.0/24", "gateway": None, "metric": 7},
+    ]
+
+
+@pytest.mark.parametrize(
+    "route, message",
+    [
+        ("", r"routes\[0\]: '' must be a destination network such as 198.51.100.0/24"),
+        (5, r"routes\[0\]: 5 must be a destination network"),
+        (["192.0.2.0/25"], r"routes\[0\]: \['192.0.2.0/25'\] must be a destination network"),
+        ({"gateway": "192.0.2.1"}, r"routes\[0\]: .* or a dict with at least 'dest'"),
+        ("192.0.2.0/33", r"routes\[0\]\.dest: '192.0.2.0/33' is not a network"),
+        ("192.0.2.1/25", "host bits set; did you mean 192.0.2.0/25"),
+        ({"dest": "192.0.2.0/25", "metric": True}, r"routes\[0\]\.metric: True is not an integer"),
+        ({"dest": "192.0.2.0/25", "metric": "x"}, r"routes\[0\]\.metric: 'x' is not an integer"),
+    ],
+)
+def test_bad_route_values_named(route, message):
+    with pytest.raises(ModelError, match=message):
+        link(routes=[route])
+
+
 def test_routes_need_link_up():
     with pytest.raises(ModelError, match="need link_state up"):
         link(link_state="down", routes=[{"dest": "198.51.100.0/24"}])
