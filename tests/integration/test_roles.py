@@ -278,10 +278,13 @@ def test_host_access_passes_its_variables_to_the_modules(lab, ansible_default):
         "macvlan_host_access_routes": ["192.0.2.0/25", {"dest": "198.51.100.0/24", "metric": 30}],
     }
     before = lab.state(host)
-    bad = run_role(ansible_default, "macvlan_host_access", **dict(shim, macvlan_host_access_routes=["192.0.2.1/25"]))
+    variables = dict(shim)
+    variables["macvlan_host_access_routes"] = ["192.0.2.1/25"]
+    bad = run_role(ansible_default, "macvlan_host_access", **variables)
     assert bad.failed
     assert "routes[0].dest: '192.0.2.1/25' has host bits set; did you mean 192.0.2.0/25?" in bad.output
-    bad = run_role(ansible_default, "macvlan_host_access", **dict(shim, macvlan_host_access_routes=[["x"]]))
+    variables["macvlan_host_access_routes"] = [["x"]]
+    bad = run_role(ansible_default, "macvlan_host_access", **variables)
     assert bad.failed
     assert "routes[0]: ['x'] must be a destination network" in bad.output
     assert lab.state(host) == before
@@ -294,7 +297,9 @@ def test_host_access_passes_its_variables_to_the_modules(lab, ansible_default):
     )
     assert routes == [("192.0.2.0/25", 0), ("198.51.100.0/24", 30)]
     # Without a MAC address the kernel's choice stays: the rerun without it changes nothing.
-    again = run_role(ansible_default, "macvlan_host_access", **dict(shim, macvlan_host_access_mac_address=""))
+    variables = dict(shim)
+    variables["macvlan_host_access_mac_address"] = ""
+    again = run_role(ansible_default, "macvlan_host_access", **variables)
     assert not again.failed and not again.changed, again.describe_changes()
 
 
