@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Documentation gates and the docs site (make docs), offline.
 #
-#  1. ansible-doc renders every module and every role entry point; every collection playbook passes
+#  1. ansible-doc renders every module, every filter and every role entry point; every collection playbook passes
 #     ansible-playbook --syntax-check and starts with its documentation comment.
 #  2. antsibull-docs lint-collection-docs: the modules' and roles' documentation markup, the extra docs
 #     (docs/docsite/extra-docs.yml, docs/docsite/rst/*.rst) and docs/docsite/links.yml.
@@ -43,6 +43,16 @@ for role in "${roles[@]}"; do
     grep -Eq "^ENTRY POINT: \*?main\*? - " <<<"$out" || die "ansible-doc -t role $COLLECTION.$role: no entry point"
     ! grep -Eq '^\[?(WARNING|ERROR)' <<<"$out" || die "ansible-doc -t role $COLLECTION.$role warns: $out"
 done
+filters=()
+for file in "$ROOT"/plugins/filter/*.py; do
+    [[ -e $file ]] || continue
+    filters+=("$(basename "$file" .py)")
+done
+for filter in "${filters[@]}"; do
+    out=$(ansible-doc -t filter "$COLLECTION.$filter" 2>&1) || die "ansible-doc -t filter $COLLECTION.$filter failed: $out"
+    grep -Eq "^> FILTER \*?$COLLECTION.$filter\*? " <<<"$out" || die "ansible-doc -t filter $COLLECTION.$filter: no page"
+    ! grep -Eq '^\[?(WARNING|ERROR)' <<<"$out" || die "ansible-doc -t filter $COLLECTION.$filter warns: $out"
+done
 listed=$(ansible-doc -t module -l "$COLLECTION" 2>/dev/null | wc -l)
 [[ $listed -eq ${#modules[@]} ]] || die "ansible-doc -l lists $listed modules, plugins/modules has ${#modules[@]}"
 playbooks=()
@@ -53,7 +63,8 @@ for file in "$ROOT"/playbooks/*.yml; do
     ansible-playbook --syntax-check -i localhost, "$COLLECTION.$name" >/dev/null \
         || die "ansible-playbook --syntax-check $COLLECTION.$name failed"
 done
-log "ansible-doc renders ${#modules[@]} modules (${modules[*]}) and ${#roles[@]} roles (${roles[*]});" \
+log "ansible-doc renders ${#modules[@]} modules (${modules[*]}), ${#filters[@]} filters (${filters[*]}) and" \
+    "${#roles[@]} roles (${roles[*]});" \
     "${#playbooks[@]} playbooks pass --syntax-check (${playbooks[*]})"
 
 # --- 2. antsibull-docs lint ----------------------------------------------------------------------------
