@@ -83,12 +83,23 @@ for i in "${!versions[@]}"; do
 done
 unlock_ansible_test_cache
 
-# 2. The tests, which only reuse those virtualenvs.
+# 2. The tests, which only reuse those virtualenvs. Each run goes on after a failed one (the compile and import
+# tests of the other Pythons say something of their own); the script fails at the end if any run failed.
+failed=()
 for i in "${!versions[@]}"; do
     if [[ $i -eq 0 ]]; then
         log "ansible-test sanity --venv --python ${versions[0]} ${SANITY_ARGV[*]}"
     else
         log "ansible-test sanity --venv --python ${versions[i]} --test compile --test import (${dirs[i]}/python${versions[i]})"
     fi
-    run_ansible_test "$i"
+    if run_ansible_test "$i"; then
+        log "Python ${versions[i]}: passed"
+    else
+        log "Python ${versions[i]}: FAILED"
+        failed+=("${versions[i]}")
+    fi
 done
+if [[ ${#failed[@]} -gt 0 ]]; then
+    log "ERROR: failed on Python ${failed[*]}" >&2
+    exit 1
+fi
