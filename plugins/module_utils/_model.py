@@ -17,6 +17,7 @@ import hashlib
 import hmac
 import ipaddress
 import re
+import socket
 
 MODES = ("private", "vepa", "bridge", "passthru", "source")
 LINK_TYPES = ("macvlan", "macvtap")
@@ -58,6 +59,11 @@ STABLE_MAC = "stable"
 # The key of the stable-MAC derivation: changing it changes every stable MAC of the fleet (never change it).
 STABLE_MAC_KEY = b"hostnet.macvlan stable mac v1"
 
+# Characters no interface name, namespace or address holds (checked by one regular expression: every run
+# validates thousands of names).
+_CONTROL_CHARS = re.compile("[\x00-\x1f\x7f]")
+_NAME_SEPARATORS = re.compile("[/:%]")
+_WHITESPACE = re.compile(r"\s")
 _MAC_RE = re.compile(r"^[0-9a-fA-F]{2}([:-])[0-9a-fA-F]{2}(\1[0-9a-fA-F]{2}){4}$")
 
 
@@ -96,10 +102,9 @@ def validate_ifname(value, option="name"):
         _fail(option, value, "is not a valid interface name")
     if b"\0" in raw:
         _fail(option, value, "is not a valid interface name: it contains a NUL byte")
-    for char in value:
-        if char in "/:%":
-            # The kernel reads '%d' in a new link's name as a template for the next free number.
-            _fail(option, value, "is not a valid interface name: it must not contain '/', ':', '%' or whitespace")
+    if _NAME_SEPARATORS.search(value):
+        # The kernel reads '%d' in a new link's name as a template for the next free number.
+        _fail(option, value, "is not a valid interface name: it must not contain '/', ':', '%' or whitespace")
     spaces = KERNEL_SPACE_BYTES.intersection(raw)
     if spaces:
         if 0xA0 in spaces and not any(char.isspace() for char in value):
@@ -110,7 +115,7 @@ def validate_ifname(value, option="name"):
                 "(dev_valid_name); use ASCII letters, digits, '-', '_' and '.'",
             )
         _fail(option, value, "is not a valid interface name: it must not contain '/', ':', '%' or whitespace")
-    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in value):
+    if _CONTROL_CHARS.search(value):
         _fail(option, value, "is not a valid interface name: it contains a control character")
     return value
 
@@ -130,7 +135,7 @@ def normalize_mac(value, option="mac_address"):
 
 def _plain_text(value, option, what):
     """Refuse characters no address or network spelling holds (and which must never reach a file)."""
-    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in value):
+    if _CONTROL_CHARS.search(value):
         _fail(option, value, "is not %s: it contains a control character (a newline?)" % what)
 
 
@@ -262,35 +267,94 @@ def sort_routes(routes):
     return sorted(routes, key=lambda r: (r["dest"], r["gateway"] or "", r["metric"]))
 
 
-def _int_in_range(params, option, low, high):
+# Ansible's spellings of booleans (ansible.module_utils.parsing.convert_bool), for options that Ansible's argument
+# spec does not check first (the suboptions of ``links`` in macvlan_state and macvlan_persist: validated once, here).
+BOOLEANS_TRUE = frozenset(("y", "yes", "on", "1", "true", "t"))
+BOOLEANS_FALSE = frozenset(("n", "no", "off", "0", "false", "f"))
+
+
+def to_bool(value, option):
+    """True/False from a boolean or one of Ansible's spellings of one (yes/no, on/off, 1/0, ...); None stays None."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in BOOLEANS_TRUE | BOOLEANS_FALSE:
+        return value.strip().lower() in BOOLEANS_TRUE
+    _fail(option, value, "must be true or false")
+
+
+def to_list(value, option, what):
+    """A list option: a list as given, or a comma-separated string split as Ansible's ``type: list`` does."""
+    if value is None or isinstance(value, list):
+        return value
+    if isinstance(value, tuple):
+        return list(value)
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    _fail(option, value, "must be a list of %s" % what)
+
+
+def to_text(value, option):
+    """A string option: a string, or a number written out (Ansible's ``type: str`` conversion)."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    _fail(option, value, "must be a string")
+
+
+def check_keys(params, known, where):
+    """Refuse options a link does not have (a misspelt option would otherwise be ignored without a word)."""
+    if not isinstance(params, dict):
+        raise ModelError("%s: %r must be a dict of link options" % (where, params))
+    unknown = [key for key in params if key not in known]
+    if unknown:
+        raise ModelError(
+            "%s: unknown option%s %s; a link's options are %s"
+            % (
+                where,
+                "s" if len(unknown) > 1 else "",
+                ", ".join(repr(key) for key in sorted(unknown, key=str)),
+                ", ".join(sorted(known)),
+            )
+        )
+
+
+def _int_in_range(params, option, low, high, prefix=""):
     value = params.get(option)
     if value is None:
         return None
-    if isinstance(value, bool):
-        _fail(option, value, "is not an integer")
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+        _fail(prefix + option, value, "is not an integer")
     try:
         value = int(value)
     except (TypeError, ValueError):
-        _fail(option, value, "is not an integer")
+        _fail(prefix + option, value, "is not an integer")
     if not low <= value <= high:
-        _fail(option, value, "is out of range %d..%d" % (low, high))
+        _fail(prefix + option, value, "is out of range %d..%d" % (low, high))
     return value
 
 
-def _choice(params, option, choices, default):
+def _choice(params, option, choices, default, prefix=""):
     value = params.get(option)
     if value is None:
         return default
-    if value not in choices:
-        _fail(option, value, "is not one of %s" % ", ".join(choices))
+    if not isinstance(value, str) or value not in choices:
+        _fail(prefix + option, value, "is not one of %s" % ", ".join(choices))
     return value
 
 
-def normalize_link(params, prefix=""):
+def normalize_link(params, prefix="", raw=False):
     """Validate one link's options and return the desired state as a plain dict.
 
     ``prefix`` is prepended to option names in error messages (``links[3].``) for the multi-link module.
     Options left unset stay ``None``: the engine leaves those attributes as the kernel has them.
+
+    ``raw``: Ansible's argument spec has not checked the options' types (the ``links`` of macvlan_state and
+    macvlan_persist carry no suboptions in their argument spec: a thousand links are validated once, here, instead
+    of twice; the caller refuses unknown options with ``check_keys``). Types are then converted as Ansible would
+    (``to_bool``, ``to_list``, ``to_text``) and ``name`` is required here.
     """
 
     def opt(name):
@@ -299,9 +363,21 @@ def normalize_link(params, prefix=""):
     def fail(name, value, reason):
         _fail(opt(name), value, reason)
 
+    if raw:
+        if params.get("name") is None:
+            fail("name", None, "is required: every link needs a name")
+        params = dict(params)
+        for key in ("netns", "link_netns", "mac_address"):
+            params[key] = to_text(params.get(key), opt(key))
+        for key in ("nopromisc", "nodst", "allmulticast", "multicast"):
+            params[key] = to_bool(params.get(key), opt(key))
+        params["source_macs"] = to_list(params.get("source_macs"), opt("source_macs"), "MAC addresses")
+        params["addresses"] = to_list(params.get("addresses"), opt("addresses"), "addresses with prefix length")
+        params["routes"] = to_list(params.get("routes"), opt("routes"), "routes")
+
     spec = {
         "name": validate_ifname(params.get("name"), opt("name")),
-        "state": _choice(params, "state", ("present", "absent"), "present"),
+        "state": _choice(params, "state", ("present", "absent"), "present", prefix),
         "netns": params.get("netns") or None,
         "link_netns": params.get("link_netns") or None,
     }
@@ -324,10 +400,10 @@ def normalize_link(params, prefix=""):
         # A link that lives in another namespace (link_netns) may share its parent's name: a container's eth0
         # on the host's eth0. A name is taken only in the namespace where the link lives.
         fail("parent", parent, "is the link's own name (they can share a name only when link_netns is set)")
-    spec["type"] = _choice(params, "type", LINK_TYPES, "macvlan")
-    spec["mode"] = _choice(params, "mode", MODES, "bridge")
-    spec["link_state"] = _choice(params, "link_state", ("up", "down"), "up")
-    spec["recreate"] = _choice(params, "recreate", RECREATE, "auto")
+    spec["type"] = _choice(params, "type", LINK_TYPES, "macvlan", prefix)
+    spec["mode"] = _choice(params, "mode", MODES, "bridge", prefix)
+    spec["link_state"] = _choice(params, "link_state", ("up", "down"), "up", prefix)
+    spec["recreate"] = _choice(params, "recreate", RECREATE, "auto", prefix)
 
     mac = params.get("mac_address")
     if isinstance(mac, str) and mac.strip().lower() == STABLE_MAC:
@@ -336,9 +412,9 @@ def normalize_link(params, prefix=""):
         spec["mac_stable"] = True
     else:
         spec["mac_address"] = normalize_mac(mac, opt("mac_address")) if mac not in (None, "") else None
-    spec["mtu"] = _int_in_range(params, "mtu", MTU_MIN, MTU_MAX)
-    spec["bcqueuelen"] = _int_in_range(params, "bcqueuelen", 0, U32_MAX)
-    spec["bclim"] = _int_in_range(params, "bclim", S32_MIN, S32_MAX)
+    spec["mtu"] = _int_in_range(params, "mtu", MTU_MIN, MTU_MAX, prefix)
+    spec["bcqueuelen"] = _int_in_range(params, "bcqueuelen", 0, U32_MAX, prefix)
+    spec["bclim"] = _int_in_range(params, "bclim", S32_MIN, S32_MAX, prefix)
 
     mode = spec["mode"]
     macs = params.get("source_macs")
@@ -412,19 +488,39 @@ def normalize_link(params, prefix=""):
     return spec
 
 
+def _packed(cidr):
+    """(version, address bytes, prefix length) of a canonical 'address/prefix' (``normalize_cidr``'s spelling, or
+    the kernel's as ``_rtnl`` reads it). inet_pton instead of ipaddress: every run compares and sorts the addresses
+    of every link it reads, thousands of them."""
+    text, prefixlen = cidr.rsplit("/", 1)
+    family = socket.AF_INET6 if ":" in text else socket.AF_INET
+    try:
+        raw = socket.inet_pton(family, text)
+    except (OSError, ValueError):
+        iface = ipaddress.ip_interface(cidr)  # not canonical: the slow, strict reading
+        return iface.version, iface.ip.packed, iface.network.prefixlen
+    return (6 if family == socket.AF_INET6 else 4), raw, int(prefixlen)
+
+
 def _cidr_sort_key(cidr):
-    iface = ipaddress.ip_interface(cidr)
-    return (iface.version, iface.ip, iface.network.prefixlen)
+    return _packed(cidr)
 
 
 def sort_addresses(addresses):
+    """Addresses in order: IPv4 before IPv6, then by address (numerically), then by prefix length."""
+    addresses = list(addresses)
+    if len(addresses) < 2:
+        return addresses
     return sorted(addresses, key=_cidr_sort_key)
 
 
 def is_kernel_link_local(cidr):
-    """IPv6 link-local addresses are added by the kernel to every link; the collection leaves them alone."""
-    iface = ipaddress.ip_interface(cidr)
-    return iface.version == 6 and iface.ip.is_link_local
+    """IPv6 link-local addresses (fe80::/10) are added by the kernel to every link; the collection leaves them
+    alone."""
+    if ":" not in cidr:
+        return False
+    version, raw, dummy = _packed(cidr)
+    return version == 6 and raw[0] == 0xFE and raw[1] & 0xC0 == 0x80
 
 
 def managed_addresses(current, desired):
@@ -437,11 +533,11 @@ def validate_netns(value, option="netns"):
     """A namespace is a name under /run/netns or an absolute path such as /proc/PID/ns/net."""
     if not isinstance(value, str) or not value:
         _fail(option, value, "must be a namespace name or an absolute path like /proc/1234/ns/net")
-    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in value):
+    if _CONTROL_CHARS.search(value):
         _fail(option, value, "is not a valid namespace: it contains a control character (a NUL or newline?)")
     if value.startswith("/"):
         return value
-    if "/" in value or value in (".", "..") or any(c.isspace() for c in value):
+    if "/" in value or value in (".", "..") or _WHITESPACE.search(value):
         _fail(option, value, "is not a valid namespace name (use a name from 'ip netns list' or an absolute path)")
     return value
 

@@ -24,6 +24,7 @@ import uuid
 from fnmatch import fnmatchcase
 
 from ansible_collections.hostnet.macvlan.plugins.module_utils import _model
+from ansible_collections.hostnet.macvlan.plugins.module_utils._options import LINK_KEYS
 
 BACKENDS = ("networkd", "networkmanager", "ifupdown")
 BACKEND_CHOICES = BACKENDS + ("auto",)
@@ -326,7 +327,8 @@ def prepare(params, is_host_namespace=None, resolve=None):
         if not isinstance(raw, dict):
             fail("links[%d]" % index, raw, "must be a dict")
         try:
-            spec = _model.normalize_link(dict(raw, netns=None), prefix="links[%d]." % index)
+            _model.check_keys(raw, LINK_KEYS, "links[%d]" % index)
+            spec = _model.normalize_link(dict(raw, netns=None), prefix="links[%d]." % index, raw=True)
         except _model.ModelError as exc:
             raise PersistError(str(exc)) from None
         moved = spec.get("link_netns")

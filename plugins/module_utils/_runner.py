@@ -19,6 +19,7 @@ from ansible_collections.hostnet.macvlan.plugins.module_utils import (
     _results,
 )
 from ansible_collections.hostnet.macvlan.plugins.module_utils._engine import EngineError, LinkEngine
+from ansible_collections.hostnet.macvlan.plugins.module_utils._options import LINK_KEYS
 
 exit_json = _results.exit_json
 fail_json = _results.fail_json
@@ -237,7 +238,8 @@ def run_state_module(module):
         specs = []
         for index, link in enumerate(params["links"]):
             prefix = "links[%d]." % index
-            spec = _model.normalize_link(dict(link, netns=netns), prefix=prefix)
+            _model.check_keys(link, LINK_KEYS, prefix[:-1])
+            spec = _model.normalize_link(dict(link, netns=netns), prefix=prefix, raw=True)
             if spec["state"] == "present":
                 _engine.check_kernel(spec, prefix)
             specs.append(spec)

@@ -235,14 +235,14 @@ reloaded:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.hostnet.macvlan.plugins.module_utils._options import (
+    LINKS_OPTION,
     LOCK_OPTIONS,
     PARENT_OPTIONS,
-    STATE_LINK_OPTIONS,
 )
 from ansible_collections.hostnet.macvlan.plugins.module_utils._persist_runner import run_persist_module
 
 ARGUMENT_SPEC = {
-    "links": {"type": "list", "elements": "dict", "default": [], "options": STATE_LINK_OPTIONS},
+    "links": LINKS_OPTION,
     "parents": {"type": "list", "elements": "dict", "default": [], "options": PARENT_OPTIONS},
     "backend": {"type": "str", "default": "auto", "choices": ["auto", "networkd", "networkmanager", "ifupdown"]},
     "purge": {"type": "bool", "default": False},

@@ -395,6 +395,10 @@ def test_links_in_other_namespaces_are_not_persisted_and_two_eth0_are_accepted(a
         ("networkd", {"links": [dict(LINKS[1], name="../../../escaped")]}, "links[0].name: '../../../escaped'"),
         ("networkmanager", {"links": [dict(LINKS[1], name="mv[0]")]}, "links[0].name: 'mv[0]'"),
         ("ifupdown", {"links": [dict(LINKS[1], name="a=b")]}, "links[0].name: 'a=b'"),
+        # The links' options are checked by the collection alone (no suboptions in the argument spec).
+        ("networkd", {"links": [dict(LINKS[1], mdoe="vepa")]}, "links[0]: unknown option 'mdoe'"),
+        ("ifupdown", {"links": [dict(LINKS[1], mtu="big")]}, "links[0].mtu: 'big' is not an integer"),
+        ("networkmanager", {"links": [dict(LINKS[1], multicast="sometimes")]}, "links[0].multicast: 'sometimes'"),
         ("networkd", {"prefix": "60-x\n[Network]"}, "prefix: '60-x\\n[Network]'"),
         ("networkmanager", {"prefix": "../60-x-"}, "prefix: '../60-x-'"),
         ("ifupdown", {"prefix": ".hidden-"}, "prefix: '.hidden-'"),

@@ -317,3 +317,96 @@ def test_source_list_limit_is_stated():
 def test_namespaces_with_control_characters_are_refused(ns):
     with pytest.raises(ModelError, match="^netns: .*control character"):
         _model.validate_netns(ns)
+
+
+# --- links validated once (macvlan_state, macvlan_persist: no suboptions in Ansible's argument spec) -----------
+
+KEYS = frozenset(["name", "parent", "mode", "mtu", "allmulticast", "addresses", "link_netns", "source_macs"])
+
+
+def raw_link(**params):
+    base = {"name": "mv0", "parent": "eth1"}
+    base.update(params)
+    return normalize_link(base, prefix="links[3].", raw=True)
+
+
+def test_unknown_link_options_are_refused_by_name():
+    with pytest.raises(ModelError) as err:
+        _model.check_keys({"name": "mv0", "moed": "vepa", "mtuu": 1}, KEYS, "links[3]")
+    msg = str(err.value)
+    assert msg.startswith("links[3]: unknown options 'moed', 'mtuu'; a link's options are ")
+    assert "mode" in msg and "mtu" in msg
+    _model.check_keys({"name": "mv0", "mode": "vepa"}, KEYS, "links[3]")  # known options pass
+
+
+def test_a_link_that_is_not_a_dict_is_refused():
+    with pytest.raises(ModelError, match=r"^links\[0\]: 'mv0' must be a dict of link options"):
+        _model.check_keys("mv0", KEYS, "links[0]")
+
+
+def test_raw_link_converts_types_as_ansible_does():
+    spec = raw_link(mtu="1400", allmulticast="yes", multicast="off", nodst=None, link_netns=1234)
+    assert spec["mtu"] == 1400 and spec["allmulticast"] is True and spec["multicast"] is False
+    assert spec["link_netns"] == "1234"
+    spec = raw_link(addresses="192.0.2.2/24, 192.0.2.1/24", mode="source", source_macs="02:00:00:00:00:0A")
+    assert spec["addresses"] == ["192.0.2.1/24", "192.0.2.2/24"]
+    assert spec["source_macs"] == ["02:00:00:00:00:0a".lower()]
+    assert raw_link(mtu=1500.0)["mtu"] == 1500
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"allmulticast": "maybe"}, r"^links\[3\]\.allmulticast: 'maybe' must be true or false"),
+        ({"multicast": 2}, r"^links\[3\]\.multicast: 2 must be true or false"),
+        ({"mtu": 1400.5}, r"^links\[3\]\.mtu: 1400\.5 is not an integer"),
+        ({"mtu": "big"}, r"^links\[3\]\.mtu: 'big' is not an integer"),
+        ({"mtu": 70000}, r"^links\[3\]\.mtu: 70000 is out of range 68\.\.65535"),
+        ({"mode": ["vepa"]}, r"^links\[3\]\.mode: \['vepa'\] is not one of private, vepa"),
+        ({"addresses": {"a": 1}}, r"^links\[3\]\.addresses: \{'a': 1\} must be a list of addresses"),
+        ({"mac_address": ["02:00:00:00:00:01"]}, r"^links\[3\]\.mac_address: \[.*\] must be a string"),
+        ({"name": None}, r"^links\[3\]\.name: None is required"),
+    ],
+)
+def test_raw_link_bad_types_name_the_option_and_value(params, message):
+    with pytest.raises(ModelError, match=message):
+        raw_link(**params)
+
+
+def test_sort_addresses_orders_as_ipaddress_does():
+    import ipaddress
+    import random
+
+    rng = random.Random(7)
+    cidrs = set()
+    for _ in range(400):
+        if rng.random() < 0.5:
+            ip = ipaddress.IPv4Address(rng.randrange(1 << 32))
+            cidrs.add("%s/%d" % (ip, rng.randrange(8, 33)))
+        else:
+            ip = ipaddress.IPv6Address(rng.choice((0, 1 << 127, rng.randrange(1 << 128), (0xFE80 << 112) | 5)))
+            cidrs.add("%s/%d" % (ip.compressed, rng.randrange(16, 129)))
+    cidrs = list(cidrs)
+    expected = sorted(
+        cidrs, key=lambda c: (ipaddress.ip_interface(c).version, ipaddress.ip_interface(c).ip, int(c.split("/")[1]))
+    )
+    assert _model.sort_addresses(cidrs) == expected
+    assert _model.sort_addresses(["192.0.2.1/24"]) == ["192.0.2.1/24"]
+    assert _model.sort_addresses(set()) == []
+
+
+@pytest.mark.parametrize(
+    "cidr, link_local",
+    [
+        ("fe80::1/64", True),
+        ("fe80::/10", True),
+        ("febf:ffff::1/64", True),  # still inside fe80::/10
+        ("fec0::1/64", False),
+        ("fe7f::1/64", False),
+        ("2001:db8::1/64", False),
+        ("169.254.1.1/16", False),  # IPv4 link-local is an address the user manages
+        ("::ffff:254.128.0.1/128", False),
+    ],
+)
+def test_kernel_link_local(cidr, link_local):
+    assert _model.is_kernel_link_local(cidr) is link_local

@@ -4,11 +4,13 @@ stands in for the kernel; no pyroute2 needed)."""
 from __future__ import annotations
 
 import errno
+import ipaddress
+import random
 import struct
 
 import pytest
 
-from ansible_collections.hostnet.macvlan.plugins.module_utils import _netlink, _rtnl
+from ansible_collections.hostnet.macvlan.plugins.module_utils import _model, _netlink, _rtnl
 
 HDR = struct.Struct("=IHHII")
 RtnlSocket = _rtnl.RtnlSocket  # the class itself, also while a test replaces the module's factory
@@ -312,6 +314,53 @@ def test_parse_route_returns_the_kernels_routes_with_their_protocol():
     # The kernel's connected route is not managed, but a route asked for may be it (or collide with it).
     connected = route_msg(2, 24, OIF, proto=2)
     assert parse(_rtnl.parse_route, connected) == (6, {"dest": "0.0.0.0/24", "gateway": None, "metric": 0}, 2)
+
+
+IPV6_SPELLINGS = [
+    "::",
+    "::1",
+    "1::",
+    "fe80::1",
+    "2001:db8::",
+    "2001:db8:0:0:1:0:0:1",  # two equal runs: the first becomes '::'
+    "2001:0:0:1:0:0:0:1",  # the longer run wins
+    "2001:db8:0:1:1:1:1:1",  # a single zero group stays '0'
+    "1:2:3:4:5:6:7:8",
+    "0:1:2:3:4:5:6:7",
+    "1:2:3:4:5:6:7:0",
+    "::ffff:192.0.2.1",  # v4-mapped: glibc's inet_ntop writes dotted quad, ipaddress hex
+    "::192.0.2.1",
+    "::ffff:0:0",
+    "64:ff9b::c000:201",
+    "FE80::ABCD:0:0:1",
+]
+
+
+@pytest.mark.parametrize("text", IPV6_SPELLINGS)
+def test_ipv6_text_is_ipaddress_spelling(text):
+    address = ipaddress.IPv6Address(text)
+    assert _rtnl.ipv6_text(address.packed) == address.compressed
+
+
+def test_ipv6_text_matches_ipaddress_on_random_and_sparse_addresses():
+    rng = random.Random(5952)
+    for _ in range(20000):
+        # Mostly zero groups, so that runs of every length and position occur.
+        groups = [rng.choice((0, 0, 0, 1, 0xFFFF, rng.randrange(1 << 16))) for _ in range(8)]
+        raw = struct.pack("!8H", *groups)
+        assert _rtnl.ipv6_text(raw) == ipaddress.IPv6Address(raw).compressed
+
+
+def test_parsed_addresses_and_routes_are_in_the_models_spelling():
+    # The read side builds the canonical spelling itself; it must equal what the model makes of user input.
+    for text in IPV6_SPELLINGS:
+        raw = ipaddress.IPv6Address(text).packed
+        v6 = addr_msg(10, 64, 4, _rtnl.nla(_rtnl.IFA_ADDRESS, raw))
+        cidr = "%s/64" % text
+        assert parse(_rtnl.parse_address, v6) == (4, _model.normalize_cidr(cidr))
+        route = route_msg(10, 128, _rtnl.nla(_rtnl.RTA_DST, raw) + OIF + _rtnl.nla(_rtnl.RTA_GATEWAY, raw))
+        wanted = _model.normalize_route({"dest": "%s/128" % text, "gateway": text})
+        assert parse(_rtnl.parse_route, route)[1] == wanted
 
 
 @pytest.mark.parametrize(
