@@ -379,7 +379,7 @@ def test_sort_addresses_orders_as_ipaddress_does():
 
     rng = random.Random(7)
     cidrs = set()
-    for dummy in range(400):
+    for _sample in range(400):
         if rng.random() < 0.5:
             ip = ipaddress.IPv4Address(rng.randrange(1 << 32))
             cidrs.add("%s/%d" % (ip, rng.randrange(8, 33)))

@@ -344,9 +344,9 @@ def test_ipv6_text_is_ipaddress_spelling(text):
 
 def test_ipv6_text_matches_ipaddress_on_random_and_sparse_addresses():
     rng = random.Random(5952)
-    for dummy in range(20000):
+    for _sample in range(20000):
         # Mostly zero groups, so that runs of every length and position occur.
-        groups = [rng.choice((0, 0, 0, 1, 0xFFFF, rng.randrange(1 << 16))) for index in range(8)]
+        groups = [rng.choice((0, 0, 0, 1, 0xFFFF, rng.randrange(1 << 16))) for _group in range(8)]
         raw = struct.pack("!8H", *groups)
         assert _rtnl.ipv6_text(raw) == ipaddress.IPv6Address(raw).compressed
 
