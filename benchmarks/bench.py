@@ -75,8 +75,12 @@ PLAY_HEAD = """\
 - name: Benchmark {title}
   hosts: all
   gather_facts: false
-  vars_files: [{vars_file}]
 """
+# The links reach the plays as inventory host variables, as a fleet's inventory (AWX's included) holds them.
+# Not through vars_files: ansible-core 2.19 reads and tags a play's vars_files again for every task, which
+# costs each task of a play about 0.25 s per 1024 links (docs/benchmarks.md, "Where the links come from").
+# The container fleet's inventory has no room for them: there they stay in vars_files (VARS_FILES_HEAD).
+VARS_FILES_HEAD = PLAY_HEAD + "  vars_files: [{vars_file}]\n"
 
 PLAYS = {
     "ping": """\
@@ -368,10 +372,20 @@ class Bench:
         return m, tasks
 
     def playbook(self, kind, links, ns=None, check=False, inventory=None, forks=None, extra_env=None):
-        vars_file = self.path("vars.json")
-        vars_file.write_text(json.dumps({"bench_links": links, "bench_ns": ns or ""}), encoding="utf-8")
+        variables = {"bench_links": links, "bench_ns": ns or ""}
         book = self.path("%s.yml" % kind)
-        book.write_text(PLAY_HEAD.format(title=kind, vars_file=vars_file.name) + PLAYS[kind], encoding="utf-8")
+        if inventory is None:
+            inventory = self.path("inventory.json")
+            host = {"ansible_connection": "local", "ansible_python_interpreter": PYTHON}
+            host.update(variables)
+            inventory.write_text(json.dumps({"all": {"hosts": {"localhost": host}}}), encoding="utf-8")
+            book.write_text(PLAY_HEAD.format(title=kind) + PLAYS[kind], encoding="utf-8")
+        else:
+            vars_file = self.path("vars.json")
+            vars_file.write_text(json.dumps(variables), encoding="utf-8")
+            book.write_text(
+                VARS_FILES_HEAD.format(title=kind, vars_file=vars_file.name) + PLAYS[kind], encoding="utf-8"
+            )
         m, tasks = self.run_book(book, kind, inventory=inventory, check=check, forks=forks, extra_env=extra_env)
         main = [t for t in tasks if t["action"] == MAIN_ACTION[kind]]
         if len(main) != 1:

@@ -416,7 +416,7 @@ def floors_table(summary, sizes):
     lines.append(table(["series"] + ["N=%d" % n for n in sizes], rows))
     lines += [
         "",
-        "The ping playbook loads the same vars file (the N links) and runs `ansible.builtin.ping`: Ansible's own "
+        "The ping playbook gets the same inventory variables (the N links) and runs `ansible.builtin.ping`: Ansible's own "
         "floor for one task. The do-nothing module (`benchmarks/library/bench_noop.py`, a fixture loaded through "
         "ANSIBLE_LIBRARY, not part of the collection) takes macvlan_state's argument spec (imported from "
         "`plugins/module_utils/_options.py`) and the same `links` and `netns` arguments, validates them and returns "
