@@ -33,15 +33,18 @@ roles=()
 for dir in "$ROOT"/roles/*/; do
     roles+=("$(basename "$dir")")
 done
+# ansible-doc must render the plugin's page (its header matches $3) without a warning or an error.
+check_page() {
+    local type=$1 name=$2 header=$3 out
+    out=$(ansible-doc -t "$type" "$COLLECTION.$name" 2>&1) || die "ansible-doc -t $type $COLLECTION.$name failed: $out"
+    grep -Eq "$header" <<<"$out" || die "ansible-doc -t $type $COLLECTION.$name: no page"
+    ! grep -Eq '^\[?(WARNING|ERROR)' <<<"$out" || die "ansible-doc -t $type $COLLECTION.$name warns: $out"
+}
 for module in "${modules[@]}"; do
-    out=$(ansible-doc -t module "$COLLECTION.$module" 2>&1) || die "ansible-doc -t module $COLLECTION.$module failed: $out"
-    grep -Eq "^> MODULE \*?$COLLECTION.$module\*? " <<<"$out" || die "ansible-doc $COLLECTION.$module: no page"
-    ! grep -Eq '^\[?(WARNING|ERROR)' <<<"$out" || die "ansible-doc $COLLECTION.$module warns: $out"
+    check_page module "$module" "^> MODULE \*?$COLLECTION.$module\*? "
 done
 for role in "${roles[@]}"; do
-    out=$(ansible-doc -t role "$COLLECTION.$role" 2>&1) || die "ansible-doc -t role $COLLECTION.$role failed: $out"
-    grep -Eq "^ENTRY POINT: \*?main\*? - " <<<"$out" || die "ansible-doc -t role $COLLECTION.$role: no entry point"
-    ! grep -Eq '^\[?(WARNING|ERROR)' <<<"$out" || die "ansible-doc -t role $COLLECTION.$role warns: $out"
+    check_page role "$role" "^ENTRY POINT: \*?main\*? - "
 done
 filters=()
 for file in "$ROOT"/plugins/filter/*.py; do
@@ -49,9 +52,7 @@ for file in "$ROOT"/plugins/filter/*.py; do
     filters+=("$(basename "$file" .py)")
 done
 for filter in "${filters[@]}"; do
-    out=$(ansible-doc -t filter "$COLLECTION.$filter" 2>&1) || die "ansible-doc -t filter $COLLECTION.$filter failed: $out"
-    grep -Eq "^> FILTER \*?$COLLECTION.$filter\*? " <<<"$out" || die "ansible-doc -t filter $COLLECTION.$filter: no page"
-    ! grep -Eq '^\[?(WARNING|ERROR)' <<<"$out" || die "ansible-doc -t filter $COLLECTION.$filter warns: $out"
+    check_page filter "$filter" "^> FILTER \*?$COLLECTION.$filter\*? "
 done
 listed=$(ansible-doc -t module -l "$COLLECTION" 2>/dev/null | wc -l)
 [[ $listed -eq ${#modules[@]} ]] || die "ansible-doc -l lists $listed modules, plugins/modules has ${#modules[@]}"
