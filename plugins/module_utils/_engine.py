@@ -320,6 +320,7 @@ class LinkEngine:
             entries, parent_entries = self.plan(specs, snapshots, parents, netns, purge, purge_exclude)
             if protect:
                 self.check_protected(entries, parent_entries, snapshots[netns], protect, netns)
+            self.check_ipv6(entries)
             actions = _plan.order_actions([a for e in parent_entries + entries for a in e["actions"]])
             if not actions:
                 return entries, parent_entries, snapshots  # nothing to do: what was observed is the result
@@ -352,6 +353,43 @@ class LinkEngine:
             _plan.check_protected(entries, parent_entries, protected, netns)
         except _plan.PlanError as exc:
             raise EngineError(str(exc)) from None
+
+    def check_ipv6(self, entries):
+        """Before any change (check mode too): the namespaces where IPv6 options are set have IPv6, and
+        ``ipv6_addr_gen_mode: stable_privacy`` has a stable secret (the link's, or the namespace's default, which a
+        new link inherits) to derive addresses from. Reads a few sysctl files, only for such actions."""
+        available = {}
+        for entry in entries:
+            for action in entry["actions"]:
+                op = action["op"]
+                if not op.startswith("set_ipv6_"):
+                    continue
+                ns, option = action["ns"], op[4:]
+                label = entry.get("label", "")
+                try:
+                    if ns not in available:
+                        available[ns] = self.session.ipv6_available(ns)
+                    if not available[ns]:
+                        raise EngineError(
+                            "%s%s: %r cannot be set: %s has no IPv6 (no /proc/sys/net/ipv6; the kernel runs with "
+                            "ipv6.disable=1 or without IPv6)" % (label, option, action["after"], _plan.ns_label(ns))
+                        )
+                    if op == "set_ipv6_addr_gen_mode" and action["after"] == "stable_privacy":
+                        link = None if action.get("new") else action["name"]
+                        if not self.session.stable_secret_set(ns, link):
+                            raise EngineError(
+                                "%sipv6_addr_gen_mode: 'stable_privacy' needs a stable secret, and neither %s nor "
+                                "net.ipv6.conf.default.stable_secret is set in %s. Set one first (sysctl -w "
+                                "net.ipv6.conf.default.stable_secret=<an IPv6 address kept secret>) or choose eui64 "
+                                "or random. Nothing was changed"
+                                % (
+                                    label,
+                                    "net.ipv6.conf.%s.stable_secret" % action["name"],
+                                    _plan.ns_label(ns),
+                                )
+                            )
+                except _netlink.NetlinkFailure as exc:
+                    raise EngineError("%s%s: %s" % (label, option, exc)) from None
 
     def transaction(self, actions, context, read_back, rollback=True, confirm=None):
         """Apply ``actions`` (each journaled), then ``read_back()``; on any failure roll back and raise

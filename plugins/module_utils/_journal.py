@@ -43,6 +43,8 @@ def needs_capture(action):
         return action["after"] == "down"
     if op == "set_mtu":
         return action.get("before") is not None and action["after"] < action["before"]
+    if op == "set_ipv6_disabled":  # the kernel drops the link's IPv6 addresses and routes
+        return bool(action["after"]) and not action.get("new")
     return False
 
 
@@ -155,8 +157,17 @@ def undo_for(step, effect, context):
         if l3 is not None:
             undo.append(dict(l3, op="restore_l3"))
         return undo
+    if step.get("new"):
+        return []  # a setting of a link this run created (and brought up): undone by deleting the link
     if op in ("set_promisc", "set_allmulticast", "set_multicast"):
         return [dict(step, before=step["after"], after=step["before"])]
+    if op in ("set_ipv6_addr_gen_mode", "set_ipv6_accept_ra", "set_ipv6_autoconf", "set_ipv6_disabled"):
+        undo = [dict(step, before=step["after"], after=step["before"])]
+        if needs_capture(step):  # IPv6 back on first, then the addresses and routes the kernel dropped
+            l3 = context.l3(ns, name)
+            if l3 is not None:
+                undo.append(dict(l3, op="restore_l3"))
+        return undo
     if op in ("set_mode", "set_flags", "set_mac_address", "set_bcqueuelen", "set_bclim"):
         undo = [dict(step, before=step["after"], after=step["before"])]
         if op == "set_mode" and step["before"] == "source":

@@ -64,6 +64,15 @@ STABLE_MAC_KEY = b"hostnet.macvlan stable mac v1"
 _CONTROL_CHARS = re.compile("[\x00-\x1f\x7f]")
 _NAME_SEPARATORS = re.compile("[/:%]")
 _WHITESPACE = re.compile(r"\s")
+
+# Per-link IPv6 options. The three sysctls of /proc/sys/net/ipv6/conf/<link>/ (booleans: true is the kernel's 1;
+# accept_ra may also hold 2, "accept even when forwarding", which the facts report as 2) and the link-local address
+# generation mode (IFLA_INET6_ADDR_GEN_MODE, include/uapi/linux/if_link.h: enum in6_addr_gen_mode).
+IPV6_SYSCTLS = {"ipv6_disabled": "disable_ipv6", "ipv6_accept_ra": "accept_ra", "ipv6_autoconf": "autoconf"}
+ADDR_GEN_MODES = {"eui64": 0, "none": 1, "stable_privacy": 2, "random": 3}
+ADDR_GEN_MODE_NAMES = {v: k for k, v in ADDR_GEN_MODES.items()}
+IPV6_OPTIONS = ("ipv6_disabled", "ipv6_accept_ra", "ipv6_autoconf", "ipv6_addr_gen_mode")
+
 _MAC_RE = re.compile(r"^[0-9a-fA-F]{2}([:-])[0-9a-fA-F]{2}(\1[0-9a-fA-F]{2}){4}$")
 
 
@@ -367,9 +376,17 @@ def normalize_link(params, prefix="", raw=False):
         if params.get("name") is None:
             fail("name", None, "is required: every link needs a name")
         params = dict(params)
-        for key in ("netns", "link_netns", "mac_address"):
+        for key in ("netns", "link_netns", "mac_address", "ipv6_addr_gen_mode"):
             params[key] = to_text(params.get(key), opt(key))
-        for key in ("nopromisc", "nodst", "allmulticast", "multicast"):
+        for key in (
+            "nopromisc",
+            "nodst",
+            "allmulticast",
+            "multicast",
+            "ipv6_disabled",
+            "ipv6_accept_ra",
+            "ipv6_autoconf",
+        ):
             params[key] = to_bool(params.get(key), opt(key))
         params["source_macs"] = to_list(params.get("source_macs"), opt("source_macs"), "MAC addresses")
         params["addresses"] = to_list(params.get("addresses"), opt("addresses"), "addresses with prefix length")
@@ -441,6 +458,17 @@ def normalize_link(params, prefix="", raw=False):
             fail(flag, value, "must be true or false")
         spec[flag] = value
 
+    for flag in IPV6_SYSCTLS:
+        value = params.get(flag)
+        if value is not None and not isinstance(value, bool):
+            fail(flag, value, "must be true or false")
+        spec[flag] = value
+    gen_mode = params.get("ipv6_addr_gen_mode")
+    if gen_mode is not None:
+        if gen_mode not in ADDR_GEN_MODES:
+            fail("ipv6_addr_gen_mode", gen_mode, "must be one of %s" % ", ".join(ADDR_GEN_MODES))
+    spec["ipv6_addr_gen_mode"] = gen_mode
+
     for flag, needed in (("nopromisc", "passthru"), ("nodst", "source")):
         value = params.get(flag)
         if value is not None and not isinstance(value, bool):
@@ -471,6 +499,13 @@ def normalize_link(params, prefix="", raw=False):
             )
         if ipv6 and spec["mtu"] is not None and spec["mtu"] < 1280:
             fail("mtu", spec["mtu"], "is below 1280, the IPv6 minimum, and addresses has IPv6 addresses (%s)" % ipv6[0])
+        if ipv6 and spec["ipv6_disabled"]:
+            fail(
+                "addresses",
+                addresses,
+                "has IPv6 addresses (%s), and ipv6_disabled is true: the kernel refuses IPv6 addresses on a link with "
+                "IPv6 disabled; leave them out or set ipv6_disabled false" % ipv6[0],
+            )
     else:
         spec["addresses"] = None
 
@@ -483,6 +518,14 @@ def normalize_link(params, prefix="", raw=False):
         spec["routes"] = sort_routes(unique.values())
         if spec["routes"] and spec["link_state"] == "down":
             fail("routes", routes, "need link_state up: the kernel removes a link's routes when it goes down")
+        ipv6_routes = [r["dest"] for r in spec["routes"] if ":" in r["dest"]]
+        if ipv6_routes and spec["ipv6_disabled"]:
+            fail(
+                "routes",
+                routes,
+                "has IPv6 routes (%s), and ipv6_disabled is true: the kernel refuses IPv6 routes through a link with "
+                "IPv6 disabled; leave them out or set ipv6_disabled false" % ipv6_routes[0],
+            )
     else:
         spec["routes"] = None
     return spec

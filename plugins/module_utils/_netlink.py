@@ -28,8 +28,11 @@ from importlib.util import find_spec
 from ansible_collections.hostnet.macvlan.plugins.module_utils import _model, _observed, _rtnl
 from ansible_collections.hostnet.macvlan.plugins.module_utils._netns import (  # noqa: F401 (re-exported)
     NetlinkFailure,
+    ipv6_conf_path,
     open_netns_fd,
+    read_sysctl,
     setns,
+    write_sysctl,
 )
 
 PYROUTE2_INSTALL_HINT = (
@@ -493,6 +496,37 @@ class Session:
     def _op_set_multicast(self, action):
         self._set_flag(action, _rtnl.IFF_MULTICAST, action["after"])
 
+    # -- IPv6: sysctls of the link's namespace, the address generation mode over netlink ----------------------
+
+    def _set_ipv6_sysctl(self, action, option):
+        write_sysctl(action["ns"], ipv6_conf_path(action["name"], _model.IPV6_SYSCTLS[option]), action["after"])
+
+    def _op_set_ipv6_disabled(self, action):
+        self._set_ipv6_sysctl(action, "ipv6_disabled")
+
+    def _op_set_ipv6_accept_ra(self, action):
+        self._set_ipv6_sysctl(action, "ipv6_accept_ra")
+
+    def _op_set_ipv6_autoconf(self, action):
+        self._set_ipv6_sysctl(action, "ipv6_autoconf")
+
+    def _op_set_ipv6_addr_gen_mode(self, action):
+        index = self.ifindex(action["ns"], action["name"])
+        mode = _model.ADDR_GEN_MODES[action["after"]]
+        self._rtnl_call(action["ns"], "request", _rtnl.addr_gen_mode_request(index, mode))
+
+    def ipv6_available(self, ns):
+        """True when namespace ``ns`` has IPv6 (/proc/sys/net/ipv6/conf/default exists there)."""
+        return read_sysctl(ns, ipv6_conf_path("default", "disable_ipv6")) is not None
+
+    def stable_secret_set(self, ns, name):
+        """True when link ``name`` (None: a link still to be created, which inherits the namespace's default) or
+        the namespace's default has net.ipv6.conf.*.stable_secret set (stable_privacy needs one)."""
+        for link in ("default",) if name is None else (name, "default"):
+            if read_sysctl(ns, ipv6_conf_path(link, "stable_secret")):
+                return True
+        return False
+
     def _addr_msg(self, action):
         cidr = action["address"]
         ip, prefix = cidr.split("/")
@@ -606,6 +640,10 @@ class Session:
         if spec.get("master"):
             master = self.lookup(link_ns, spec["master"])
             spec["master_index"] = master["ifindex"] if master is not None else None
+        ipv6 = [key for key in _model.IPV6_OPTIONS if spec.get(key) is not None]
+        up = spec.get("link_state") == "up"
+        if ipv6:  # created down, its IPv6 settings back, then up (as the link had them, never a moment without)
+            spec["link_state"] = "down"
         try:
             self._create(ns, link_ns, spec)
         except NetlinkFailure as exc:
@@ -614,6 +652,14 @@ class Session:
                 raise
             self._create(ns, link_ns, dict(spec, ifindex=None))
         problems = []
+        for key in ipv6:
+            step = {"op": "set_" + key, "ns": link_ns, "name": spec["name"], "before": None, "after": spec[key]}
+            try:
+                self.apply(step)
+            except NetlinkFailure as exc:
+                problems.append("%s: %s %s not restored: %s" % (spec["name"], key, spec[key], exc))
+        if ipv6 and up:
+            self._set_flag({"ns": link_ns, "name": spec["name"]}, IFF_UP, True)
         if spec.get("master") and not spec.get("master_index"):
             problems.append("%s: its master %s no longer exists" % (spec["name"], spec["master"]))
         if action.get("l3"):
@@ -751,6 +797,13 @@ def explain(code, action, detail):
         return prefix + ". The kernel does not support this operation for %s links" % action.get("kind", "these")
     if code == errno.ENODEV:
         return prefix + ". The interface disappeared while the module ran"
+    if op == "set_ipv6_addr_gen_mode" and code == errno.EINVAL:
+        return prefix + (
+            ". The kernel refused ipv6_addr_gen_mode %s: stable_privacy needs net.ipv6.conf.%s.stable_secret or "
+            "net.ipv6.conf.default.stable_secret set, random needs Linux 4.15 or later" % (action["after"], name)
+        )
+    if op.startswith("set_ipv6_") and code == errno.ENOENT:
+        return prefix + ". The namespace has no IPv6 (the kernel runs with ipv6.disable=1 or without IPv6)"
     return prefix
 
 

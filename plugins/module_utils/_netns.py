@@ -53,3 +53,73 @@ def open_netns_fd(ns, option="netns"):
             "%s: cannot open %s: permission denied; managing network namespaces needs root" % (option, path),
             errno.EACCES,
         ) from None
+
+
+# --- sysctls of a namespace ------------------------------------------------------------------------------
+
+IPV6_CONF = "/proc/sys/net/ipv6/conf"
+
+
+def ipv6_conf_path(link, key):
+    """/proc/sys/net/ipv6/conf/<link>/<key> (``link`` may be ``default`` or ``all``)."""
+    return "%s/%s/%s" % (IPV6_CONF, link, key)
+
+
+def open_in_netns(ns, path, flags, option="netns"):
+    """``os.open(path, flags)`` inside namespace ``ns`` (None: the module's own). A file under /proc/sys/net belongs
+    to the namespace of the process that opens it: the descriptor keeps it after the process returns home."""
+    if ns is None:
+        return os.open(path, flags)
+    target = open_netns_fd(ns, option)
+    try:
+        home = os.open("/proc/self/ns/net", os.O_RDONLY)
+    except OSError:
+        os.close(target)
+        raise
+    try:
+        try:
+            setns(target)
+        except OSError as exc:
+            raise NetlinkFailure(
+                "%s: cannot enter network namespace %r: %s (entering a namespace needs root, CAP_SYS_ADMIN)"
+                % (option, ns, exc.strerror),
+                exc.errno,
+            ) from None
+        try:
+            return os.open(path, flags)
+        finally:
+            setns(home)
+    finally:
+        os.close(target)
+        os.close(home)
+
+
+def read_sysctl(ns, path):
+    """The value of sysctl file ``path`` in namespace ``ns`` (stripped text), or None when it does not exist or
+    holds nothing readable (``stable_secret`` reads EIO until it is set)."""
+    try:
+        fd = open_in_netns(ns, path, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    try:
+        return os.read(fd, 4096).decode("ascii", "replace").strip()
+    except OSError as exc:
+        if exc.errno == errno.EIO:
+            return None
+        raise
+    finally:
+        os.close(fd)
+
+
+def write_sysctl(ns, path, value):
+    """Write ``value`` (an int) to sysctl file ``path`` in namespace ``ns``; NetlinkFailure naming the file."""
+    try:
+        fd = open_in_netns(ns, path, os.O_WRONLY)
+    except OSError as exc:
+        raise NetlinkFailure("cannot open %s: %s" % (path, exc.strerror), exc.errno) from None
+    try:
+        os.write(fd, b"%d\n" % int(value))
+    except OSError as exc:
+        raise NetlinkFailure("writing %d to %s: %s" % (int(value), path, exc.strerror), exc.errno) from None
+    finally:
+        os.close(fd)

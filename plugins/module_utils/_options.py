@@ -36,6 +36,10 @@ LINK_OPTIONS = {
     "bclim": {"type": "int"},
     "allmulticast": {"type": "bool"},
     "multicast": {"type": "bool"},
+    "ipv6_disabled": {"type": "bool"},
+    "ipv6_accept_ra": {"type": "bool"},
+    "ipv6_autoconf": {"type": "bool"},
+    "ipv6_addr_gen_mode": {"type": "str", "choices": list(_model.ADDR_GEN_MODES)},
     "addresses": {"type": "list", "elements": "str"},
     # A route is a destination string or a dict {dest, gateway, metric}: _model.normalize_route checks both forms
     # (and names the bad value), so the roles pass their variables through as they are.

@@ -36,6 +36,10 @@ VIEW_KEYS = (
     "bclim",
     "allmulticast",
     "multicast",
+    "ipv6_disabled",
+    "ipv6_accept_ra",
+    "ipv6_autoconf",
+    "ipv6_addr_gen_mode",
     "addresses",
     "routes",
 )
@@ -54,10 +58,17 @@ IN_PLACE = (
     "bclim",
     "allmulticast",
     "multicast",
+    "ipv6_addr_gen_mode",
+    "ipv6_accept_ra",
+    "ipv6_autoconf",
+    "ipv6_disabled",
     "link_state",
 )
 # Interface flags (IFF_ALLMULTI, IFF_MULTICAST) of a new macvlan: ether_setup() sets IFF_MULTICAST.
 FLAG_DEFAULTS = {"allmulticast": False, "multicast": True}
+# The IPv6 settings in the order they are applied: the address generation mode and router advertisements before
+# IPv6 is switched on, so a link that comes up with IPv6 never has, even for a moment, an address it must not have.
+IPV6_ORDER = ("ipv6_addr_gen_mode", "ipv6_accept_ra", "ipv6_autoconf", "ipv6_disabled")
 
 
 class PlanError(ValueError):
@@ -98,6 +109,10 @@ def link_view(link, where, work, with_l3=True):
         "bclim": link.get("bclim"),
         "allmulticast": link.get("allmulticast"),
         "multicast": link.get("multicast"),
+        "ipv6_disabled": link.get("ipv6_disabled"),
+        "ipv6_accept_ra": link.get("ipv6_accept_ra"),
+        "ipv6_autoconf": link.get("ipv6_autoconf"),
+        "ipv6_addr_gen_mode": link.get("ipv6_addr_gen_mode"),
     }
     if with_l3:
         view["addresses"] = where.link_addresses(link["name"])
@@ -269,7 +284,7 @@ def plan_link(spec, work, where, departing=frozenset(), claimed=frozenset()):
     actions = []
     current = None
     if existing is None and stray is None:
-        actions.append(create)
+        actions += _created_then_set(create, spec, base)
         spec = kernel_served(spec, [], ())
         after = _predict_created(spec, parent)
         return actions + _l3_actions(spec, base, [], []), None, after
@@ -365,7 +380,31 @@ def _recreate(spec, create, base, reasons, parent, before, old_ns):
         )
     action = dict(create, op="recreate", old_ns=old_ns, reasons=reasons, old_kind=before["type"] if before else None)
     after = _predict_created(spec, parent)
-    return [action] + _l3_actions(spec, base, [], []), before, after
+    return _created_then_set(action, spec, base) + _l3_actions(spec, base, [], []), before, after
+
+
+def ipv6_wanted(spec):
+    """The IPv6 options ``spec`` sets, in the order they are applied."""
+    return [key for key in IPV6_ORDER if spec.get(key) is not None]
+
+
+def _created_then_set(create, spec, base):
+    """A new link with IPv6 options: created down, its IPv6 settings set, then brought up (a link that must never
+    have a link-local or SLAAC address does not get one for a moment). The settings of a new link are journaled
+    with no undo of their own: deleting the link undoes them."""
+    wanted = ipv6_wanted(spec)
+    if not wanted:
+        return [create]
+    actions = []
+    up = spec["link_state"] == "up"
+    if up:
+        create = dict(create, spec=dict(create["spec"], link_state="down"))
+    actions.append(create)
+    for key in wanted:
+        actions.append(dict(base, op="set_" + key, before=None, after=spec[key], new=True))
+    if up:
+        actions.append(dict(base, op="set_link_state", before="down", after="up", new=True))
+    return actions
 
 
 def _in_place_actions(spec, current, base, after):
@@ -410,6 +449,27 @@ def _in_place_actions(spec, current, base, after):
         if spec.get(key) is not None and spec[key] != current.get(key):
             change("set_" + key, current.get(key), spec[key])
             after[key] = spec[key]
+    for key in ipv6_wanted(spec):
+        if current.get(key) is None:
+            raise PlanError(
+                "%s: %s has no IPv6 state (the kernel runs without IPv6: ipv6.disable=1, or no IPv6 support); "
+                "leave the IPv6 options out" % (key, spec["name"])
+            )
+        if spec[key] != current[key]:  # accept_ra 2 (observed) is neither true (1) nor false
+            change("set_" + key, current[key], spec[key])
+            after[key] = spec[key]
+    if spec.get("ipv6_disabled") is None and current.get("ipv6_disabled"):
+        wanted = [a for a in spec.get("addresses") or [] if ":" in a]
+        wanted += [r["dest"] for r in spec.get("routes") or [] if ":" in r["dest"]]
+        if wanted:
+            raise PlanError(
+                "ipv6_disabled: %s has IPv6 disabled (disable_ipv6 is 1), and addresses or routes ask for %s; set "
+                "ipv6_disabled: false to enable IPv6 on it" % (spec["name"], wanted[0])
+            )
+    if spec.get("ipv6_disabled") and not current.get("ipv6_disabled") and "addresses" in after:
+        # The kernel drops a link's IPv6 addresses (and their routes) when IPv6 is disabled on it.
+        after["addresses"] = [a for a in after["addresses"] or [] if ":" not in a or _model.is_kernel_link_local(a)]
+        after["routes"] = [r for r in after.get("routes") or [] if ":" not in r["dest"]]
     if spec["link_state"] != current["link_state"]:
         change("set_link_state", current["link_state"], spec["link_state"])
         after["link_state"] = spec["link_state"]
@@ -479,6 +539,11 @@ def as_state_link(view):
     """An observed link as a ``links`` entry of the macvlan_state module (what restores it exactly)."""
     spec = spec_from_view(view)
     entry = {key: spec[key] for key in VIEW_KEYS if spec.get(key) is not None}
+    # Values the options cannot express (accept_ra 2, an address generation mode newer than this collection).
+    if not isinstance(entry.get("ipv6_accept_ra", False), bool):
+        del entry["ipv6_accept_ra"]
+    if entry.get("ipv6_addr_gen_mode", "eui64") not in _model.ADDR_GEN_MODES:
+        del entry["ipv6_addr_gen_mode"]
     entry["state"] = "present"
     return entry
 
@@ -557,6 +622,13 @@ def describe(action):
         )
     if op == "set_flags":
         return "set flags of %s: %s -> %s%s" % (name, flag_names(action["before"]), flag_names(action["after"]), where)
+    if op.startswith("set_") and action.get("new"):
+        return "set %s of %s: %s (new link, before it comes up)%s" % (
+            op[4:].replace("_", " "),
+            name,
+            action["after"],
+            where,
+        )
     if op.startswith("set_"):
         return "set %s of %s: %s -> %s%s" % (op[4:].replace("_", " "), name, action["before"], action["after"], where)
     if op in ("add_address", "del_address", "ensure_address"):

@@ -84,6 +84,7 @@ IFLA_NET_NS_FD = 28
 IFLA_EXT_MASK = 29
 IFLA_PROMISCUITY = 30
 IFLA_LINK_NETNSID = 37
+IFLA_AF_SPEC = 26
 IFLA_INFO_KIND = 1
 IFLA_INFO_DATA = 2
 RTEXT_FILTER_SKIP_STATS = 1 << 3
@@ -97,6 +98,14 @@ IFLA_MACVLAN_BC_QUEUE_LEN = 7
 IFLA_MACVLAN_BC_QUEUE_LEN_USED = 8
 IFLA_MACVLAN_BC_CUTOFF = 9
 MACADDR_SET = 3
+
+# IFLA_AF_SPEC -> AF_INET6 (include/uapi/linux/if_link.h) and the indexes of its devconf array (enum in
+# include/uapi/linux/ipv6.h: the s32 values of /proc/sys/net/ipv6/conf/<link>/*).
+IFLA_INET6_CONF = 2
+IFLA_INET6_ADDR_GEN_MODE = 8
+DEVCONF_ACCEPT_RA = 3
+DEVCONF_AUTOCONF = 5
+DEVCONF_DISABLE_IPV6 = 26
 
 IFA_ADDRESS = 1
 IFA_LOCAL = 2
@@ -277,7 +286,38 @@ def parse_link(buf, start, end, bc_cutoff_known):
     }
     if kind in MACVLAN_KINDS:
         link.update(_macvlan_data(buf, data, bc_cutoff_known))
+        link.update(parse_inet6(buf, attrs.get(IFLA_AF_SPEC)))
     return link
+
+
+def parse_inet6(buf, span):
+    """The IPv6 settings of a link from its IFLA_AF_SPEC (``span``): {'ipv6_disabled', 'ipv6_accept_ra',
+    'ipv6_autoconf'} from the devconf array (the sysctls' values: 0 and 1 as booleans, accept_ra 2 as 2) and
+    'ipv6_addr_gen_mode' (a name). All None when the link has no IPv6 state (IPv6 off at boot, or no IPv6 in the
+    kernel). Wire values only: the option names are the model's."""
+    found = {"ipv6_disabled": None, "ipv6_accept_ra": None, "ipv6_autoconf": None, "ipv6_addr_gen_mode": None}
+    if not span:
+        return found
+    families = attributes(buf, *span)
+    if AF_INET6 not in families:
+        return found
+    inet6 = attributes(buf, *families[AF_INET6])
+    conf = inet6.get(IFLA_INET6_CONF)
+    if conf:
+        count = (conf[1] - conf[0]) // 4
+        for key, index in (
+            ("ipv6_disabled", DEVCONF_DISABLE_IPV6),
+            ("ipv6_accept_ra", DEVCONF_ACCEPT_RA),
+            ("ipv6_autoconf", DEVCONF_AUTOCONF),
+        ):
+            if index < count:
+                value = I32.unpack_from(buf, conf[0] + 4 * index)[0]
+                found[key] = bool(value) if value in (0, 1) else value
+    mode = inet6.get(IFLA_INET6_ADDR_GEN_MODE)
+    if mode and mode[1] > mode[0]:
+        value = buf[mode[0]]
+        found["ipv6_addr_gen_mode"] = _model.ADDR_GEN_MODE_NAMES.get(value, value)
+    return found
 
 
 def _macvlan_data(buf, span, bc_cutoff_known):
@@ -555,6 +595,18 @@ def create_link_request(spec, parent_index, seq, target_fd=None):
         change = IFF_USER_FLAGS
     body = IFINFOMSG.pack(0, 0, spec.get("ifindex") or 0, flags, change) + attrs
     return message(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, seq, body)
+
+
+def addr_gen_mode_request(index, mode):
+    """A builder of the RTM_NEWLINK that sets the IPv6 address generation mode (IFLA_AF_SPEC -> AF_INET6 ->
+    IFLA_INET6_ADDR_GEN_MODE, a u8) of the existing link ``index``; ``mode`` is the kernel's number."""
+
+    def build(seq):
+        inet6 = nla(IFLA_INET6_ADDR_GEN_MODE, struct.pack("=B", mode))
+        body = IFINFOMSG.pack(0, 0, index, 0, 0) + nla(IFLA_AF_SPEC, nla(AF_INET6, inet6))
+        return message(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, seq, body)
+
+    return build
 
 
 # ---------------------------------------------------------------------------------------------------------
