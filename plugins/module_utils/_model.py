@@ -464,9 +464,8 @@ def normalize_link(params, prefix="", raw=False):
             fail(flag, value, "must be true or false")
         spec[flag] = value
     gen_mode = params.get("ipv6_addr_gen_mode")
-    if gen_mode is not None:
-        if gen_mode not in ADDR_GEN_MODES:
-            fail("ipv6_addr_gen_mode", gen_mode, "must be one of %s" % ", ".join(ADDR_GEN_MODES))
+    if gen_mode is not None and gen_mode not in ADDR_GEN_MODES:
+        fail("ipv6_addr_gen_mode", gen_mode, "must be one of %s" % ", ".join(ADDR_GEN_MODES))
     spec["ipv6_addr_gen_mode"] = gen_mode
 
     for flag, needed in (("nopromisc", "passthru"), ("nodst", "source")):

@@ -522,10 +522,8 @@ class Session:
     def stable_secret_set(self, ns, name):
         """True when link ``name`` (None: a link still to be created, which inherits the namespace's default) or
         the namespace's default has net.ipv6.conf.*.stable_secret set (stable_privacy needs one)."""
-        for link in ("default",) if name is None else (name, "default"):
-            if read_sysctl(ns, ipv6_conf_path(link, "stable_secret")):
-                return True
-        return False
+        links = ("default",) if name is None else (name, "default")
+        return any(read_sysctl(ns, ipv6_conf_path(link, "stable_secret")) for link in links)
 
     def _addr_msg(self, action):
         cidr = action["address"]

@@ -390,7 +390,7 @@ def ordered_routes(routes):
 
 
 # Link options whose kernel default is not off: asking for the default needs no setting to persist.
-KERNEL_DEFAULTS = {"multicast": True}
+KERNEL_DEFAULTS = {"multicast": True, "ipv6_accept_ra": True, "ipv6_autoconf": True, "ipv6_addr_gen_mode": "eui64"}
 
 
 def not_persisted(spec, handled):

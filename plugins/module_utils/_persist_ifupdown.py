@@ -50,8 +50,32 @@ HANDLED = frozenset(
         "link_state",
         "allmulticast",
         "multicast",
+        "ipv6_disabled",
+        "ipv6_accept_ra",
+        "ipv6_autoconf",
+        "ipv6_addr_gen_mode",
     )
 )
+# iproute2's spelling of the address generation modes (ip link set dev NAME addrgenmode MODE).
+ADDR_GEN_MODES = {"eui64": "eui64", "none": "none", "stable_privacy": "stable_secret", "random": "random"}
+IPV6_SYSCTLS = (("ipv6_accept_ra", "accept_ra"), ("ipv6_autoconf", "autoconf"), ("ipv6_disabled", "disable_ipv6"))
+
+
+def ipv6_lines(spec):
+    """pre-up lines (before ifupdown brings the link up) for the link's IPv6 options: the address generation mode,
+    then the sysctls of /proc/sys/net/ipv6/conf/<name>/, IPv6 itself last."""
+    name = spec["name"]
+    lines = []
+    if spec.get("ipv6_addr_gen_mode") is not None:
+        lines.append(
+            "    pre-up ip link set dev %s addrgenmode %s\n" % (name, ADDR_GEN_MODES[spec["ipv6_addr_gen_mode"]])
+        )
+    for option, key in IPV6_SYSCTLS:
+        if spec.get(option) is not None:
+            lines.append("    pre-up echo %d > /proc/sys/net/ipv6/conf/%s/%s\n" % (int(spec[option]), name, key))
+    return lines
+
+
 _LINK_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*")
 # The pre-up line of a link file: the parent is the word after "link".
 _CREATE_RE = re.compile(r"^\s*pre-up\s.*\bip link add link (\S+) name (\S+) ", re.MULTILINE)
@@ -104,6 +128,7 @@ def link_file(spec, parent_promisc=False):
     for key in ("multicast", "allmulticast"):
         if spec.get(key) is not None:
             lines.append("    pre-up ip link set dev %s %s %s\n" % (name, key, "on" if spec[key] else "off"))
+    lines += ipv6_lines(spec)
     for address in spec.get("addresses") or []:
         lines.append("    up ip address replace %s dev %s\n" % (address, name))
     for route in _persist.ordered_routes(spec.get("routes")):

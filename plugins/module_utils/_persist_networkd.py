@@ -35,12 +35,69 @@ HANDLED = frozenset(
         "nopromisc",
         "allmulticast",
         "multicast",
+        "ipv6_disabled",
+        "ipv6_accept_ra",
     )
 )
 
 
 # systemd-networkd writes IFLA_MACVLAN_BC_CUTOFF (bclim) from BroadcastQueueThreshold= since systemd 256.
 BCLIM_SYSTEMD = 256
+# IPv6LinkLocalAddressGenerationMode= (IFLA_INET6_ADDR_GEN_MODE) since systemd 246.
+ADDR_GEN_MODE_SYSTEMD = 246
+ADDR_GEN_MODE_SETTINGS = {"eui64": "eui64", "none": "none", "stable_privacy": "stable-privacy", "random": "random"}
+
+
+def ipv6_settings(spec, systemd_version=None):
+    """The [Network] lines of a link's IPv6 options: LinkLocalAddressing= (no when IPv6 is disabled or the mode is
+    none), IPv6LinkLocalAddressGenerationMode= (systemd 246 or later), IPv6AcceptRA= (ipv6_accept_ra; no for a link
+    with IPv6 disabled when ipv6_accept_ra is not given)."""
+    lines = []
+    disabled = spec.get("ipv6_disabled")
+    mode = spec.get("ipv6_addr_gen_mode")
+    if disabled or mode == "none":
+        lines.append("LinkLocalAddressing=no\n")
+    elif disabled is False or mode is not None:
+        lines.append("LinkLocalAddressing=ipv6\n")
+    if mode is not None and (systemd_version or 0) >= ADDR_GEN_MODE_SYSTEMD:
+        lines.append("IPv6LinkLocalAddressGenerationMode=%s\n" % ADDR_GEN_MODE_SETTINGS[mode])
+    accept_ra = spec.get("ipv6_accept_ra")
+    if accept_ra is None and disabled:
+        accept_ra = False
+    if accept_ra is not None:
+        lines.append("IPv6AcceptRA=%s\n" % ("yes" if accept_ra else "no"))
+    return lines
+
+
+def ipv6_warnings(index, spec, systemd_version=None):
+    """What the files cannot say of a link's IPv6 options, one line each."""
+    label = "links[%d] (%s)" % (index, spec["name"])
+    found = []
+    if spec.get("ipv6_disabled"):
+        found.append(
+            "%s: ipv6_disabled is persisted as LinkLocalAddressing=no and IPv6AcceptRA=no (no IPv6 address at boot); "
+            "systemd-networkd has no setting for the disable_ipv6 sysctl itself, which stays as the kernel has it"
+            % label
+        )
+    if spec.get("ipv6_accept_ra"):
+        found.append(
+            "%s: ipv6_accept_ra is persisted as IPv6AcceptRA=yes: systemd-networkd handles router advertisements "
+            "itself and keeps the kernel's accept_ra at 0" % label
+        )
+    mode = spec.get("ipv6_addr_gen_mode")
+    if mode is not None and mode != "none" and (systemd_version or 0) < ADDR_GEN_MODE_SYSTEMD:
+        found.append(
+            "%s: ipv6_addr_gen_mode is not persisted: systemd-networkd writes it "
+            "(IPv6LinkLocalAddressGenerationMode=) from systemd %d on, and this host has %s"
+            % (label, ADDR_GEN_MODE_SYSTEMD, "systemd %d" % systemd_version if systemd_version else "no systemd")
+        )
+    if mode == "stable_privacy" and (systemd_version or 0) >= ADDR_GEN_MODE_SYSTEMD:
+        found.append(
+            "%s: ipv6_addr_gen_mode stable_privacy is persisted as stable-privacy: systemd-networkd derives the "
+            "address from the kernel's stable_secret when one is set at boot, else from its own key (another address)"
+            % label
+        )
+    return found
 
 
 def bclim_setting(value):
@@ -67,7 +124,7 @@ def netdev(spec, systemd_version=None):
     return "".join(lines)
 
 
-def network(spec):
+def network(spec, systemd_version=None):
     lines = [_persist.HEADER, "[Match]\n", "Name=%s\n" % spec["name"], "\n", "[Link]\n", "RequiredForOnline=no\n"]
     if spec["link_state"] == "down":
         lines.append("ActivationPolicy=down\n")
@@ -75,6 +132,7 @@ def network(spec):
         if spec.get(key) is not None:
             lines.append("%s=%s\n" % (setting, "yes" if spec[key] else "no"))
     lines += ["\n", "[Network]\n", "ConfigureWithoutCarrier=yes\n"]
+    lines += ipv6_settings(spec, systemd_version)
     for address in spec.get("addresses") or []:
         lines.append("Address=%s\n" % address)
     for route in _persist.ordered_routes(spec.get("routes")):
@@ -243,10 +301,12 @@ def plan(desired, prefix, directory, listing, mapping=None, reported=None, syste
     for index, spec in desired.persisted:
         name = spec["name"]
         result.write(directory, _persist.join(directory, names.netdev(name)), netdev(spec, systemd_version))
-        result.write(directory, _persist.join(directory, names.network(name)), network(spec))
+        result.write(directory, _persist.join(directory, names.network(name)), network(spec, systemd_version))
         folder = dropin_dir(spec["parent"])
         result.write(directory, _persist.join(folder, names.conf(name)), attach(spec))
-        _persist.report_not_persisted(result, index, spec, HANDLED | {"bclim"}, STACK)
+        _persist.report_not_persisted(result, index, spec, HANDLED | {"bclim", "ipv6_addr_gen_mode"}, STACK)
+        for warning in ipv6_warnings(index, spec, systemd_version):
+            result.warn(warning)
         bclim = spec.get("bclim")
         if bclim is not None and (systemd_version or 0) < BCLIM_SYSTEMD:
             result.warn(

@@ -19,7 +19,51 @@ import posixpath
 from ansible_collections.hostnet.macvlan.plugins.module_utils import _persist
 
 STACK = "NetworkManager"
-HANDLED = frozenset(("mac_address", "mtu", "addresses", "routes", "link_state", "nopromisc"))
+HANDLED = frozenset(
+    ("mac_address", "mtu", "addresses", "routes", "link_state", "nopromisc", "ipv6_disabled", "ipv6_accept_ra")
+)
+# ipv6.addr-gen-mode knows these two of the kernel's modes.
+ADDR_GEN_MODES = {"eui64": "eui64", "stable_privacy": "stable-privacy"}
+
+
+def ipv6_method(spec, addresses):
+    """ipv6.method for a link: disabled (ipv6_disabled), auto (router advertisements accepted), manual (static
+    addresses), link-local (IPv6 managed without router advertisements, or an address generation mode to apply),
+    ignore (nothing asked: the kernel's own behaviour)."""
+    if spec.get("ipv6_disabled"):
+        return "disabled"
+    if spec.get("ipv6_accept_ra"):
+        return "auto"
+    if addresses:
+        return "manual"
+    if spec.get("ipv6_accept_ra") is False or spec.get("ipv6_addr_gen_mode") in ADDR_GEN_MODES:
+        return "link-local"
+    return "ignore"
+
+
+def ipv6_warnings(index, spec):
+    label = "links[%d] (%s)" % (index, spec["name"])
+    found = []
+    mode = spec.get("ipv6_addr_gen_mode")
+    if mode is not None and mode not in ADDR_GEN_MODES and not spec.get("ipv6_disabled"):
+        found.append(
+            "%s: ipv6_addr_gen_mode %s is not persisted: NetworkManager's ipv6.addr-gen-mode knows eui64 and "
+            "stable-privacy only; at boot the link gets NetworkManager's default (use ipv6_disabled for no IPv6 "
+            "address at all)" % (label, mode)
+        )
+    if mode == "stable_privacy":
+        found.append(
+            "%s: ipv6_addr_gen_mode stable_privacy is persisted as stable-privacy: NetworkManager derives the address "
+            "from its own secret key, not from the kernel's stable_secret (another address after a reboot)" % label
+        )
+    if spec.get("ipv6_accept_ra"):
+        found.append(
+            "%s: ipv6_accept_ra is persisted as ipv6.method=auto: NetworkManager handles router advertisements "
+            "itself and keeps the kernel's accept_ra at 0" % label
+        )
+    return found
+
+
 # NMSettingMacvlanMode.
 MODES = {"vepa": 1, "bridge": 2, "private": 3, "passthru": 4, "source": 5}
 WANTS = "multi-user.target.wants"
@@ -51,15 +95,20 @@ def keyfile(spec, prefix):
         lines.append("promiscuous=false\n")
     if spec["type"] == "macvtap":
         lines.append("tap=true\n")
-    for section, addresses, family_routes, any_gateway, off in (
-        ("ipv4", v4, [r for r in routes if ":" not in r["dest"]], "0.0.0.0", "disabled"),
-        ("ipv6", v6, [r for r in routes if ":" in r["dest"]], "::", "ignore"),
+    for section, addresses, family_routes, any_gateway in (
+        ("ipv4", v4, [r for r in routes if ":" not in r["dest"]], "0.0.0.0"),
+        ("ipv6", v6, [r for r in routes if ":" in r["dest"]], "::"),
     ):
         lines += ["\n", "[%s]\n" % section]
+        if section == "ipv6":
+            method = ipv6_method(spec, addresses)
+            if spec.get("ipv6_addr_gen_mode") in ADDR_GEN_MODES and method != "disabled":
+                lines.append("addr-gen-mode=%s\n" % ADDR_GEN_MODES[spec["ipv6_addr_gen_mode"]])
+        else:
+            method = "manual" if addresses else "disabled"
+        lines.append("method=%s\n" % method)
         if not addresses:
-            lines.append("method=%s\n" % off)
             continue
-        lines.append("method=manual\n")
         for number, address in enumerate(addresses, 1):
             lines.append("address%d=%s\n" % (number, address))
         for number, route in enumerate(family_routes, 1):
@@ -144,7 +193,9 @@ def plan(desired, prefix, directory, systemd_dir, listing):
     for index, spec in desired.persisted:
         path = _persist.join(directory, "%s%s.nmconnection" % (link_prefix, spec["name"]))
         result.write(directory, path, keyfile(spec, prefix), _persist.SECRET_MODE)
-        _persist.report_not_persisted(result, index, spec, HANDLED, STACK)
+        _persist.report_not_persisted(result, index, spec, HANDLED | {"ipv6_addr_gen_mode"}, STACK)
+        for warning in ipv6_warnings(index, spec):
+            result.warn(warning)
         if spec["link_state"] == "down":
             result.warn(
                 "links[%d] (%s): link_state down is persisted as autoconnect=false: after a reboot the link exists "

@@ -344,8 +344,8 @@ def test_auto_chooses_the_running_stack():
 
 def test_link_options_a_backend_does_not_know_are_reported():
     spec = dict(desired(links=[{"name": "mv0", "parent": "eth1"}], parents=[]).persisted[0][1])
-    spec["ipv6_accept_ra"] = True
-    assert _persist.not_persisted(spec, networkd.HANDLED) == ["ipv6_accept_ra"]
+    spec["ipv6_autoconf"] = False  # networkd has no setting for the autoconf sysctl
+    assert _persist.not_persisted(spec, networkd.HANDLED) == ["ipv6_autoconf"]
 
 
 @pytest.mark.parametrize(
