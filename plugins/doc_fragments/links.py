@@ -84,6 +84,19 @@ options:
       multicast:
         description: The multicast flag (C(IFF_MULTICAST)); omit to leave it as it is (new links, on).
         type: bool
+      ipv6_disabled:
+        description: IPv6 off on the link (C(net.ipv6.conf.<link>.disable_ipv6)); omit to leave it as it is.
+        type: bool
+      ipv6_accept_ra:
+        description: Accept router advertisements (C(accept_ra); V(true) is 1); omit to leave it as it is.
+        type: bool
+      ipv6_autoconf:
+        description: SLAAC addresses from router advertisements (C(autoconf)); omit to leave it as it is.
+        type: bool
+      ipv6_addr_gen_mode:
+        description: IPv6 link-local address generation (C(IFLA_INET6_ADDR_GEN_MODE)); omit to leave it as it is.
+        type: str
+        choices: [eui64, none, stable_privacy, random]
       addresses:
         description: Exact set of addresses with prefix length; omit to leave them untouched.
         type: list

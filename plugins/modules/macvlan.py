@@ -154,6 +154,39 @@ options:
         discovery needs it). Omit to leave it as it is (a new link has it on).
       - Persisted by systemd-networkd (C(Multicast=)) and ifupdown; NetworkManager has no setting for V(false).
     type: bool
+  ipv6_disabled:
+    description:
+      - Turn IPv6 off on the link (the sysctl C(net.ipv6.conf.<name>.disable_ipv6) of the namespace the link
+        lives in); V(false) turns it on. The kernel drops the link's IPv6 addresses and routes when IPv6 is
+        turned off, so O(addresses) and O(routes) must not list IPv6 ones with V(true) (refused).
+      - Omit to leave it as it is. A new link gets it before it comes up, and never has an IPv6 address.
+      - Needs a kernel with IPv6 (not booted with C(ipv6.disable=1)).
+    type: bool
+  ipv6_accept_ra:
+    description:
+      - Accept IPv6 router advertisements (the sysctl C(accept_ra)); V(true) is the kernel's 1, V(false) its 0.
+        The kernel's 2 (accept even when forwarding) is reported as V(2) by the facts and changed by either value.
+      - Omit to leave it as it is.
+    type: bool
+  ipv6_autoconf:
+    description:
+      - Configure addresses from the prefixes of router advertisements (SLAAC; the sysctl C(autoconf)).
+      - Omit to leave it as it is.
+    type: bool
+  ipv6_addr_gen_mode:
+    description:
+      - How the kernel generates the link's IPv6 link-local (and SLAAC interface) address
+        (C(IFLA_INET6_ADDR_GEN_MODE), C(ip link set addrgenmode)). V(eui64) from the MAC address, V(none) no
+        link-local address at all, V(stable_privacy) RFC 7217 addresses from a stable secret, V(random)
+        (Linux 4.15) a random one.
+      - V(stable_privacy) needs C(net.ipv6.conf.<name>.stable_secret) or C(net.ipv6.conf.default.stable_secret)
+        set in the link's namespace (a new link inherits the default); without one the task fails before any
+        change.
+      - A new link gets it before it comes up. Changed in place, it applies to addresses generated later (the
+        next time the link comes up); an existing link-local address stays.
+      - Omit to leave it as it is.
+    type: str
+    choices: [eui64, none, stable_privacy, random]
   addresses:
     description:
       - The exact set of IP addresses with prefix length (IPv4 and IPv6), e.g. V(192.0.2.10/24),
@@ -336,6 +369,24 @@ link:
       description: The link's multicast flag (C(IFF_MULTICAST)).
       type: bool
       sample: true
+    ipv6_disabled:
+      description: Whether IPv6 is off on the link (C(disable_ipv6)); null when the kernel has no IPv6.
+      type: bool
+      sample: false
+    ipv6_accept_ra:
+      description:
+        - Whether the link accepts router advertisements (C(accept_ra) 1 or 0); the integer 2 when the kernel
+          holds 2 (accept even when forwarding); null when the kernel has no IPv6.
+      type: raw
+      sample: true
+    ipv6_autoconf:
+      description: Whether SLAAC addresses are configured (C(autoconf)); null when the kernel has no IPv6.
+      type: bool
+      sample: true
+    ipv6_addr_gen_mode:
+      description: The IPv6 address generation mode (V(eui64), V(none), V(stable_privacy), V(random)).
+      type: str
+      sample: eui64
     addresses:
       description: IP addresses with prefix length, IPv4 first.
       type: list
