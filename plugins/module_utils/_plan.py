@@ -312,7 +312,7 @@ def plan_link(spec, work, where, departing=frozenset(), claimed=frozenset()):
 
     after = dict(before)
     after["link_state"] = current["link_state"]
-    actions += _in_place_actions(spec, current, base, after)
+    actions += _in_place_actions(spec, current, base, after, moved=stray is not None)
     for action in actions:
         if action["op"] == "set_mac_address" and room:
             action["room"] = room
@@ -407,7 +407,9 @@ def _created_then_set(create, spec, base):
     return actions
 
 
-def _in_place_actions(spec, current, base, after):
+def _in_place_actions(spec, current, base, after, moved=False):
+    """``moved``: the link is moved into another namespace first, where the kernel gives it a new IPv6 state (that
+    namespace's defaults): every IPv6 option asked is set there, with no undo of its own (moving back resets it)."""
     actions = []
 
     def change(op, before_value, after_value, **extra):
@@ -450,6 +452,10 @@ def _in_place_actions(spec, current, base, after):
             change("set_" + key, current.get(key), spec[key])
             after[key] = spec[key]
     for key in ipv6_wanted(spec):
+        if moved:
+            change("set_" + key, None, spec[key], new=True)
+            after[key] = spec[key]
+            continue
         if current.get(key) is None:
             raise PlanError(
                 "%s: %s has no IPv6 state (the kernel runs without IPv6: ipv6.disable=1, or no IPv6 support); "
@@ -623,7 +629,7 @@ def describe(action):
     if op == "set_flags":
         return "set flags of %s: %s -> %s%s" % (name, flag_names(action["before"]), flag_names(action["after"]), where)
     if op.startswith("set_") and action.get("new"):
-        return "set %s of %s: %s (new link, before it comes up)%s" % (
+        return "set %s of %s: %s (before it comes up)%s" % (
             op[4:].replace("_", " "),
             name,
             action["after"],

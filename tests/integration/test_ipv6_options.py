@@ -123,6 +123,27 @@ def test_create_with_each_option_change_in_place_rerun_check_and_diff(lab, ansib
     assert link_local(lab, host, "mv6") == []
 
 
+def test_applied_in_the_namespace_the_link_lives_in(lab, ansible_default, host):
+    """Created in ``host`` into ``link_netns``: the sysctls of that namespace change, not those of ``host``."""
+    other = faults_helpers.quiet_netns(lab, "other")
+    options = {"ipv6_accept_ra": False, "ipv6_autoconf": False, "ipv6_addr_gen_mode": "none"}
+    ansible_default.converge("macvlan", netns=host, link_netns=other, name="mvn", parent="p0", **options)
+    assert ipv6_state(lab, other, "mvn") == (0, 0, 0, "none")
+    assert lab.link(host, "mvn") is None
+    assert wait_for_link_local(lab, other, "mvn", 0.5) == []
+    ansible_default.converge(
+        "macvlan", netns=host, link_netns=other, name="mvn", parent="p0", **dict(options, ipv6_accept_ra=True)
+    )
+    assert ipv6_state(lab, other, "mvn") == (0, 1, 0, "none")
+    # a link that exists in host is moved into other, which gives it other's defaults: the options are set there
+    lab.ip(host, "link", "add", "link", "p0", "name", "mvm", "up", "type", "macvlan", "mode", "bridge")
+    lab.ip(host, "link", "set", "mvm", "addrgenmode", "none")
+    set_sysctl(host, "net.ipv6.conf.mvm.accept_ra", 0)
+    moved = ansible_default.converge("macvlan", netns=host, link_netns=other, name="mvm", parent="p0", **options)
+    assert moved["actions"][0].startswith("move mvm"), moved["actions"]
+    assert ipv6_state(lab, other, "mvm") == (0, 0, 0, "none") and lab.link(host, "mvm") is None
+
+
 def test_state_module_and_info_report_under_the_option_names(lab, ansible_default, host):
     set_sysctl(host, "net.ipv6.conf.default.stable_secret", "2001:db8:1:2:3:4:5:6")
     links = [

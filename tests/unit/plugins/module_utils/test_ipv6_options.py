@@ -95,7 +95,7 @@ def test_a_new_link_is_created_down_set_then_brought_up():
     assert ops(_plan.order_actions(actions)) == ops(actions)
     assert _plan.describe(actions[0]).endswith("(mode bridge, down) in the host namespace")
     assert _plan.describe(actions[1]) == (
-        "set ipv6 addr gen mode of mv0: none (new link, before it comes up) in the host namespace"
+        "set ipv6 addr gen mode of mv0: none (before it comes up) in the host namespace"
     )
 
 
@@ -127,6 +127,20 @@ def test_a_recreated_link_is_also_set_before_it_comes_up():
     assert actions[0]["spec"]["link_state"] == "down"
     create = _journal.expand(actions[0])[1]
     assert create["op"] == "create" and create["spec"]["link_state"] == "down"
+
+
+def test_a_link_moved_into_link_netns_gets_every_ipv6_option_set_there():
+    """The kernel gives a moved link the IPv6 state of its new namespace: equal values before the move do not
+    count, and moving it back (the undo of the move) resets them again."""
+    work = snap(mv("mv0", 5, ipv6_disabled=False, ipv6_accept_ra=False, ipv6_autoconf=True, ipv6_addr_gen_mode="none"))
+    where = snap(ns="c1")
+    spec = normalize_link(
+        {"name": "mv0", "parent": "eth1", "link_netns": "c1", "ipv6_accept_ra": False, "ipv6_addr_gen_mode": "none"}
+    )
+    actions, dummy, after = _plan.plan_link(spec, work, where)
+    assert ops(actions) == ["move_netns", "set_ipv6_addr_gen_mode", "set_ipv6_accept_ra", "set_link_state"]
+    assert all(a["ns"] == "c1" and a.get("new") for a in actions[1:3])
+    assert after["ipv6_accept_ra"] is False and after["ipv6_addr_gen_mode"] == "none"
 
 
 def test_in_place_order_idempotence_and_unmanaged_when_unset():
