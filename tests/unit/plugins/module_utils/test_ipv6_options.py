@@ -66,6 +66,15 @@ def test_bad_values_name_the_option_and_the_value(params, message):
     assert message in str(info.value)
 
 
+def test_the_links_of_macvlan_state_take_ansibles_spellings():
+    params = {"name": "mv0", "parent": "eth1", "ipv6_disabled": "no", "ipv6_accept_ra": "yes", "ipv6_autoconf": 0}
+    spec = normalize_link(dict(params, ipv6_addr_gen_mode="none"), "links[0].", raw=True)
+    assert [spec[key] for key in _model.IPV6_OPTIONS] == [False, True, False, "none"]
+    with pytest.raises(ModelError) as info:
+        normalize_link(dict(params, ipv6_addr_gen_mode=2), "links[3].", raw=True)
+    assert str(info.value).startswith("links[3].ipv6_addr_gen_mode: '2' must be one of eui64")
+
+
 def test_ipv6_disabled_with_ipv4_addresses_is_fine():
     spec = normalize_link({"name": "mv0", "parent": "eth1", "ipv6_disabled": True, "addresses": ["192.0.2.1/24"]})
     assert spec["ipv6_disabled"] is True and spec["addresses"] == ["192.0.2.1/24"]
