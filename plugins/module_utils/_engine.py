@@ -174,7 +174,8 @@ def cause_of(exc, step=None):
 
 
 class LinkEngine:
-    """Converges a desired set of links (and parents' promiscuity); a single-link module passes one link."""
+    """Converges a desired set of links (and their parents' flag, MTU and state); a single-link module passes one
+    link."""
 
     def __init__(self, session, check_mode, multi=False):
         self.session = session
@@ -253,11 +254,14 @@ class LinkEngine:
             departing = {(e["actions"][0]["ns"], e["spec"]["name"]) for e in purged}
             departing |= {(s.get("link_netns") or s.get("netns"), s["name"]) for s in specs if s["state"] == "absent"}
             claimed = {(s.get("link_netns") or s.get("netns"), s["name"]) for s in specs if s["state"] == "present"}
+            # The parents' MTUs this plan sets: links are checked and predicted against them.
+            parent_mtus = {p["name"]: p["mtu"] for p in parents if p.get("mtu") is not None}
             entries = []
             for index, spec in enumerate(specs):
                 label = self._label(index, spec)
                 work, where = self.pair(spec, snapshots)
-                actions, before, after = _plan.plan_link(spec, work, where, departing, claimed)
+                mtus = parent_mtus if parent_mtus and work is snapshots.get(netns) else None
+                actions, before, after = _plan.plan_link(spec, work, where, departing, claimed, mtus)
                 # Where the observed link was: rollback restores it there.
                 before_ns = spec.get("link_netns") or spec.get("netns")
                 if actions and actions[0]["op"] == "move_netns":
@@ -276,11 +280,9 @@ class LinkEngine:
                 )
             parent_entries = []
             for index, parent in enumerate(parents):
-                label = "parents[%d]: " % index
-                work = snapshots[netns]
-                actions = _plan.plan_promisc(parent["name"], parent["promisc"], work)
-                link = work.links[parent["name"]]
-                parent_entries.append({"parent": parent, "actions": actions, "before": link["promisc"]})
+                label = "parents[%d]." % index
+                actions, before = _plan.plan_parent(parent, snapshots, netns, entries, departing)
+                parent_entries.append({"parent": parent, "actions": actions, "before": before})
             for entry in purged:
                 entry["before_ns"] = entry["actions"][0]["ns"]
                 entry["label"] = "purge: "
@@ -465,10 +467,12 @@ class LinkEngine:
         for entry in parent_entries:
             parent = entry["parent"]
             link = after[netns].links.get(parent["name"])
-            if link is None or link["promisc"] != parent["promisc"]:
-                problems.append(
-                    "%s: promisc is %s, expected %s" % (parent["name"], link and link["promisc"], parent["promisc"])
-                )
+            if link is None:
+                problems.append("%s: the parent no longer exists" % parent["name"])
+                continue
+            for key in ("promisc", "mtu", "link_state"):
+                if parent.get(key) is not None and link[key] != parent[key]:
+                    problems.append("%s: %s is %s, expected %s" % (parent["name"], key, link[key], parent[key]))
         if problems:
             raise ReadBackMismatch(
                 "the kernel did not apply what was asked (read back after the change): %s. This usually means the "

@@ -662,3 +662,47 @@ def normalize_protect(value, option="protect"):
     if not (interfaces or addresses or default_route):
         return None
     return {"interfaces": interfaces, "addresses": addresses, "default_route": default_route}
+
+
+def normalize_parent(params, index, seen=()):
+    """One ``parents`` entry: {name, promisc (default true), mtu, link_state}; mtu and link_state None = unmanaged
+    (the parent keeps what it has). ``seen``: names of the entries before it (a name is listed once)."""
+    label = "parents[%d]." % index
+    if not isinstance(params, dict):
+        _fail("parents[%d]" % index, params, "must be a dict with name and promisc, mtu or link_state")
+    name = validate_ifname(params.get("name"), label + "name")
+    if name in seen:
+        _fail(label + "name", name, "is listed twice")
+    promisc = params.get("promisc")
+    if promisc is None:
+        promisc = True
+    if not isinstance(promisc, bool):
+        _fail(label + "promisc", promisc, "must be true or false")
+    parent = {"name": name, "promisc": promisc, "mtu": None, "link_state": None}
+    mtu = params.get("mtu")
+    if mtu is not None:
+        if isinstance(mtu, bool):
+            _fail(label + "mtu", mtu, "is not an integer")
+        try:
+            mtu = int(mtu)
+        except (TypeError, ValueError):
+            _fail(label + "mtu", mtu, "is not an integer")
+        if not MTU_MIN <= mtu <= MTU_MAX:
+            _fail(label + "mtu", mtu, "is out of range %d..%d" % (MTU_MIN, MTU_MAX))
+        parent["mtu"] = mtu
+    state = params.get("link_state")
+    if state is not None:
+        if state not in ("up", "down"):
+            _fail(label + "link_state", state, "is not one of up, down")
+        parent["link_state"] = state
+    return parent
+
+
+def normalize_parents(values):
+    """The ``parents`` option: a list of ``normalize_parent`` entries."""
+    parents = []
+    seen = set()
+    for index, params in enumerate(values or ()):
+        parents.append(normalize_parent(params, index, seen))
+        seen.add(parents[-1]["name"])
+    return parents

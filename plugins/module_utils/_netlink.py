@@ -785,6 +785,11 @@ def explain(code, action, detail):
         return prefix + ". The kernel refused the link: check " + ", and ".join(checks)
     if code == errno.EINVAL and op == "set_mode":
         return prefix + ". The kernel cannot switch a link into or out of passthru mode in place; use recreate: auto"
+    if code == errno.EINVAL and op == "set_mtu" and action.get("role") == "parent":
+        return prefix + (
+            ". The device refused the MTU %s: it is outside the range the device supports (ip -d link show: minmtu, "
+            "maxmtu)" % action.get("after")
+        )
     if code == errno.EINVAL and op == "set_mtu":
         return prefix + ". The MTU %s is larger than the parent's MTU" % action.get("after")
     if code == errno.ENETDOWN:

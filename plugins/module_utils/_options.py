@@ -67,7 +67,12 @@ INFO_OPTIONS = {
 
 STATE_LINK_OPTIONS = {key: value for key, value in LINK_OPTIONS.items() if key not in ("netns", "lock_timeout")}
 
-PARENT_OPTIONS = {"name": dict(IFNAME, required=True), "promisc": {"type": "bool", "default": True}}
+PARENT_OPTIONS = {
+    "name": dict(IFNAME, required=True),
+    "promisc": {"type": "bool", "default": True},
+    "mtu": {"type": "int"},
+    "link_state": {"type": "str", "choices": ["up", "down"]},
+}
 
 # The links of macvlan_state and macvlan_persist: their suboptions (documented in the modules) are checked by
 # ``_model.normalize_link(..., known=LINK_KEYS)`` alone, not by Ansible's argument spec first. Ansible's validation

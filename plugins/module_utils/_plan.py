@@ -147,10 +147,13 @@ def _predict_created(spec, parent):
     return view
 
 
-def _check_parent(spec, work, where, existing, departing=frozenset()):
+def _check_parent(spec, work, where, existing, departing=frozenset(), parent_mtus=None):
     """Refuse what the kernel would refuse, before anything is touched. ``departing``: (namespace, name) of
-    links this plan deletes; they do not count. Returns (parent, room): room lists the departing links that
-    would otherwise have been refused here, which must therefore be deleted first (``mark_early_deletes``)."""
+    links this plan deletes; they do not count. ``parent_mtus``: {name: MTU} of the parents (in ``work``) whose MTU
+    the same plan sets (``parents[].mtu``): a link is checked against the parent's MTU after the plan, which is
+    raised before links are created or changed and lowered after. Returns (parent, room): ``parent`` as it will be
+    (its planned MTU); room lists the departing links that would otherwise have been refused here, which must
+    therefore be deleted first (``mark_early_deletes``)."""
     parent_name = spec["parent"]
     parent = work.links.get(parent_name)
     if parent is None:
@@ -168,10 +171,13 @@ def _check_parent(spec, work, where, existing, departing=frozenset()):
             "parent: %r is itself a %s; stack the link on that link's own parent instead"
             % (parent_name, parent["kind"])
         )
+    asked = (parent_mtus or {}).get(parent_name)
+    if asked is not None:
+        parent = dict(parent, mtu=asked)
     if spec["mtu"] is not None and parent["mtu"] is not None and spec["mtu"] > parent["mtu"]:
         raise PlanError(
-            "mtu: %d is larger than the MTU of parent %r (%d); a macvlan cannot exceed its parent"
-            % (spec["mtu"], parent_name, parent["mtu"])
+            "mtu: %d is larger than the MTU of parent %r (%d%s); a macvlan cannot exceed its parent"
+            % (spec["mtu"], parent_name, parent["mtu"], ", as parents asks for it" if asked is not None else "")
         )
     # The parent's other links: indexed once per snapshot, so checking N links costs O(N), not O(N^2).
     groups = [(work.ns, work.sibling_index(parent["ifindex"]))]
@@ -244,11 +250,12 @@ def _refuse_other_kind(link, spec, ns):
         )
 
 
-def plan_link(spec, work, where, departing=frozenset(), claimed=frozenset()):
+def plan_link(spec, work, where, departing=frozenset(), claimed=frozenset(), parent_mtus=None):
     """Plan one link. ``work`` is the snapshot of ``netns`` (parent lookup, creation), ``where`` that of the
     namespace the link lives in (``link_netns``, or the same snapshot). ``departing``: (namespace, name) of the
     links the same plan deletes (they make room on their parent). ``claimed``: (namespace, name) of the links the
-    same plan wants present, which a link wanted in another namespace must not take over.
+    same plan wants present, which a link wanted in another namespace must not take over. ``parent_mtus``: the
+    MTUs the same plan gives parents in ``work`` ({name: MTU}, ``_check_parent``).
 
     Returns (actions, before, after): ``before``/``after`` are user-level views (None when absent).
     """
@@ -275,7 +282,7 @@ def plan_link(spec, work, where, departing=frozenset(), claimed=frozenset()):
         if candidate is not None and candidate["kind"] in MACVLAN_KINDS:
             stray = candidate
             before = link_view(stray, work, work)
-    parent, room = _check_parent(spec, work, where, existing or stray, departing)
+    parent, room = _check_parent(spec, work, where, existing or stray, departing, parent_mtus)
     base = {"ns": ns_link, "link_ns": ns_link, "name": name, "kind": spec["type"]}
     create = {"op": "create", "ns": ns_work, "link_ns": ns_link, "name": name, "spec": _creation_spec(spec)}
     if room:
@@ -521,6 +528,82 @@ def plan_promisc(name, promisc, snapshot):
     return [{"op": "set_promisc", "ns": snapshot.ns, "name": name, "before": link["promisc"], "after": promisc}]
 
 
+# Where a parent's changes go among the phases of ``order_actions``: raised MTU, up: before the links are
+# created or changed (they may need it); lowered MTU, down: after every link change and deletion (the kernel would
+# lower the MTU of a child above it, and a child restored by a rollback needs the parent's old MTU back first).
+PARENT_EARLY_PHASE = 0
+PARENT_LATE_PHASE = 6.5
+
+
+def _children_after(name, snapshots, netns, entries, departing):
+    """[(MTU, who, name)] of the links on parent ``name`` (of ``netns``) after the plan: the planned links (their
+    predicted MTU: the one asked for, or the one they keep) and the other macvlan/macvtap links on it, which the
+    run does not manage (their MTU as observed). Links the plan deletes do not count."""
+    work = snapshots[netns]
+    found = []
+    planned = set()
+    for entry in entries:
+        spec = entry["spec"]
+        planned.add((spec.get("link_netns") or spec.get("netns"), spec["name"]))
+        planned.add((spec.get("netns"), spec["name"]))  # a link still to be moved into link_netns
+        after = entry.get("after")
+        if spec.get("state") != "present" or after is None or spec.get("netns") != work.ns:
+            continue
+        if spec.get("parent") == name and after.get("mtu") is not None:
+            who = entry.get("label", "").rstrip(": ") or spec["name"]
+            found.append((after["mtu"], who, spec["name"]))
+    ifindex = work.links[name]["ifindex"]
+    for snapshot in snapshots.values():
+        foreign = snapshot is not work
+        for link in snapshot.children(ifindex, foreign=foreign):
+            key = (snapshot.ns, link["name"])
+            if key in planned or key in departing or link["mtu"] is None:
+                continue
+            where = " in %s" % ns_label(snapshot.ns) if foreign else ""
+            found.append((link["mtu"], "%s %s%s (not managed by this task)" % (link["kind"], link["name"], where),
+                          link["name"]))
+    return found
+
+
+def plan_parent(parent, snapshots, netns, entries=(), departing=frozenset()):
+    """Plan one ``parents`` entry (``_model.normalize_parent``) of namespace ``netns``: its promiscuous flag, its MTU
+    and its administrative state (mtu, link_state None: left as they are). ``entries``: the link plans of the same
+    run (their predicted MTUs count against a lowered parent MTU); ``departing``: (namespace, name) of the links it
+    deletes. Refuses an MTU outside the device's range (IFLA_MIN_MTU..IFLA_MAX_MTU) or below a child's MTU.
+    Returns (actions, before): ``before`` is {promisc, mtu, link_state} as observed."""
+    work = snapshots[netns]
+    name = parent["name"]
+    actions = plan_promisc(name, parent["promisc"], work)
+    link = work.links[name]
+    before = {"promisc": link["promisc"], "mtu": link["mtu"], "link_state": link["link_state"]}
+    base = {"ns": work.ns, "name": name, "kind": link["kind"], "role": "parent"}
+    mtu = parent.get("mtu")
+    if mtu is not None and mtu != link["mtu"]:
+        low, high = link.get("min_mtu"), link.get("max_mtu")
+        if (low is not None and mtu < low) or (high and mtu > high):
+            raise PlanError(
+                "mtu: %d is out of the range of %r: the kernel reports %s..%s for it (IFLA_MIN_MTU..IFLA_MAX_MTU)"
+                % (mtu, name, low, high or "no limit")
+            )
+        lowering = link["mtu"] is not None and mtu < link["mtu"]
+        if lowering:
+            above = [c for c in _children_after(name, snapshots, netns, entries, departing) if c[0] > mtu]
+            if above:
+                top = max(above, key=lambda c: (c[0], c[2]))
+                raise PlanError(
+                    "mtu: %d is below the MTU of %s (%d) on parent %r; the kernel would lower the child's MTU with its "
+                    "parent. Lower the child's mtu first (or in the same run), or keep the parent's MTU at %d or more"
+                    % (mtu, top[1], top[0], name, top[0])
+                )
+        phase = PARENT_LATE_PHASE if lowering else PARENT_EARLY_PHASE
+        actions.append(dict(base, op="set_mtu", before=link["mtu"], after=mtu, phase=phase))
+    state = parent.get("link_state")
+    if state is not None and state != link["link_state"]:
+        phase = PARENT_LATE_PHASE if state == "down" else PARENT_EARLY_PHASE
+        actions.append(dict(base, op="set_link_state", before=link["link_state"], after=state, phase=phase))
+    return actions, before
+
+
 def spec_from_view(view, netns=None, link_netns=None):
     """The desired state that restores an observed link exactly (used by rollback)."""
     spec = {key: view.get(key) for key in VIEW_KEYS}
@@ -684,9 +767,17 @@ SET_PHASE = 3
 EARLY_DELETE_PHASE = 0.5  # after the parents' promiscuity, before anything that needs the room
 
 
+def _phase(action):
+    if action.get("early"):
+        return EARLY_DELETE_PHASE
+    if "phase" in action:
+        return action["phase"]  # a parent's MTU and state (``plan_parent``)
+    return PHASES.get(action["op"], SET_PHASE)
+
+
 def order_actions(actions):
     """Stable-sort actions into apply phases; within a phase, links keep their own order."""
-    return sorted(actions, key=lambda a: EARLY_DELETE_PHASE if a.get("early") else PHASES.get(a["op"], SET_PHASE))
+    return sorted(actions, key=_phase)
 
 
 def mark_early_deletes(entries):

@@ -167,3 +167,44 @@ def fail_json(module, msg, **result):
     """``module.fail_json`` with a compact ``invocation``, the result fitted to AWX's event budget."""
     result["invocation"] = invocation(module.params)
     module.fail_json(msg=msg, **fit(result))
+
+
+# The parent attribute each of a parent's actions changes.
+_PARENT_KEYS = {"set_promisc": "promisc", "set_mtu": "mtu", "set_link_state": "link_state"}
+
+
+def parent_fact(entry, snapshot=None):
+    """A ``parents`` return value of macvlan_state: read back from ``snapshot`` (the namespace after the run, or
+    as observed when nothing changed), else (check mode) predicted from what the entry asks for."""
+    parent = entry["parent"]
+    name = parent["name"]
+    link = snapshot.links.get(name) if snapshot is not None else None
+    if link is not None:
+        return {
+            "name": name,
+            "promisc": link["promisc"],
+            "promiscuity": link["promiscuity"],
+            "mtu": link["mtu"],
+            "link_state": link["link_state"],
+        }
+    before = entry["before"]
+    return {
+        "name": name,
+        "promisc": parent["promisc"],
+        "promiscuity": None,
+        "mtu": parent["mtu"] if parent.get("mtu") is not None else before["mtu"],
+        "link_state": parent["link_state"] if parent.get("link_state") is not None else before["link_state"],
+    }
+
+
+def parents_diff(parent_entries, facts):
+    """(before, after) of the parents that change, each with only the attributes that change."""
+    before, after = {}, {}
+    for entry in parent_entries:
+        keys = [_PARENT_KEYS[action["op"]] for action in entry["actions"] if action["op"] in _PARENT_KEYS]
+        if not keys:
+            continue
+        name = entry["parent"]["name"]
+        before[name] = {key: entry["before"][key] for key in keys}
+        after[name] = {key: facts[name][key] for key in keys}
+    return before, after

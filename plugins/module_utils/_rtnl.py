@@ -85,6 +85,8 @@ IFLA_EXT_MASK = 29
 IFLA_PROMISCUITY = 30
 IFLA_LINK_NETNSID = 37
 IFLA_AF_SPEC = 26
+IFLA_MIN_MTU = 50
+IFLA_MAX_MTU = 51
 IFLA_INFO_KIND = 1
 IFLA_INFO_DATA = 2
 RTEXT_FILTER_SKIP_STATS = 1 << 3
@@ -269,6 +271,9 @@ def parse_link(buf, start, end, bc_cutoff_known):
         "kind": kind,
         "mac_address": _hwaddr(buf, attrs[IFLA_ADDRESS]) if IFLA_ADDRESS in attrs else None,
         "mtu": _u32(buf, attrs, IFLA_MTU),
+        # The device's MTU range (Linux 4.19+; None on older kernels): a parent's mtu is checked against it.
+        "min_mtu": _u32(buf, attrs, IFLA_MIN_MTU),
+        "max_mtu": _u32(buf, attrs, IFLA_MAX_MTU),
         "link_state": "up" if flags & IFF_UP else "down",
         "operstate": OPERSTATES[operstate] if operstate < len(OPERSTATES) else "UNKNOWN",
         "promisc": bool(flags & IFF_PROMISC),

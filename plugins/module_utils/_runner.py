@@ -243,12 +243,7 @@ def run_state_module(module):
             if spec["state"] == "present":
                 _engine.check_kernel(spec, prefix)
             specs.append(spec)
-        parents = []
-        for index, parent in enumerate(params["parents"]):
-            name = _model.validate_ifname(parent["name"], "parents[%d].name" % index)
-            if name in [p["name"] for p in parents]:
-                raise _model.ModelError("parents[%d].name: %r is listed twice" % (index, name))
-            parents.append({"name": name, "promisc": parent["promisc"]})
+        parents = _model.normalize_parents(params["parents"])
         exclude = [_model.validate_ifname(name, "purge_exclude") for name in params["purge_exclude"]]
         protect = _model.normalize_protect(params.get("protect"))
         confirm_timeout = params["confirm_timeout"] or None
@@ -301,12 +296,7 @@ def run_state_module(module):
             )
     parent_facts = {}
     for entry in parent_entries:
-        name = entry["parent"]["name"]
-        if after is not None:
-            link = after[netns].links[name]
-            parent_facts[name] = {"name": name, "promisc": link["promisc"], "promiscuity": link["promiscuity"]}
-        else:
-            parent_facts[name] = {"name": name, "promisc": entry["parent"]["promisc"], "promiscuity": None}
+        parent_facts[entry["parent"]["name"]] = _results.parent_fact(entry, after[netns] if after is not None else None)
     result = {
         "changed": bool(actions),
         "actions": [_plan.describe(a) for a in actions],
@@ -320,17 +310,9 @@ def run_state_module(module):
     if engine.resolved:
         result["resolved"] = engine.resolved
     if module._diff:
-        moved = [e for e in parent_entries if e["actions"]]
+        before_parents, after_parents = _results.parents_diff(parent_entries, parent_facts)
         result["diff"] = {
-            "before": {
-                "links": before_links,
-                "parents": {e["parent"]["name"]: {"promisc": e["before"]} for e in moved},
-            },
-            "after": {
-                "links": after_links,
-                "parents": {
-                    e["parent"]["name"]: {"promisc": parent_facts[e["parent"]["name"]]["promisc"]} for e in moved
-                },
-            },
+            "before": {"links": before_links, "parents": before_parents},
+            "after": {"links": after_links, "parents": after_parents},
         }
     exit_json(module, **result)

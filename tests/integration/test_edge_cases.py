@@ -159,5 +159,5 @@ def test_state_errors_name_the_link(lab, ansible_default, host):
         "links[1] (mvb): mtu: 9000 is larger than the MTU of parent 'p1'"
     )
     result = ansible_default.run("macvlan_state", netns=host, parents=[{"name": "eth9"}])
-    assert result["failed"] and result["msg"].startswith("parents[0]: name: 'eth9' does not exist")
+    assert result["failed"] and result["msg"].startswith("parents[0].name: 'eth9' does not exist")
     assert lab.link(host, "mva") is None

@@ -199,6 +199,8 @@ def test_parse_link_of_a_plain_interface():
         + _rtnl.nla(_rtnl.IFLA_MASTER, struct.pack("=I", 9))
         + _rtnl.nla(_rtnl.IFLA_GROUP, struct.pack("=I", 3))
         + _rtnl.nla(_rtnl.IFLA_IFALIAS, b"uplink\0")
+        + _rtnl.nla(_rtnl.IFLA_MIN_MTU, struct.pack("=I", 68))
+        + _rtnl.nla(_rtnl.IFLA_MAX_MTU, struct.pack("=I", 9216))
     )
     flags = _rtnl.IFF_UP | _rtnl.IFF_PROMISC | _rtnl.IFF_MULTICAST
     link = parse(_rtnl.parse_link, link_msg(3, "eth1", flags, extra), False)
@@ -208,6 +210,8 @@ def test_parse_link_of_a_plain_interface():
         "kind": "veth",
         "mac_address": "02:42:ac:11:00:10",
         "mtu": 9000,
+        "min_mtu": 68,
+        "max_mtu": 9216,
         "link_state": "up",
         "operstate": "UP",
         "promisc": True,
@@ -230,6 +234,7 @@ def test_parse_link_netnsid_and_unknown_operstate():
     link = parse(_rtnl.parse_link, link_msg(5, "mv0", 0, extra), False)
     assert link["parent_netnsid"] == 3 and link["operstate"] == "UNKNOWN" and link["link_state"] == "down"
     assert link["kind"] is None and link["mac_address"] is None and link["mtu"] is None
+    assert link["min_mtu"] is None and link["max_mtu"] is None  # kernels before 4.19 do not report the range
 
 
 @pytest.mark.parametrize(
