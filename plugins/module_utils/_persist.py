@@ -290,11 +290,13 @@ def drift(plan, listing):
 
 class Desired:
     """What a run asks for, normalised: every listed link, the links written (present, in the host namespace),
-    the parents whose flag is asked for, the managed parents, purge and its exclusions."""
+    the parents listed (their flag, MTU and state), the managed parents, purge and its exclusions."""
 
     def __init__(self, links, parents, purge=False, purge_exclude=()):
         self.links = links  # [(index, spec)]
-        self.parents = parents  # {name: promisc}
+        # {name: {'name', 'promisc', 'mtu', 'link_state', 'index'}} (``_model.normalize_parent``; mtu and
+        # link_state None: not persisted)
+        self.parents = parents
         self.persisted = [(i, s) for i, s in links if s["state"] == "present" and s.get("link_netns") is None]
         self.listed = {s["name"] for _i, s in links}
         self.written = {s["name"] for _i, s in self.persisted}
@@ -348,20 +350,13 @@ def prepare(params, is_host_namespace=None, resolve=None):
         resolve(links)
     parents = {}
     for index, raw in enumerate(params.get("parents") or []):
-        if not isinstance(raw, dict):
-            fail("parents[%d]" % index, raw, "must be a dict")
         try:
-            name = _model.validate_ifname(raw.get("name"), "parents[%d].name" % index)
+            parent = _model.normalize_parent(raw, index, parents)
         except _model.ModelError as exc:
             raise PersistError(str(exc)) from None
-        promisc = raw.get("promisc", True)
-        if promisc is None:
-            promisc = True
-        if not isinstance(promisc, bool):
-            fail("parents[%d].promisc" % index, promisc, "must be true or false")
-        if name in parents:
-            fail("parents[%d].name" % index, name, "is listed twice")
-        parents[name] = promisc
+        parent["index"] = index
+        parents[parent["name"]] = parent
+    check_parent_mtus(links, parents)
     exclude = []
     for value in params.get("purge_exclude") or []:
         try:
@@ -369,6 +364,22 @@ def prepare(params, is_host_namespace=None, resolve=None):
         except _model.ModelError as exc:
             raise PersistError(str(exc)) from None
     return Desired(links, parents, params.get("purge", False), exclude)
+
+
+def check_parent_mtus(links, parents):
+    """A persisted parent MTU below the MTU of a link persisted on it is refused: at boot the kernel would refuse
+    the link (or lower it with its parent)."""
+    for index, spec in links:
+        parent = parents.get(spec.get("parent"))
+        if spec["state"] != "present" or parent is None or parent["mtu"] is None or spec.get("mtu") is None:
+            continue
+        if spec["mtu"] > parent["mtu"]:
+            fail(
+                "parents[%d].mtu" % parent["index"],
+                parent["mtu"],
+                "is below the MTU of links[%d] (%s), %d, on parent %r: a macvlan cannot exceed its parent"
+                % (index, spec["name"], spec["mtu"], parent["name"]),
+            )
 
 
 def check_desired(desired, backend_label, parent_names=None):

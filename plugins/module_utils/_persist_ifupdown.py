@@ -14,17 +14,20 @@ which networking.service runs at boot, brings it up) and an ``inet manual`` stan
 creates the link (when it does not exist yet) with its parent, kind, mode, flags, source list and broadcast
 queue length; the manual method sets the MAC address (``hwaddress``) and the MTU and brings it up; ``up`` commands
 add its addresses and routes (``replace``: a link that already has them is left as it is); ``post-down``
-deletes it. The parents' promiscuous flag: a file ``<prefix>parent-<parent>`` per parent, a second ``iface``
-stanza for the parent (interfaces(5): all stanzas of an interface apply) with one ``up`` command.
+deletes it. The parents' promiscuous flag, MTU and administrative state: a file ``<prefix>parent-<parent>`` per
+parent, a second ``iface`` stanza for the parent (interfaces(5): all stanzas of an interface apply) with a
+``pre-up`` command for the MTU and ``up`` commands for the flag and for link_state down (the manual method brings
+the parent up).
 
 Boot order. ``ifup -a`` brings interfaces up in the order it reads them, each stanza of an interface in turn, and
 the files of the directory are read where the interfaces file sources them: Debian's installer writes the
 ``source`` line first, so the administrator's stanzas (a bridge, a bond, a VLAN, a veth that ifupdown creates)
 come after ours. Hence: a link's first ``pre-up`` brings its parent up with ``ifup`` when the parent does not exist
 yet (ifupdown then runs every stanza of the parent, the one that creates it included; the later ``ifup -a``
-finds it configured); the parent's own stanza sets the flag only on a parent that exists when it runs (a parent
-created by a later stanza of its own gets it from the stanzas of its links); and a link whose parent has a flag
-stanza of ours sets the flag too, once the parent exists, before it creates the link.
+finds it configured); the parent's own stanza sets the flag and the MTU only on a parent that exists when it runs
+(a parent created by a later stanza of its own gets them from the stanzas of its links); and a link whose parent
+has a stanza of ours sets the flag and the MTU too, once the parent exists, before it creates the link (a link
+with a large MTU needs its parent's first).
 
 The names in these files are the commands' words, so they are limited to what needs no shell quoting: link
 names to ASCII letters, digits, '_' and '-' (ifupdown reads a '.' in a name as a VLAN, and source-directory
@@ -96,8 +99,9 @@ def _sys(name):
     return "/sys/class/net/%s" % name
 
 
-def link_file(spec, parent_promisc=False):
-    """The stanza of one link; ``parent_promisc``: its parent has a flag stanza of ours (the link sets it too)."""
+def link_file(spec, parent_promisc=False, parent_mtu=None):
+    """The stanza of one link; ``parent_promisc``: its parent has a flag stanza of ours (the link sets it too);
+    ``parent_mtu``: the MTU a parent stanza of ours gives the parent (the link sets it first, too)."""
     name = spec["name"]
     parent = spec["parent"]
     create = ["ip link add link %s name %s type %s mode %s" % (parent, name, spec["type"], spec["mode"])]
@@ -118,6 +122,8 @@ def link_file(spec, parent_promisc=False):
         "iface %s inet manual\n" % name,
         "    pre-up test -e %s || ifup %s\n" % (_sys(parent), parent),
     ]
+    if parent_mtu is not None:
+        lines.append("    pre-up ip link set dev %s mtu %d\n" % (parent, parent_mtu))
     if parent_promisc:
         lines.append("    pre-up ip link set dev %s promisc on\n" % parent)
     lines.append("    pre-up test -e %s || %s\n" % (_sys(name), " ".join(create)))
@@ -140,20 +146,45 @@ def link_file(spec, parent_promisc=False):
     return "".join(lines)
 
 
-def parent_file(parent):
-    return "".join(
-        [
-            _persist.HEADER,
-            "# The promiscuous flag of %s, a macvlan parent: set whenever ifupdown brings %s up (at boot:\n"
-            % (parent, parent),
-            "# networking.service). A second iface stanza for %s: ifupdown applies every stanza of an interface.\n"
-            % parent,
-            "# If a later stanza creates %s, the stanzas of its links set the flag.\n" % parent,
-            "auto %s\n" % parent,
-            "iface %s inet manual\n" % parent,
-            "    up test ! -e %s || ip link set dev %s promisc on\n" % (_sys(parent), parent),
-        ]
-    )
+def _and(items):
+    return " and ".join([", ".join(items[:-1]), items[-1]] if len(items) > 1 else items)
+
+
+def parent_file(parent, promisc=True, mtu=None, link_state=None):
+    """The stanza of a parent's settings (None when it has none to set: promisc false, mtu and link_state unset)."""
+    what = [name for name, asked in (("MTU", mtu is not None), ("promiscuous flag", promisc)) if asked]
+    if link_state is not None:
+        what.append("state (%s)" % link_state)
+    if not what:
+        return None
+    lines = [
+        _persist.HEADER,
+        "# The %s of %s, a macvlan parent: set whenever ifupdown brings %s up (at boot:\n"
+        % (_and(what), parent, parent),
+        "# networking.service). A second iface stanza for %s: ifupdown applies every stanza of an interface.\n"
+        % parent,
+    ]
+    links_set = [name for name, asked in (("the flag", promisc), ("the MTU", mtu is not None)) if asked]
+    if links_set:
+        lines.append("# If a later stanza creates %s, the stanzas of its links set %s.\n" % (parent, _and(links_set)))
+    lines += ["auto %s\n" % parent, "iface %s inet manual\n" % parent]
+    if mtu is not None:
+        lines.append("    pre-up test ! -e %s || ip link set dev %s mtu %d\n" % (_sys(parent), parent, mtu))
+    if promisc:
+        lines.append("    up test ! -e %s || ip link set dev %s promisc on\n" % (_sys(parent), parent))
+    if link_state == "down":
+        lines.append("    up test ! -e %s || ip link set dev %s down\n" % (_sys(parent), parent))
+    return "".join(lines)
+
+
+_PARENT_MTU_RE = re.compile(r"^\s*pre-up\s.*\bip link set dev \S+ mtu (\d+)\s*$", re.MULTILINE)
+_PARENT_PROMISC_RE = re.compile(r"^\s*up\s.*\bip link set dev \S+ promisc on\s*$", re.MULTILINE)
+
+
+def parent_file_settings(content):
+    """(promisc, mtu) a parent file of ours sets (one this run keeps as it is: the parent is not listed)."""
+    mtu = _PARENT_MTU_RE.search(content or "")
+    return bool(_PARENT_PROMISC_RE.search(content or "")), int(mtu.group(1)) if mtu else None
 
 
 def encode(name):
@@ -181,22 +212,30 @@ def plan(desired, prefix, directory, listing):
     link_prefix = prefix + "link-"
     parent_prefix = prefix + "parent-"
 
-    promisc = set()  # parents with a flag stanza of ours after this plan: written now, or kept (not listed)
+    # {parent: (promisc, mtu)} of the parents with a stanza of ours after this plan: written now, or kept (a
+    # parent that is not listed keeps its file).
+    stanzas = {}
     for parent in sorted(desired.parents):
         _persist.check_name(parent, "parents", STACK)
+        entry = desired.parents[parent]
         path = _persist.join(directory, parent_prefix + encode(parent))
-        if desired.parents[parent]:
-            result.write(directory, path, parent_file(parent))
-            promisc.add(parent)
+        content = parent_file(parent, entry["promisc"], entry["mtu"], entry["link_state"])
+        if content is not None:
+            result.write(directory, path, content)
+            stanzas[parent] = (entry["promisc"], entry["mtu"])
         elif path in listing:
             result.drop(directory, path)
 
     for index, spec in desired.persisted:
         check_link_name(spec["name"], "links[%d].name" % index)
         parent = spec["parent"]
-        kept = parent not in desired.parents and _persist.join(directory, parent_prefix + encode(parent)) in listing
+        settings = stanzas.get(parent)
+        kept = listing.get(_persist.join(directory, parent_prefix + encode(parent)))
+        if parent not in desired.parents and kept is not None:
+            settings = parent_file_settings(kept.content)
+        promisc, mtu = settings or (False, None)
         path = _persist.join(directory, link_prefix + spec["name"])
-        result.write(directory, path, link_file(spec, parent in promisc or kept))
+        result.write(directory, path, link_file(spec, promisc, mtu))
         _persist.report_not_persisted(result, index, spec, HANDLED, STACK)
 
     for path in sorted(listing):

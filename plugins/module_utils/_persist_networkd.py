@@ -14,7 +14,8 @@ routes), and a drop-in ``<network of the parent>.d/<prefix>link-<name>.conf`` wi
 parent's own .network is never edited: drop-ins go into its .d directory. When networkd does not configure the
 parent, a minimal ``<prefix>parent-<parent>.network`` carries them (shared with another prefix's run that wrote
 the same file first). The parents' promiscuous flag is the drop-in ``<prefix>promisc.conf`` ([Link]
-Promiscuous=).
+Promiscuous=); their MTU and administrative state the drop-in ``<prefix>parent.conf`` ([Link] MTUBytes=,
+ActivationPolicy=): drop-ins override the administrator's settings of that parent without editing their file.
 """
 
 import posixpath
@@ -185,6 +186,22 @@ def promisc(value):
     return "%s[Link]\nPromiscuous=%s\n" % (_persist.HEADER, "yes" if value else "no")
 
 
+# systemd-networkd reads ActivationPolicy= (a parent's link_state) from systemd 248 on.
+ACTIVATION_POLICY_SYSTEMD = 248
+
+
+def parent_settings(parent):
+    """The drop-in with a parent's MTU and administrative state, or None when the parent entry asks for neither."""
+    lines = []
+    if parent.get("mtu") is not None:
+        lines.append("MTUBytes=%d\n" % parent["mtu"])
+    if parent.get("link_state") is not None:
+        lines.append("ActivationPolicy=%s\n" % parent["link_state"])
+    if not lines:
+        return None
+    return "%s[Link]\n%s" % (_persist.HEADER, "".join(lines))
+
+
 def check_network_name(value, option):
     """A .network file name (given by the user or reported by networkd): its .d directory is written into."""
     if (
@@ -210,6 +227,7 @@ class _Names:
         self.link = prefix + "link-"
         self.parent = prefix + "parent-"
         self.promisc = prefix + "promisc.conf"
+        self.settings = prefix + "parent.conf"
 
     def netdev(self, name):
         return "%s%s.netdev" % (self.link, name)
@@ -324,7 +342,7 @@ def plan(desired, prefix, directory, listing, mapping=None, reported=None, syste
     # with nopromisc needs Promiscuous=no on its parent (networkd derives the flag from it).
     for parent in sorted(needed):
         path = _persist.join(dropin_dir(parent), names.promisc)
-        asked = desired.parents.get(parent)
+        asked = desired.parents[parent]["promisc"] if parent in desired.parents else None
         if asked is True:
             result.write(directory, path, promisc(True))
             if parent in nopromisc:
@@ -344,6 +362,23 @@ def plan(desired, prefix, directory, listing, mapping=None, reported=None, syste
         elif asked is False and path in listing:
             result.drop(directory, path)
 
+    # The parents' MTU and state: follow parents too (an entry without mtu and link_state removes ours); a parent
+    # that is not listed keeps whatever file it has.
+    for parent in sorted(desired.parents):
+        entry = desired.parents[parent]
+        path = _persist.join(dropin_dir(parent), names.settings)
+        content = parent_settings(entry)
+        if content is not None:
+            result.write(directory, path, content)
+        elif path in listing:
+            result.drop(directory, path)
+        if entry.get("link_state") is not None and systemd_version and systemd_version < ACTIVATION_POLICY_SYSTEMD:
+            result.warn(
+                "parents[%d] (%s): link_state is not persisted: systemd-networkd reads ActivationPolicy= from "
+                "systemd %d on, and this host has systemd %d"
+                % (entry["index"], parent, ACTIVATION_POLICY_SYSTEMD, systemd_version)
+            )
+
     # What is there and is not wanted.
     managed_dirs = {dropin_dir(parent) for parent in desired.managed}
     on_managed = set()
@@ -361,8 +396,8 @@ def plan(desired, prefix, directory, listing, mapping=None, reported=None, syste
             name = names.top_link(base)
         elif len(rel) == 2 and rel[0].endswith(".network.d"):
             name = names.conf_link(base)
-            if name is None and base == names.promisc:
-                # A flag of ours at a place that is no longer the parent's .network: stale when parents names it.
+            if name is None and base in (names.promisc, names.settings):
+                # A drop-in of ours at a place that is no longer the parent's .network: stale when parents names it.
                 parent = names.own_parent_name(rel[0][:-2])
                 if parent is not None and parent in desired.parents and networks.get(parent) != rel[0][:-2]:
                     result.drop(directory, path)

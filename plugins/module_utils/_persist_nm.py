@@ -11,7 +11,10 @@
 One keyfile connection per link, ``<prefix>link-<name>.nmconnection`` (mode 0600: NetworkManager ignores
 keyfiles that others can read). NetworkManager has no drop-ins and the parent's own connection is the
 administrator's, so the parents' promiscuous flag is a oneshot systemd unit of the collection,
-``<prefix>promisc@.service``, enabled per parent by a link in ``multi-user.target.wants/``.
+``<prefix>promisc@.service``, enabled per parent by a link in ``multi-user.target.wants/``, and a parent's MTU and
+administrative state a oneshot unit of its own, ``<prefix>parent-<parent>.service`` (the name escaped as in unit
+names), enabled the same way, that runs before the network is configured (``network-pre.target``: before
+NetworkManager activates the links that need the parent's MTU).
 """
 
 import posixpath
@@ -143,6 +146,38 @@ def promisc_unit():
     )
 
 
+def parent_unit(parent, mtu=None, link_state=None):
+    """The unit that sets a parent's MTU and administrative state at boot, or None when it has neither to set."""
+    commands = []
+    if mtu is not None:
+        commands.append("ExecStart=ip link set dev %s mtu %d\n" % (parent, mtu))
+    if link_state is not None:
+        commands.append("ExecStart=ip link set dev %s %s\n" % (parent, link_state))
+    if not commands:
+        return None
+    return "".join(
+        [
+            _persist.HEADER,
+            "# Sets the MTU and administrative state of %s, a macvlan parent, at boot, before the network is\n"
+            % parent,
+            "# configured (NetworkManager activates the macvlan links on it afterwards). %s must exist by then\n"
+            % parent,
+            "# (a NIC does); a parent that NetworkManager creates takes its MTU from its own connection.\n",
+            "[Unit]\n",
+            "Description=MTU and state of macvlan parent %s (hostnet.macvlan)\n" % parent,
+            "Wants=network-pre.target\n",
+            "Before=network-pre.target NetworkManager.service\n",
+            "After=systemd-udev-settle.service\n",
+            "\n",
+            "[Service]\n",
+            "Type=oneshot\n",
+            "RemainAfterExit=yes\n",
+        ]
+        + commands
+        + ["\n", "[Install]\n", "WantedBy=multi-user.target\n"]
+    )
+
+
 def systemd_escape(name):
     """An interface name as a unit instance, as ``systemd-escape`` writes it (no '/' in interface names)."""
     out = []
@@ -221,7 +256,7 @@ def plan(desired, prefix, directory, systemd_dir, listing):
     for parent in sorted(desired.parents):
         _persist.check_name(parent, "parents", STACK)
         path = _persist.join(wants, "%s%s.service" % (instance_prefix, systemd_escape(parent)))
-        if desired.parents[parent]:
+        if desired.parents[parent]["promisc"]:
             result.symlink(systemd_dir, path, unit)
         elif path in listing:
             result.drop(systemd_dir, path)
@@ -239,4 +274,25 @@ def plan(desired, prefix, directory, systemd_dir, listing):
         result.write(systemd_dir, unit, promisc_unit())
     elif unit in listing:
         result.drop(systemd_dir, unit)
+
+    # The parents' MTU and state: a unit and its link per parent listed with mtu or link_state; both removed for a
+    # parent listed without them; a parent that is not listed keeps its unit.
+    for parent in sorted(desired.parents):
+        entry = desired.parents[parent]
+        name = "%sparent-%s.service" % (prefix, systemd_escape(parent))
+        path, link = _persist.join(systemd_dir, name), _persist.join(wants, name)
+        content = parent_unit(parent, entry["mtu"], entry["link_state"])
+        if content is not None:
+            result.write(systemd_dir, path, content)
+            result.symlink(systemd_dir, link, path)
+        else:
+            for stale in (link, path):
+                if stale in listing:
+                    result.drop(systemd_dir, stale)
+        if entry["link_state"] == "down":
+            result.warn(
+                "parents[%d] (%s): link_state down is persisted by a unit that takes the parent down at boot, before "
+                "NetworkManager starts: if NetworkManager manages %s, it brings it up again when it activates its "
+                "connection (set that connection's autoconnect=false instead)" % (entry["index"], parent, parent)
+            )
     return result

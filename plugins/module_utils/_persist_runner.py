@@ -134,9 +134,14 @@ def scan_systemd(directory, prefix):
     found = entry(unit, read=True)
     if found is not None:
         listing[unit] = found
+    for name in _listdir(directory):
+        if name.startswith(prefix + "parent-") and name.endswith(".service"):  # a parent's MTU and state
+            found = entry(posixpath.join(directory, name), read=True)
+            if found is not None:
+                listing[posixpath.join(directory, name)] = found
     wants = posixpath.join(directory, _nm.WANTS)
     for name in _listdir(wants):
-        if name.startswith(prefix + "promisc@"):
+        if name.startswith((prefix + "promisc@", prefix + "parent-")):
             found = entry(posixpath.join(wants, name))
             if found is not None:
                 listing[posixpath.join(wants, name)] = found

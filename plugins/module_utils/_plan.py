@@ -560,8 +560,9 @@ def _children_after(name, snapshots, netns, entries, departing):
             if key in planned or key in departing or link["mtu"] is None:
                 continue
             where = " in %s" % ns_label(snapshot.ns) if foreign else ""
-            found.append((link["mtu"], "%s %s%s (not managed by this task)" % (link["kind"], link["name"], where),
-                          link["name"]))
+            found.append(
+                (link["mtu"], "%s %s%s (not managed by this task)" % (link["kind"], link["name"], where), link["name"])
+            )
     return found
 
 
