@@ -6,17 +6,25 @@
 
 DOCUMENTATION = r"""
 module: macvlan_persist
-short_description: Persist a host's macvlan links and parents' promiscuous flag for its network stack
+short_description: Persist a host's macvlan links and their parents' settings for its network stack
 version_added: 0.1.0
 description:
   - Writes the configuration files that make the host's network stack recreate the macvlan and macvtap links
-    of O(links), and the promiscuous flag of the parents in O(parents), at every boot. The same O(links) and
+    of O(links), and the promiscuous flag, MTU and state of the parents in O(parents), at every boot. The same
+    O(links) and
     O(parents) as M(hostnet.macvlan.macvlan_state), which applies them to the kernel now.
   - Three stacks (O(backend)), each with the files it reads. V(networkd) - systemd-networkd C(.netdev) and
     C(.network) files per link, and drop-ins in the parent's C(.network) directory that attach the links and set
-    the flag. V(networkmanager) - a keyfile connection per link, and a oneshot systemd unit for the flag.
-    V(ifupdown) - a file per link in the interfaces directory, with an C(auto) stanza whose commands create the
-    link at boot (networking.service) and with C(ifup), and a stanza per parent for the flag.
+    the flag (C(<prefix>promisc.conf)) and the MTU and state (C(<prefix>parent.conf) - C(MTUBytes=),
+    C(ActivationPolicy=), read by systemd 248 and later). V(networkmanager) - a keyfile connection per link, a
+    oneshot systemd unit for the flag, and a oneshot unit per parent for its MTU and state
+    (C(<prefix>parent-<parent>.service), run before the network is configured). V(ifupdown) - a file per link in
+    the interfaces directory, with an C(auto) stanza whose commands create the link at boot (networking.service)
+    and with C(ifup), and a stanza per parent for the flag, the MTU and the state.
+  - A parent's own configuration (its C(.network), its NetworkManager connection, its ifupdown stanza) is never
+    edited. With NetworkManager, a parent that NetworkManager itself activates takes the MTU and state of its
+    own connection when it activates it, and a parent NetworkManager creates (a bridge, a bond) does not exist
+    yet when the unit runs; both are limits of that backend (see docs/persistence.md).
   - Owns only files whose names start with O(prefix), only inside its directories. Files of links the task
     lists but does not write (C(state=absent), moved into another namespace, or on another parent) are
     removed; with O(purge), also the files of unlisted links on managed parents. Files of other prefixes, and
@@ -77,7 +85,8 @@ options:
       - Remove the files of links that O(links) does not list, when they are links on managed parents (those in
         O(parents) and those used by O(links)). Files of links on other parents stay. With no managed parents,
         purge removes nothing.
-      - Only link files. The flag of a parent follows O(parents) alone - V(true) writes it, V(false) removes it,
+      - Only link files. The files of a parent follow O(parents) alone - C(promisc=true) writes the flag, V(false)
+        removes it, C(mtu) and C(link_state) write the parent's settings and an entry without them removes them,
         and a parent that is not listed keeps what it has.
     type: bool
     default: false
@@ -123,7 +132,8 @@ options:
     default: /etc/network/interfaces.d
   systemd_dir:
     description:
-      - Directory of the systemd unit that sets the parents' promiscuous flag with NetworkManager (absolute).
+      - Directory of the systemd units that set the parents' promiscuous flag, MTU and state with NetworkManager
+        (absolute).
       - With O(backend=auto) and systemd not running, the enabled units are read here.
     type: path
     default: /etc/systemd/system

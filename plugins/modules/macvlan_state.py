@@ -9,10 +9,11 @@ module: macvlan_state
 short_description: The whole desired macvlan state of a host or network namespace, in one call
 version_added: 0.1.0
 description:
-  - Converges many macvlan and macvtap links, and the promiscuous flag of their parents, in one task.
-  - One netlink dump per namespace to observe, one plan, an ordered apply (parents' promiscuity first, then
-    creations, moves, in-place changes, re-creations, addresses and routes, deletions last), and one read-back
-    to verify. Cost grows linearly with the number of links; an idempotent run is a dump and a comparison.
+  - Converges many macvlan and macvtap links, and the promiscuous flag, MTU and state of their parents, in one
+    task.
+  - One netlink dump per namespace to observe, one plan, an ordered apply (parents' promiscuity, raised MTU and
+    C(up) first, then creations, moves, in-place changes, re-creations, addresses and routes, deletions, and last
+    the parents' lowered MTU and C(down)), and one read-back to verify. Cost grows linearly with the number of links; an idempotent run is a dump and a comparison.
   - A link the task deletes (O(links[].state=absent) or O(purge)) makes room on its parent, so a new link may
     take its MAC address and a passthru link may replace the parent's other links; such a deletion runs before
     the creations (the kernel would refuse the new link while the old one exists).
@@ -38,7 +39,7 @@ attributes:
     support: full
     description:
       - Shows what changes, before and after - a created or deleted link whole, a changed link by the attributes
-        that change, and the parents whose flag changes.
+        that change, and the parents that change (flag, MTU, state) by the attributes that change.
   idempotent:
     support: full
     description: A second run with the same options reports no change.
@@ -156,7 +157,9 @@ options:
         default: auto
   parents:
     description:
-      - Parent interfaces whose C(IFF_PROMISC) flag is managed. They are set first.
+      - Parent interfaces whose C(IFF_PROMISC) flag, MTU and administrative state are managed. Each parent may be
+        listed once; it must exist in O(netns). The collection never creates or deletes a parent.
+      - A parent's settings are read back and verified with the links, and rolled back with them.
     type: list
     elements: dict
     default: []
@@ -166,9 +169,26 @@ options:
         type: raw
         required: true
       promisc:
-        description: Whether the flag is set.
+        description: Whether the flag is set. Set first.
         type: bool
         default: true
+      mtu:
+        description:
+          - The parent's MTU. Omitted, the parent keeps its MTU.
+          - Raised before the links on it are created or changed (a link may then ask for the larger MTU in the
+            same task; check mode plans that too); lowered after every link change.
+          - Refused before anything changes when it is outside the range the device reports (C(IFLA_MIN_MTU) to
+            C(IFLA_MAX_MTU), Linux 4.19 and later; C(ip -d link) shows them as minmtu and maxmtu), or when it is
+            lowered below the MTU of a link on the parent (the MTU asked for in O(links), or the current MTU of a
+            link the task does not change or does not list), because the kernel would lower that link's MTU too.
+        type: int
+      link_state:
+        description:
+          - The parent's administrative state. Omitted, the parent keeps its state.
+          - V(up) is set before the links are created or changed, V(down) after. Taking a parent down also takes
+            its links' carrier down (their own state stays as asked) and drops the parent's addresses and routes.
+        type: str
+        choices: [up, down]
   purge:
     description:
       - Delete macvlan and macvtap links on managed parents that O(links) does not list.
@@ -265,6 +285,17 @@ EXAMPLES = r"""
         type: macvtap
     purge: true
 
+- name: Jumbo frames - raise the parent's MTU and create links that use it, in one task
+  hostnet.macvlan.macvlan_state:
+    parents:
+      - name: eth1
+        mtu: 9000
+        link_state: up
+    links:
+      - name: mv-storage
+        parent: eth1
+        mtu: 9000
+
 - name: Preview a change without touching the kernel
   hostnet.macvlan.macvlan_state:
     links:
@@ -317,11 +348,13 @@ truncated:
   type: list
   elements: str
 parents:
-  description: Each managed parent's flag and promiscuity counter (the counter is null in check mode).
+  description:
+    - Each listed parent's flag, promiscuity counter, MTU and administrative state, as read back (predicted in
+      check mode, where the counter is null).
   returned: success
   type: dict
   sample:
-    eth1: {name: eth1, promisc: true, promiscuity: 1}
+    eth1: {name: eth1, promisc: true, promiscuity: 1, mtu: 9000, link_state: up}
 purged:
   description: Names of the links purge deleted (or would delete, in check mode).
   returned: success
@@ -345,6 +378,7 @@ actions:
   elements: str
   sample:
     - "set promisc of eth1: False -> True in the host namespace"
+    - "set mtu of eth1: 1500 -> 9000 in the host namespace"
     - "create macvlan mv-web on eth1 (mode bridge, up) in the host namespace"
 rolled_back:
   description: On failure, the steps that undid the task's changes, last change first (at most 200 lines).
