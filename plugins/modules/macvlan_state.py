@@ -13,7 +13,8 @@ description:
     task.
   - One netlink dump per namespace to observe, one plan, an ordered apply (parents' promiscuity, raised MTU and
     C(up) first, then creations, moves, in-place changes, re-creations, addresses and routes, deletions, and last
-    the parents' lowered MTU and C(down)), and one read-back to verify. Cost grows linearly with the number of links; an idempotent run is a dump and a comparison.
+    the parents' lowered MTU and C(down)), and one read-back to verify. Cost grows linearly with the number of
+    links; an idempotent run is a dump and a comparison.
   - A link the task deletes (O(links[].state=absent) or O(purge)) makes room on its parent, so a new link may
     take its MAC address and a passthru link may replace the parent's other links; such a deletion runs before
     the creations (the kernel would refuse the new link while the old one exists).
