@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import subprocess
 
+import faults_helpers
 import pytest
-from faults_helpers import assert_clean_failure, faults  # noqa: F401 (the fixture)
+from faults_helpers import assert_clean_failure
 from oracle import assert_same, full_dump
 from role_helpers import NETWORKD, boot_networkd, converge_role, parse_ini, section
 from test_persist_module import PREFIX, converge, dirs, tree
+
+faults = faults_helpers.faults
 
 
 @pytest.fixture
@@ -173,7 +176,7 @@ def test_parent_link_state_down_and_up(lab, ansible_default, host):
     )
 
 
-def test_fault_after_the_parent_steps_rolls_back_exactly(lab, ansible_default, host, faults):  # noqa: F811
+def test_fault_after_the_parent_steps_rolls_back_exactly(lab, ansible_default, host, faults):
     """The parent is raised and its flag set (phase 0), a link created; the next creation fails: the journal undoes
     the link and then the parent's MTU and flag, and the full dump equals the one before."""
     lab.ip(host, "address", "add", "192.0.2.1/24", "dev", "p0")
@@ -198,7 +201,7 @@ def test_fault_after_the_parent_steps_rolls_back_exactly(lab, ansible_default, h
     assert_same(host, before)
 
 
-def test_fault_after_the_parent_goes_down_restores_its_addresses(lab, ansible_default, host, faults):  # noqa: F811
+def test_fault_after_the_parent_goes_down_restores_its_addresses(lab, ansible_default, host, faults):
     """The parent's MTU is lowered and it is taken down (the last phase: its addresses and routes go with it); the
     read-back then fails: the rollback brings it up with its MTU, addresses and routes, exactly as before."""
     lab.ip(host, "link", "set", "p0", "mtu", "9000")
