@@ -25,6 +25,7 @@ Layouts are the kernel's UAPI (include/uapi/linux/{netlink,rtnetlink,if_link,if_
 """
 
 import contextlib
+import ipaddress
 import os
 import socket
 import struct
@@ -145,6 +146,7 @@ U16 = struct.Struct("=H")
 U32 = struct.Struct("=I")
 I32 = struct.Struct("=i")
 IPV6_GROUPS = struct.Struct("!8H")  # an IPv6 address as eight 16-bit groups, network byte order
+IPV4_MAPPED_PREFIX = b"\0" * 10 + b"\xff\xff"  # ::ffff:0:0/96
 
 # How many times a dump the kernel marks as interrupted (the set changed while it was read) is restarted, and
 # the pause before each restart (it grows: another process, such as a container runtime creating links, is
@@ -210,9 +212,14 @@ def ipv6_text(raw):
     case hex without leading zeros, the longest run of two or more zero groups (the first of equal runs) as '::'.
 
     Written out instead of taken from inet_ntop(3), whose spelling is the C library's (glibc writes
-    ``::ffff:192.0.2.1`` where ipaddress writes ``::ffff:c000:201``), and instead of ipaddress, which costs ten
-    times as much: a namespace with a thousand links has thousands of addresses and routes to read on every run.
+    ``::ffff:192.0.2.1`` where ipaddress before Python 3.13 writes ``::ffff:c000:201``), and instead of ipaddress,
+    which costs ten times as much: a namespace with a thousand links has thousands of addresses and routes to read
+    on every run. IPv4-mapped addresses, whose spelling depends on the Python release, are left to ipaddress.
     """
+    if raw[:12] == IPV4_MAPPED_PREFIX:
+        # IPv4-mapped (::ffff:0:0/96): Python 3.13's ipaddress writes ::ffff:192.0.2.1, older ones ::ffff:c000:201.
+        # Rare enough to ask the running Python's ipaddress, so the spelling always equals _model's.
+        return ipaddress.IPv6Address(raw).compressed
     groups = IPV6_GROUPS.unpack(raw)
     best_start, best_len, run_start = -1, 1, -1
     for index, group in enumerate(groups):
