@@ -28,6 +28,7 @@ from importlib.util import find_spec
 from ansible_collections.hostnet.macvlan.plugins.module_utils import _model, _observed, _rtnl
 from ansible_collections.hostnet.macvlan.plugins.module_utils._netns import (  # noqa: F401 (re-exported)
     NetlinkFailure,
+    in_netns,
     ipv6_conf_path,
     open_netns_fd,
     read_sysctl,
@@ -222,13 +223,13 @@ class Session:
 
     def _socket(self, ns, option="netns"):
         if ns not in self._sockets:
-            self._sockets[ns] = _in_netns(ns, option, _rtnl.RtnlSocket)
+            self._sockets[ns] = in_netns(ns, option, _rtnl.RtnlSocket)
         return self._sockets[ns]
 
     def handle(self, ns, option="netns"):
         """The pyroute2 handle for namespace ``ns``."""
         if ns not in self._handles:
-            ipr = _in_netns(ns, option, pyroute2().IPRoute)
+            ipr = in_netns(ns, option, pyroute2().IPRoute)
             _fix_handle(ipr)
             self._handles[ns] = ipr
         return self._handles[ns]
@@ -704,35 +705,6 @@ class Session:
                 via = " via %s" % held["gateway"] if held.get("gateway") else ""
                 return "%s%s%s" % (name, via, " (%s)" % origin if origin else "")
         return None
-
-
-def _in_netns(ns, option, factory):
-    """``factory()`` called inside namespace ``ns`` (None: the module's own): a netlink socket stays bound to
-    the namespace it was created in."""
-    if ns is None:
-        return factory()
-    target = open_netns_fd(ns, option)
-    try:
-        home = os.open("/proc/self/ns/net", os.O_RDONLY)
-    except OSError:
-        os.close(target)
-        raise
-    try:
-        try:
-            setns(target)
-        except OSError as exc:
-            raise NetlinkFailure(
-                "%s: cannot enter network namespace %r: %s (entering a namespace needs root, CAP_SYS_ADMIN)"
-                % (option, ns, exc.strerror),
-                exc.errno,
-            ) from None
-        try:
-            return factory()
-        finally:
-            setns(home)
-    finally:
-        os.close(target)
-        os.close(home)
 
 
 def _macaddr_data(macs):

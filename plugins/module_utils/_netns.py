@@ -65,11 +65,11 @@ def ipv6_conf_path(link, key):
     return "%s/%s/%s" % (IPV6_CONF, link, key)
 
 
-def open_in_netns(ns, path, flags, option="netns"):
-    """``os.open(path, flags)`` inside namespace ``ns`` (None: the module's own). A file under /proc/sys/net belongs
-    to the namespace of the process that opens it: the descriptor keeps it after the process returns home."""
+def in_netns(ns, option, factory):
+    """``factory()`` called inside namespace ``ns`` (None: the module's own), then back home. What it opens stays
+    bound to that namespace: a netlink socket, or a file under /proc/sys/net."""
     if ns is None:
-        return os.open(path, flags)
+        return factory()
     target = open_netns_fd(ns, option)
     try:
         home = os.open("/proc/self/ns/net", os.O_RDONLY)
@@ -86,12 +86,18 @@ def open_in_netns(ns, path, flags, option="netns"):
                 exc.errno,
             ) from None
         try:
-            return os.open(path, flags)
+            return factory()
         finally:
             setns(home)
     finally:
         os.close(target)
         os.close(home)
+
+
+def open_in_netns(ns, path, flags, option="netns"):
+    """``os.open(path, flags)`` inside namespace ``ns`` (None: the module's own). A file under /proc/sys/net belongs
+    to the namespace of the process that opens it: the descriptor keeps it after the process returns home."""
+    return in_netns(ns, option, lambda: os.open(path, flags))
 
 
 def read_sysctl(ns, path):
