@@ -32,7 +32,6 @@ from ansible_collections.hostnet.macvlan.plugins.module_utils._netns import (  #
     ipv6_conf_path,
     open_netns_fd,
     read_sysctl,
-    setns,
     write_sysctl,
 )
 
