@@ -19,14 +19,6 @@ from test_persist_module import PREFIX, converge, dirs, tree
 faults = faults_helpers.faults
 
 
-@pytest.fixture
-def host(lab):
-    ns = lab.netns("host")
-    lab.veth(ns, "p0", "q0")
-    lab.veth(ns, "p1", "q1")
-    return ns
-
-
 def mtu(lab, ns, name):
     return lab.link(ns, name)["mtu"]
 
