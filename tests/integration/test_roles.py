@@ -158,6 +158,23 @@ def test_topology_refuses_duplicate_names_and_changes_nothing(lab, ansible_defau
     assert all_links(lab, ns) == before
 
 
+def test_topology_refuses_bad_link_options_with_the_index_and_changes_nothing(lab, ansible_default):
+    """The role's argument spec checks only that the links are dictionaries; the modules validate each link, once,
+    and name its index. Every refusal leaves the namespace as it was."""
+    ns = make_host(lab)
+    before = all_links(lab, ns)
+    for links, message in (
+        ([LINKS[0], dict(LINKS[1], moed="vepa")], "links[1]: unknown option 'moed'"),
+        ([LINKS[0], dict(LINKS[1], mtu=99999)], "links[1].mtu: 99999"),
+        ([LINKS[0], dict(LINKS[1], mode="bridged")], "links[1].mode"),
+        (["mv-web"], "macvlan_topology_links"),
+    ):
+        run = run_role(ansible_default, "macvlan_topology", **topology(ns, links))
+        assert run.failed, (links, run.output[-2000:])
+        assert message in run.failed[0]["msg"], (message, run.failed[0]["msg"])
+        assert all_links(lab, ns) == before
+
+
 def test_topology_accepts_eth0_in_two_namespaces(lab, ansible_default):
     """The commonest container layout: each container's eth0 is a macvlan of the host's p0."""
     ns = make_host(lab, parents=("p0",))
