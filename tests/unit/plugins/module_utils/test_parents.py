@@ -17,6 +17,7 @@ from ansible_collections.hostnet.macvlan.plugins.module_utils._model import (
     normalize_parents,
 )
 from ansible_collections.hostnet.macvlan.plugins.module_utils._observed import Snapshot
+from ansible_collections.hostnet.macvlan.tests.unit.plugins.module_utils.observed_links import macvlan, nic
 from ansible_collections.hostnet.macvlan.tests.unit.plugins.module_utils.test_persist_helpers import (
     IF,
     ND,
@@ -65,46 +66,11 @@ def test_a_parent_is_listed_once():
 
 # --- planning ----------------------------------------------------------------------------------------------
 
-PARENT = {
-    "name": "eth1",
-    "ifindex": 2,
-    "kind": "veth",
-    "mac_address": "52:54:00:00:00:01",
-    "mtu": 1500,
-    "min_mtu": 68,
-    "max_mtu": 9216,
-    "link_state": "up",
-    "operstate": "UP",
-    "promisc": False,
-    "promiscuity": 0,
-    "parent_ifindex": None,
-    "parent_netnsid": None,
-}
+PARENT = nic("eth1", 2, kind="veth", mac_address="52:54:00:00:00:01", min_mtu=68, max_mtu=9216)
 
 
 def child(name, ifindex, mtu=1500, **attrs):
-    link = {
-        "name": name,
-        "ifindex": ifindex,
-        "kind": "macvlan",
-        "mac_address": "02:00:00:00:00:%02x" % ifindex,
-        "mtu": mtu,
-        "link_state": "up",
-        "operstate": "UP",
-        "promisc": False,
-        "promiscuity": 0,
-        "parent_ifindex": 2,
-        "parent_netnsid": None,
-        "mode": "bridge",
-        "nopromisc": False,
-        "nodst": False,
-        "flags": 0,
-        "source_macs": [],
-        "bcqueuelen": 1000,
-        "bclim": 1,
-    }
-    link.update(attrs)
-    return link
+    return macvlan(name, ifindex, mtu=mtu, **attrs)
 
 
 def planned(links=(), parents=(), observed=(), parent=None):

@@ -8,46 +8,10 @@ from ansible_collections.hostnet.macvlan.plugins.module_utils import _plan
 from ansible_collections.hostnet.macvlan.plugins.module_utils._model import normalize_link
 from ansible_collections.hostnet.macvlan.plugins.module_utils._observed import Snapshot
 from ansible_collections.hostnet.macvlan.plugins.module_utils._plan import PlanError, plan_link
+from ansible_collections.hostnet.macvlan.tests.unit.plugins.module_utils.observed_links import macvlan as mv
+from ansible_collections.hostnet.macvlan.tests.unit.plugins.module_utils.observed_links import nic
 
-PARENT = {
-    "name": "eth1",
-    "ifindex": 2,
-    "kind": None,
-    "mac_address": "52:54:00:00:00:01",
-    "mtu": 1500,
-    "link_state": "up",
-    "operstate": "UP",
-    "promisc": True,
-    "promiscuity": 1,
-    "parent_ifindex": None,
-    "parent_netnsid": None,
-}
-
-
-def mv(name, ifindex, **attrs):
-    link = {
-        "name": name,
-        "ifindex": ifindex,
-        "kind": "macvlan",
-        "mac_address": "02:00:00:00:00:%02x" % ifindex,
-        "mtu": 1500,
-        "link_state": "up",
-        "operstate": "UP",
-        "promisc": False,
-        "promiscuity": 0,
-        "parent_ifindex": 2,
-        "parent_netnsid": None,
-        "mode": "bridge",
-        "nopromisc": False,
-        "nodst": False,
-        "flags": 0,
-        "source_macs": [],
-        "bcqueuelen": 1000,
-        "bcqueuelen_used": 1000,
-        "bclim": 1,
-    }
-    link.update(attrs)
-    return link
+PARENT = nic("eth1", 2, mac_address="52:54:00:00:00:01", promisc=True, promiscuity=1)
 
 
 def snap(*links, addresses=None, routes=None, ns=None):

@@ -7,24 +7,9 @@ import pytest
 
 from ansible_collections.hostnet.macvlan.plugins.module_utils import _model, _plan
 from ansible_collections.hostnet.macvlan.plugins.module_utils._observed import Snapshot
+from ansible_collections.hostnet.macvlan.tests.unit.plugins.module_utils.observed_links import nic
 
 MACHINE_ID = "0123456789abcdef0123456789abcdef"
-
-
-def nic(name, ifindex):
-    return {
-        "name": name,
-        "ifindex": ifindex,
-        "kind": None,
-        "mac_address": "52:54:00:00:00:%02x" % ifindex,
-        "mtu": 1500,
-        "link_state": "up",
-        "operstate": "UP",
-        "promisc": False,
-        "promiscuity": 0,
-        "parent_ifindex": None,
-        "parent_netnsid": None,
-    }
 
 
 def default_route(metric, gateway="192.0.2.1"):
