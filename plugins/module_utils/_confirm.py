@@ -28,8 +28,6 @@ replayed over a newer change would mix the two.
 """
 
 import contextlib
-import errno
-import fcntl
 import json
 import os
 import shutil
@@ -404,17 +402,8 @@ def _change_lock(change_id, timeout=600):
         yield None
         return
     try:
-        start = time.monotonic()
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except OSError as exc:
-                if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                    raise
-                if time.monotonic() - start > timeout:
-                    raise ConfirmError("change %s: another confirm or revert holds it" % change_id) from None
-                time.sleep(0.05)
+        if not _lock.take_flock(fd, time.monotonic(), timeout):
+            raise ConfirmError("change %s: another confirm or revert holds it" % change_id)
         # The file may have been removed (or replaced) while we waited.
         try:
             same = os.fstat(fd).st_ino == os.stat(path).st_ino

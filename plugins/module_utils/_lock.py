@@ -53,6 +53,26 @@ def describe(ns):
     return "the host namespace" if ns is None else "netns %s" % ns
 
 
+def take_flock(fd, start, timeout):
+    """Take an exclusive flock on ``fd``: True once taken, False when ``timeout`` seconds since ``start``
+    (time.monotonic()) passed first. It polls with a pause that doubles up to half a second instead of blocking in
+    the kernel, so the timeout holds and signals are handled. An error other than "another holds it" is raised
+    (OSError)."""
+    pause = _FIRST_PAUSE
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except OSError as exc:
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise
+        elapsed = time.monotonic() - start
+        if elapsed >= timeout:
+            return False
+        time.sleep(min(pause, max(0.0, timeout - elapsed)))
+        pause = min(pause * 2, _MAX_PAUSE)
+
+
 class NamespaceLocks:
     """Exclusive locks on the namespaces ``namespaces`` (an iterable of names/paths; None is the process's
     own), taken in a global order; a context manager. ``timeout`` is in seconds (0: fail at once when held).
@@ -112,23 +132,16 @@ class NamespaceLocks:
         self.waited = time.monotonic() - start
 
     def _wait(self, fd, ns, start):
-        pause = _FIRST_PAUSE
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        try:
+            if take_flock(fd, start, self.timeout):
                 return
-            except OSError as exc:
-                if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                    raise LockError("cannot lock %s: %s" % (describe(ns), exc.strerror or exc)) from None
-            elapsed = time.monotonic() - start
-            if elapsed >= self.timeout:
-                raise LockError(
-                    "%s: another hostnet.macvlan run%s has been changing %s for the last %.0f s and still holds its "
-                    "lock; runs on one namespace take turns. Wait for it to finish, or raise %s (now %s)"
-                    % (self.option, _holder(fd), describe(ns), elapsed, self.option, self.timeout)
-                )
-            time.sleep(min(pause, max(0.0, self.timeout - elapsed)))
-            pause = min(pause * 2, _MAX_PAUSE)
+        except OSError as exc:
+            raise LockError("cannot lock %s: %s" % (describe(ns), exc.strerror or exc)) from None
+        raise LockError(
+            "%s: another hostnet.macvlan run%s has been changing %s for the last %.0f s and still holds its "
+            "lock; runs on one namespace take turns. Wait for it to finish, or raise %s (now %s)"
+            % (self.option, _holder(fd), describe(ns), time.monotonic() - start, self.option, self.timeout)
+        )
 
     def release(self):
         for fd in reversed(self._fds):
