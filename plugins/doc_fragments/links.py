@@ -7,14 +7,16 @@ from __future__ import annotations
 
 
 class ModuleDocFragment:
-    # The links and parents options, shared by the modules that take a host's whole macvlan state
-    # (macvlan_state applies it, macvlan_persist persists it).
+    # The links option, shared by the modules that take a host's whole macvlan state (macvlan_state applies it,
+    # macvlan_persist persists it): one text for both. Their parents options differ (applied vs persisted) and stay
+    # in each module.
     DOCUMENTATION = r"""
 options:
   links:
     description:
-      - The links, with the options of M(hostnet.macvlan.macvlan) (except O(hostnet.macvlan.macvlan#module:netns)
-        and O(hostnet.macvlan.macvlan#module:lock_timeout)). See that module for each option's meaning.
+      - The links, with the options of M(hostnet.macvlan.macvlan) (except O(hostnet.macvlan.macvlan#module:netns),
+        which is O(netns) here for all links, and O(hostnet.macvlan.macvlan#module:lock_timeout)). See that module
+        for each option's meaning.
       - Each link name may appear once (per namespace it lives in). At most one link per parent may be
         V(passthru), and then it must be the parent's only link. MAC addresses must be unique per parent, and all
         links on one parent must agree on C(bclim), a property of the parent.
@@ -23,14 +25,20 @@ options:
     default: []
     suboptions:
       name:
-        description: Link name (a string; taken as given, and checked like the kernel checks it).
+        description:
+          - Link name (a string; at most 15 bytes, no C(/), C(:), C(%), white space or control characters).
+          - Names are unique per namespace the links live in, so two links named C(eth0) may exist when their
+            C(link_netns) differ.
         type: raw
         required: true
       parent:
         description:
-          - Parent interface in O(netns) (a string); required when C(state=present).
-          - V(default) is the interface of the IPv4 default route (main table, lowest metric), resolved on every
-            run and reported in C(resolved); no default route, or a tie, is an error.
+          - Parent interface in O(netns) (a string); required when C(state=present). It must be an Ethernet
+            interface (not the loopback, a tunnel or another macvlan).
+          - A link with C(link_netns) set may have the same name as its parent (a container's C(eth0) on the
+            host's C(eth0)).
+          - V(default) is the interface of the IPv4 default route of O(netns) (main table, lowest metric), resolved
+            on every run and reported in the C(resolved) result of M(hostnet.macvlan.macvlan_state); no default route, or a tie, is an error that changes nothing.
         type: raw
       type:
         description: V(macvlan) or V(macvtap).
@@ -57,7 +65,7 @@ options:
           - Unicast MAC address; omit to keep the current one.
           - V(stable) derives a locally administered address from the machine id (C(/etc/machine-id)), the
             namespace the link lives in and its name, the same whenever the link is re-created on this host;
-            reported in C(resolved).
+            reported in the C(resolved) result of M(hostnet.macvlan.macvlan_state).
         type: str
       mtu:
         description: MTU, at most the parent's; omit to keep the current one.
@@ -79,10 +87,10 @@ options:
         description: Broadcast cutoff of the parent's port (Linux 6.4), shared by all its links.
         type: int
       allmulticast:
-        description: Receive all multicast frames (C(IFF_ALLMULTI)); omit to leave it as it is (new links, off).
+        description: Receive all multicast frames (C(IFF_ALLMULTI)); omit to leave it as it is (new links have it off).
         type: bool
       multicast:
-        description: The multicast flag (C(IFF_MULTICAST)); omit to leave it as it is (new links, on).
+        description: The multicast flag (C(IFF_MULTICAST)); omit to leave it as it is (new links have it on).
         type: bool
       ipv6_disabled:
         description: IPv6 off on the link (C(net.ipv6.conf.<link>.disable_ipv6)); omit to leave it as it is.
@@ -116,32 +124,4 @@ options:
         type: str
         choices: [auto, never]
         default: auto
-  parents:
-    description:
-      - Parent interfaces whose C(IFF_PROMISC) flag, MTU and administrative state are managed. They are set first
-        (a lowered MTU and V(down) last). Each parent may be listed once.
-      - What each persistence backend writes for them is in the macvlan_persist module's description and in
-        docs/persistence.md.
-    type: list
-    elements: dict
-    default: []
-    suboptions:
-      name:
-        description: Interface name in O(netns) (a string).
-        type: raw
-        required: true
-      promisc:
-        description: Whether the flag is set.
-        type: bool
-        default: true
-      mtu:
-        description:
-          - The parent's MTU (68 to 65535, and within the range the device reports). Omitted, the parent's MTU is
-            not managed.
-          - It may not be lower than the MTU of a link on the parent.
-        type: int
-      link_state:
-        description: The parent's administrative state. Omitted, it is not managed.
-        type: str
-        choices: [up, down]
 """

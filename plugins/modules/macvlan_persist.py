@@ -80,6 +80,34 @@ options:
     type: str
     choices: [auto, networkd, networkmanager, ifupdown]
     default: auto
+  parents:
+    description:
+      - Parent interfaces whose C(IFF_PROMISC) flag, MTU and administrative state are managed. They are set first
+        (a lowered MTU and V(down) last). Each parent may be listed once.
+      - What each persistence backend writes for them is in the macvlan_persist module's description and in
+        docs/persistence.md.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description: Interface name in O(netns) (a string).
+        type: raw
+        required: true
+      promisc:
+        description: Whether the flag is set.
+        type: bool
+        default: true
+      mtu:
+        description:
+          - The parent's MTU (68 to 65535, and within the range the device reports). Omitted, the parent's MTU is
+            not managed.
+          - It may not be lower than the MTU of a link on the parent.
+        type: int
+      link_state:
+        description: The parent's administrative state. Omitted, it is not managed.
+        type: str
+        choices: [up, down]
   purge:
     description:
       - Remove the files of links that O(links) does not list, when they are links on managed parents (those in
