@@ -32,12 +32,19 @@ if shutil.which("ip") is None:
 
 
 def _collections_path():
-    """A directory holding ansible_collections/hostnet/macvlan pointing at this checkout."""
+    """A directory holding ansible_collections/hostnet/macvlan pointing at this checkout.
+
+    In a fresh checkout the pytest-xdist workers all get here at once: the link is made under a name of this
+    process and renamed into place (atomic), so a worker that finds another's link, or loses the race, is fine.
+    """
     root = REPO / ".build" / "collections"
     link = root / "ansible_collections" / "hostnet" / "macvlan"
     link.parent.mkdir(parents=True, exist_ok=True)
-    if not link.exists():
-        link.symlink_to(REPO, target_is_directory=True)
+    if not (link.is_symlink() and link.resolve() == REPO):
+        new = link.with_name("%s.%d.tmp" % (link.name, os.getpid()))
+        new.unlink(missing_ok=True)
+        new.symlink_to(REPO, target_is_directory=True)
+        os.replace(new, link)
     return str(root)
 
 
