@@ -82,10 +82,9 @@ options:
     default: auto
   parents:
     description:
-      - Parent interfaces whose C(IFF_PROMISC) flag, MTU and administrative state are managed. They are set first
-        (a lowered MTU and V(down) last). Each parent may be listed once.
-      - What each persistence backend writes for them is in the macvlan_persist module's description and in
-        docs/persistence.md.
+      - Parent interfaces whose C(IFF_PROMISC) flag, MTU and administrative state are persisted - the
+        O(hostnet.macvlan.macvlan_state#module:parents) of the same host. Each parent may be listed once.
+      - What each persistence backend writes for them is in the description above and in docs/persistence.md.
     type: list
     elements: dict
     default: []
