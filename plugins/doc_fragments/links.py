@@ -38,7 +38,8 @@ options:
           - A link with C(link_netns) set may have the same name as its parent (a container's C(eth0) on the
             host's C(eth0)).
           - V(default) is the interface of the IPv4 default route of O(netns) (main table, lowest metric), resolved
-            on every run and reported in the C(resolved) result of M(hostnet.macvlan.macvlan_state); no default route, or a tie, is an error that changes nothing.
+            on every run and reported in the C(resolved) result of M(hostnet.macvlan.macvlan_state); no default
+            route, or a tie, is an error that changes nothing.
         type: raw
       type:
         description: V(macvlan) or V(macvtap).
