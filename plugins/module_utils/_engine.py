@@ -186,15 +186,29 @@ class LinkEngine:
 
     # -- observe --------------------------------------------------------------------------------------
 
-    def observe(self, specs, netns=None):
-        """One dump each of links, addresses and routes per namespace involved."""
+    def observe(self, specs, netns=None, l3=True):
+        """One dump each of links, addresses and routes (``l3`` false: links only) per namespace involved."""
         snapshots = {}
         for ns in namespaces_of(specs, netns):
             self._open(ns, specs)
-            snapshots[ns] = self.session.observe(ns)
+            snapshots[ns] = self.session.observe(ns, addresses=l3, routes=l3)
             if ns != netns:
                 snapshots[ns].peer_nsid = self.session.peer_nsid(ns, netns)
         return snapshots
+
+    def needs_l3(self, specs, purge=False, protect=None, views_of_unchanged=False):
+        """Whether planning needs the addresses and routes before it knows whether anything changes: a link that
+        names addresses or routes, resolves ``parent: default`` (from the routes) or is deleted (its view), purge,
+        protect, the single-link module (its result is the link's view) or the views of unchanged links. Without
+        them an unchanged run reads links only; a run with changes reads the rest before it plans again."""
+        if not self.multi or purge or protect or views_of_unchanged:
+            return True
+        for spec in specs:
+            if spec["state"] == "absent" or spec.get("parent_default"):
+                return True
+            if spec.get("addresses") is not None or spec.get("routes") is not None:
+                return True
+        return False
 
     def _open(self, ns, specs):
         option = "netns"
@@ -307,8 +321,11 @@ class LinkEngine:
         lock_timeout=None,
         protect=None,
         confirm_timeout=None,
+        views_of_unchanged=False,
     ):
         """Lock, observe, plan, apply in phases, read back, verify; roll back on any failure.
+
+        ``views_of_unchanged``: the caller reports unchanged links whole (their addresses and routes included).
 
         Returns (entries, parent_entries, after) where ``after`` is the read-back snapshots (the observed ones when
         there was nothing to do), or None in check mode with changes planned. Raises EngineError, after rolling
@@ -317,13 +334,20 @@ class LinkEngine:
         canonical_namespaces(specs, netns)
         self.confirmation = None
         with _Locked(namespaces_of(specs, netns), lock_timeout, self.check_mode):
-            snapshots = self.observe(specs, netns)
+            l3 = self.needs_l3(specs, purge, protect, views_of_unchanged)
+            snapshots = self.observe(specs, netns, l3=l3)
             self.resolved = self.resolve(specs, snapshots)
             entries, parent_entries = self.plan(specs, snapshots, parents, netns, purge, purge_exclude)
+            actions = _plan.order_actions([a for e in parent_entries + entries for a in e["actions"]])
+            if actions and not l3:
+                # A change: its views, journal and read-back need the addresses and routes too (one dump each).
+                for snapshot in snapshots.values():
+                    self.session.observe_l3(snapshot)
+                entries, parent_entries = self.plan(specs, snapshots, parents, netns, purge, purge_exclude)
+                actions = _plan.order_actions([a for e in parent_entries + entries for a in e["actions"]])
             if protect:
                 self.check_protected(entries, parent_entries, snapshots[netns], protect, netns)
             self.check_ipv6(entries)
-            actions = _plan.order_actions([a for e in parent_entries + entries for a in e["actions"]])
             if not actions:
                 return entries, parent_entries, snapshots  # nothing to do: what was observed is the result
             if self.check_mode:

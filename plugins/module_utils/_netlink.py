@@ -299,7 +299,13 @@ class Session:
 
     def observe(self, ns, addresses=True, routes=True):
         """One dump of links (and of addresses and routes when asked) of namespace ``ns``."""
-        links = self.dump_links(ns)
+        snapshot = _observed.Snapshot(ns, self.dump_links(ns))
+        self.observe_l3(snapshot, addresses, routes)
+        return snapshot
+
+    def observe_l3(self, snapshot, addresses=True, routes=True):
+        """Add one dump of the addresses and one of the routes of the snapshot's namespace to ``snapshot``."""
+        ns = snapshot.ns
         addr_map = route_map = unmanaged = None
         if addresses:
             addr_map = {}
@@ -313,7 +319,7 @@ class Session:
                     unmanaged.setdefault(oif, []).append(dict(route, proto=proto))
                 else:
                     route_map.setdefault(oif, []).append(route)
-        return _observed.Snapshot(ns, links, addr_map, route_map, unmanaged)
+        snapshot.set_l3(addr_map, route_map, unmanaged)
 
     def capture(self, ns):
         """The complete record of a namespace (``_observed.Capture``): links, every address and every route of

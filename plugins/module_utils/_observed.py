@@ -33,19 +33,23 @@ class Snapshot:
         self.ns = ns
         self.links = {link["name"]: link for link in links}
         self.by_index = {link["ifindex"]: link for link in links}
+        self._uppers = None
+        self._children = None
+        self._siblings = {}
+        self.set_l3(addresses, routes, unmanaged_routes)
+        # The id under which this namespace knows the namespace the parents live in (set by the engine when
+        # the two differ): a link here whose IFLA_LINK_NETNSID equals it has its parent there.
+        self.peer_nsid = None
+
+    def set_l3(self, addresses, routes, unmanaged_routes=None):
+        """The addresses and routes (None: not dumped), set when the snapshot is made or added later."""
         self.addresses = addresses  # {ifindex: [cidr, ...]} or None when not dumped
         self.routes = routes  # {ifindex: [route, ...]} the main table's managed routes, or None when not dumped
         # {ifindex: [route, ...]}: the main table's routes of the kernel (connected subnets), RA and DHCP
         self.unmanaged_routes = unmanaged_routes or {}
-        self._holders = None
-        self._uppers = None
-        self._children = None
-        self._siblings = {}
         self._sorted_addresses = {}
         self._sorted_routes = {}
-        # The id under which this namespace knows the namespace the parents live in (set by the engine when
-        # the two differ): a link here whose IFLA_LINK_NETNSID equals it has its parent there.
-        self.peer_nsid = None
+        self._holders = None  # route_holders' index, from the routes
 
     def link_addresses(self, name):
         """The link's static addresses, sorted (sorted once per link and snapshot; a new list each call)."""

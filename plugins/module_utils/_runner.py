@@ -268,6 +268,7 @@ def run_state_module(module):
                 lock_timeout=params["lock_timeout"],
                 protect=protect,
                 confirm_timeout=confirm_timeout,
+                views_of_unchanged=params["return_links"] == "all",
             )
     except EngineError as exc:
         fail_json(module, str(exc), **exc.result)

@@ -341,3 +341,39 @@ def test_failure_after_an_early_delete_restores_the_old_link(lab, ansible_defaul
     assert lab.state(host) == before  # re-created with its old index and everything else
     assert lab.link(host, "mv-old")["address"] == mac and lab.link(host, "mv-new") is None
     assert macvlans(lab, host) == {"mv-old": ("p0", "bridge")} and "UP" in lab.link(host, "mv-old")["flags"]
+
+
+def global_addresses(view):
+    """A result's addresses of a link without its IPv6 link-local one (the kernel's own)."""
+    return [cidr for cidr in view["addresses"] if not cidr.startswith("fe80:")]
+
+
+def test_links_that_name_no_addresses_are_read_without_them_unless_needed(lab, ansible, host):
+    """A run whose links name no addresses or routes reads the links alone while nothing changes (the addresses
+    and routes are dumped only when the task needs them); what it reports and changes stays the same:
+    ``return_links: all`` still shows the kernel's addresses and routes, and a change (the MTU) keeps them and
+    reports them, read back. iproute2 is the oracle."""
+    full = {
+        "name": "mv0",
+        "parent": "p0",
+        "addresses": ["192.0.2.10/24"],
+        "routes": [{"dest": "198.51.100.0/24", "gateway": "192.0.2.1"}],
+    }
+    ansible.converge("macvlan_state", netns=host, links=[full])
+    bare = {"name": "mv0", "parent": "p0"}
+
+    unchanged = ansible.run("macvlan_state", netns=host, links=[bare], return_links="all")
+    assert not unchanged.get("failed") and unchanged["changed"] is False, unchanged
+    [view] = unchanged["links"]
+    assert global_addresses(view) == ["192.0.2.10/24"], view
+    assert [route["dest"] for route in view["routes"]] == ["198.51.100.0/24"], view
+    quiet = ansible.run("macvlan_state", netns=host, links=[bare])
+    assert quiet["changed"] is False and quiet["links"] == [] and quiet["links_changed"] == 0, quiet
+
+    changed = ansible.converge("macvlan_state", netns=host, links=[dict(bare, mtu=1400)])
+    assert changed["changed"] is True and changed["actions"] == ["set mtu of mv0: 1500 -> 1400 in netns %s" % host]
+    [view] = changed["links"]
+    assert view["mtu"] == 1400 and global_addresses(view) == ["192.0.2.10/24"], view
+    assert lab.link(host, "mv0")["mtu"] == 1400
+    assert lab.addresses(host, "mv0") == ["192.0.2.10/24"]
+    assert [route["dst"] for route in lab.routes(host, "mv0") if route.get("gateway")] == ["198.51.100.0/24"]
