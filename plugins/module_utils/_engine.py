@@ -338,13 +338,13 @@ class LinkEngine:
             snapshots = self.observe(specs, netns, l3=l3)
             self.resolved = self.resolve(specs, snapshots)
             entries, parent_entries = self.plan(specs, snapshots, parents, netns, purge, purge_exclude)
-            actions = _plan.order_actions([a for e in parent_entries + entries for a in e["actions"]])
+            actions = planned_actions(entries, parent_entries)
             if actions and not l3:
                 # A change: its views, journal and read-back need the addresses and routes too (one dump each).
                 for snapshot in snapshots.values():
                     self.session.observe_l3(snapshot)
                 entries, parent_entries = self.plan(specs, snapshots, parents, netns, purge, purge_exclude)
-                actions = _plan.order_actions([a for e in parent_entries + entries for a in e["actions"]])
+                actions = planned_actions(entries, parent_entries)
             if protect:
                 self.check_protected(entries, parent_entries, snapshots[netns], protect, netns)
             self.check_ipv6(entries)
@@ -511,6 +511,11 @@ class LinkEngine:
         if link is None or link["kind"] not in _plan.MACVLAN_KINDS:
             return None
         return _plan.link_view(link, where, work)
+
+
+def planned_actions(entries, parent_entries):
+    """Every action of a plan (parents' and links'), in the order they are applied."""
+    return _plan.order_actions([a for e in parent_entries + entries for a in e["actions"]])
 
 
 def _views(entries, snapshots):

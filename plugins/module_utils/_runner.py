@@ -18,7 +18,7 @@ from ansible_collections.hostnet.macvlan.plugins.module_utils import (
     _plan,
     _results,
 )
-from ansible_collections.hostnet.macvlan.plugins.module_utils._engine import EngineError, LinkEngine
+from ansible_collections.hostnet.macvlan.plugins.module_utils._engine import EngineError, LinkEngine, planned_actions
 from ansible_collections.hostnet.macvlan.plugins.module_utils._options import LINK_KEYS
 
 exit_json = _results.exit_json
@@ -275,7 +275,7 @@ def run_state_module(module):
     except _netlink.NetlinkFailure as exc:
         fail_json(module, str(exc))
 
-    actions = _plan.order_actions([a for e in parent_entries + entries for a in e["actions"]])
+    actions = planned_actions(entries, parent_entries)
     wanted = params["return_links"]
     links = []
     before_links = {}
