@@ -35,13 +35,13 @@ import sys
 import time
 import uuid
 
-from ansible_collections.hostnet.macvlan.plugins.module_utils import _journal, _lock
+from ansible_collections.hostnet.macvlan.plugins.module_utils import _boot, _journal, _lock
 
-STATE_DIR = "/run/hostnet-macvlan"
 MAX_TIMEOUT = 86400
 UNIT_PREFIX = "hostnet-macvlan-revert-"
 # The module_utils a revert needs (and what they import); copied next to the journal for the revert process.
 HELPER_MODULES = (
+    "_boot",
     "_confirm",
     "_journal",
     "_lock",
@@ -52,7 +52,7 @@ HELPER_MODULES = (
     "_plan",
     "_rtnl",
 )
-PACKAGE = "ansible_collections.hostnet.macvlan.plugins.module_utils"
+PACKAGE = _boot.PACKAGE
 BOOT = (
     "import sys; sys.path.insert(0, %r); "
     "from ansible_collections.hostnet.macvlan.plugins.module_utils import _confirm; "
@@ -64,8 +64,7 @@ class ConfirmError(Exception):
     """A confirm operation could not be done; the message says why."""
 
 
-def state_dir():
-    return os.environ.get("HOSTNET_MACVLAN_STATE_DIR", STATE_DIR)
+state_dir = _boot.state_dir
 
 
 def _pending_dir():

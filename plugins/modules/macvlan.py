@@ -23,6 +23,7 @@ description:
 author:
   - hostnet.macvlan maintainers (@hostnet)
 extends_documentation_fragment:
+  - hostnet.macvlan.bytecode_cache
   - hostnet.macvlan.netns
   - hostnet.macvlan.lock
   - hostnet.macvlan.pyroute2
@@ -444,6 +445,10 @@ not_restored:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.hostnet.macvlan.plugins.module_utils import _boot
+
+_boot.use_bytecode_cache()  # first: the collection's code below then loads without compiling (see _boot)
 
 from ansible_collections.hostnet.macvlan.plugins.module_utils._options import LINK_OPTIONS
 from ansible_collections.hostnet.macvlan.plugins.module_utils._runner import run_link_module

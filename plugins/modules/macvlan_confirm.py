@@ -17,6 +17,8 @@ description:
     not an error - the task reports no change.
   - Confirming a change that already reverted by itself fails, saying when and why it reverted - the change is
     gone and a playbook must not go on as if it stayed.
+extends_documentation_fragment:
+  - hostnet.macvlan.bytecode_cache
 author:
   - hostnet.macvlan maintainers (@hostnet)
 attributes:
@@ -123,6 +125,10 @@ last_revert:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.hostnet.macvlan.plugins.module_utils import _boot
+
+_boot.use_bytecode_cache()  # first: the collection's code below then loads without compiling (see _boot)
 
 from ansible_collections.hostnet.macvlan.plugins.module_utils._options import CONFIRM_OPTIONS
 from ansible_collections.hostnet.macvlan.plugins.module_utils._runner import run_confirm_module

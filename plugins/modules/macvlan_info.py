@@ -15,6 +15,7 @@ description:
 author:
   - hostnet.macvlan maintainers (@hostnet)
 extends_documentation_fragment:
+  - hostnet.macvlan.bytecode_cache
   - hostnet.macvlan.netns
 attributes:
   check_mode:
@@ -172,6 +173,10 @@ kernel:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.hostnet.macvlan.plugins.module_utils import _boot
+
+_boot.use_bytecode_cache()  # first: the collection's code below then loads without compiling (see _boot)
 
 from ansible_collections.hostnet.macvlan.plugins.module_utils._options import INFO_OPTIONS
 from ansible_collections.hostnet.macvlan.plugins.module_utils._runner import run_info_module

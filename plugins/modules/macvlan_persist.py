@@ -42,6 +42,7 @@ description:
 author:
   - hostnet.macvlan maintainers (@hostnet)
 extends_documentation_fragment:
+  - hostnet.macvlan.bytecode_cache
   - hostnet.macvlan.links
 notes:
   - Needs no pyroute2 and does not talk to the kernel. Writing needs root.
@@ -270,6 +271,10 @@ reloaded:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.hostnet.macvlan.plugins.module_utils import _boot
+
+_boot.use_bytecode_cache()  # first: the collection's code below then loads without compiling (see _boot)
 
 from ansible_collections.hostnet.macvlan.plugins.module_utils._options import (
     LINKS_OPTION,

@@ -17,6 +17,7 @@ description:
 author:
   - hostnet.macvlan maintainers (@hostnet)
 extends_documentation_fragment:
+  - hostnet.macvlan.bytecode_cache
   - hostnet.macvlan.netns
   - hostnet.macvlan.lock
   - hostnet.macvlan.pyroute2
@@ -82,6 +83,10 @@ actions:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.hostnet.macvlan.plugins.module_utils import _boot
+
+_boot.use_bytecode_cache()  # first: the collection's code below then loads without compiling (see _boot)
 
 from ansible_collections.hostnet.macvlan.plugins.module_utils._options import PROMISC_OPTIONS
 from ansible_collections.hostnet.macvlan.plugins.module_utils._runner import run_promisc_module

@@ -18,6 +18,7 @@ description:
 author:
   - hostnet.macvlan maintainers (@hostnet)
 extends_documentation_fragment:
+  - hostnet.macvlan.bytecode_cache
   - hostnet.macvlan.netns
 requirements:
   - Root or C(CAP_NET_RAW) on the managed node (raw ICMP sockets); root to enter another namespace.
@@ -110,6 +111,10 @@ dest:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.hostnet.macvlan.plugins.module_utils import _boot
+
+_boot.use_bytecode_cache()  # first: the collection's code below then loads without compiling (see _boot)
 
 from ansible_collections.hostnet.macvlan.plugins.module_utils._probe import ProbeError, probe
 

@@ -1,0 +1,197 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to the hostnet.macvlan collection
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+#
+# PRIVATE: this file is internal to the hostnet.macvlan collection. It is not a public API and may change
+# in any release without notice. Do not import it from other collections.
+
+"""What a module does before it imports the rest of the collection (standard library only, kept small: it is
+compiled from source on every run).
+
+Ansible ships a module to the managed node as a zip of source files, and Python compiles every file it imports
+from a zip again on every run: it cannot write ``__pycache__`` there. For this collection's ``module_utils``
+(about 270 KB of source for ``macvlan_state``) that is about 0.2 s of each run, more than the rest of an
+unchanged 1024-link run costs. ``use_bytecode_cache()`` keeps the compiled code of those files in a root-only
+directory under the state directory (``/run/hostnet-macvlan/bytecode``, on tmpfs: gone after a reboot), one
+entry per file named after the SHA-256 of the source the controller sent and the interpreter's bytecode magic.
+A run therefore executes exactly the code it was sent; an entry is only a faster way to get it. Nothing else is
+cached: Ansible's own ``module_utils`` and the module file are compiled as before.
+
+The cache is used only where it is safe: the directory and each entry must belong to the user running the module
+and be writable by nobody else (entries are opened without following symlinks), so another user can never place
+code there; anything unexpected (a foreign owner, a damaged entry, a read-only /run) falls back to compiling the
+source, silently, as Python would. ``HOSTNET_MACVLAN_BYTECODE_CACHE=off`` in the task's environment turns it off.
+Outside an AnsiballZ payload (unit tests, ``ansible-test``, a revert process running from files) it does nothing:
+there Python's own ``__pycache__`` applies.
+"""
+
+import contextlib
+import hashlib
+import importlib.abc
+import importlib.machinery
+import importlib.util
+import marshal
+import os
+import stat
+import sys
+import types
+import zipimport
+
+STATE_DIR = "/run/hostnet-macvlan"
+PACKAGE = "ansible_collections.hostnet.macvlan.plugins.module_utils"
+SWITCH = "HOSTNET_MACVLAN_BYTECODE_CACHE"
+# The magic number changes with the bytecode format; the cache tag names the interpreter (cpython-311).
+_TAG = "%s-%s" % (sys.implementation.cache_tag, importlib.util.MAGIC_NUMBER.hex())
+
+
+def state_dir():
+    """Where the collection keeps its root-only runtime files (pending changes, the bytecode cache)."""
+    return os.environ.get("HOSTNET_MACVLAN_STATE_DIR", STATE_DIR)
+
+
+def cache_dir():
+    return os.path.join(state_dir(), "bytecode")
+
+
+def use_bytecode_cache():
+    """Load the rest of this collection's module_utils through the cache (once per process). True when the cache
+    is in use."""
+    if os.environ.get(SWITCH, "").lower() in ("off", "0", "false", "no"):
+        return False
+    if not isinstance(globals().get("__loader__"), zipimport.zipimporter):
+        return False  # not an AnsiballZ payload: Python's own bytecode cache applies
+    if any(isinstance(finder, _Finder) for finder in sys.meta_path):
+        return True
+    directory = cache_dir()
+    if not _prepare(directory):
+        return False
+    # Just before Python's path finder, which finds the zip: a finder placed earlier (a test's fault hook, a
+    # coverage tool) still sees these modules first and can wrap this loader as it would wrap zipimport's.
+    finders = sys.meta_path
+    position = next((i for i, f in enumerate(finders) if f is importlib.machinery.PathFinder), len(finders))
+    finders.insert(position, _Finder(directory))
+    return True
+
+
+def _owned_private(st, kind):
+    """Owned by this user, of the expected kind, writable by nobody else."""
+    return kind(st.st_mode) and st.st_uid == os.geteuid() and not st.st_mode & 0o022
+
+
+def _prepare(directory):
+    """The cache directory and its parent exist, belong to this user and are closed to everyone else."""
+    try:
+        for path in (os.path.dirname(directory), directory):
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(path, 0o700)
+            st = os.lstat(path)
+            if not _owned_private(st, stat.S_ISDIR) or st.st_mode & 0o077:
+                return False
+    except OSError:
+        return False
+    return True
+
+
+class _Finder(importlib.abc.MetaPathFinder):
+    """Finds this collection's module_utils as usual (in the payload's zip) and gives them the caching loader."""
+
+    def __init__(self, directory):
+        self.directory = directory
+
+    def find_spec(self, fullname, path, target=None):
+        if path is None or not fullname.startswith(PACKAGE + ".") or fullname == __name__:
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
+        if spec is None or not isinstance(spec.loader, zipimport.zipimporter) or spec.submodule_search_locations:
+            return spec
+        cached = importlib.machinery.ModuleSpec(
+            fullname, _Loader(spec.loader, spec.origin, self.directory), origin=spec.origin
+        )
+        cached.has_location = True
+        return cached
+
+
+class _Loader(importlib.abc.Loader):
+    def __init__(self, archive, origin, directory):
+        self.archive = archive
+        self.origin = origin
+        self.directory = directory
+
+    def create_module(self, spec):
+        return None  # the default module object
+
+    def exec_module(self, module):
+        exec(self.get_code(module.__name__), module.__dict__)  # pylint: disable=exec-used
+
+    def get_source(self, fullname):
+        return self.archive.get_source(fullname)  # tracebacks show the source lines
+
+    def is_package(self, fullname):
+        return False
+
+    def get_code(self, fullname):
+        source = self.archive.get_data(self.origin)
+        entry = os.path.join(
+            self.directory, "%s.%s.%s" % (fullname.rpartition(".")[2], _TAG, hashlib.sha256(source).hexdigest())
+        )
+        code = _read(entry)
+        if code is None:
+            code = compile(source, self.origin, "exec", dont_inherit=True)
+            _write(entry, code)
+        else:
+            _fix_filename(code, self.origin)
+        return code
+
+
+def _read(entry):
+    """The code object stored at ``entry``, or None (missing, not ours, damaged)."""
+    try:
+        fd = os.open(entry, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        if not _owned_private(os.fstat(fd), stat.S_ISREG):
+            return None
+        chunks = []
+        while True:
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                break
+            chunks.append(chunk)
+        code = marshal.loads(b"".join(chunks))
+    except (OSError, EOFError, ValueError, TypeError):
+        return None
+    finally:
+        os.close(fd)
+    return code if isinstance(code, types.CodeType) else None
+
+
+def _write(entry, code):
+    """Store ``code`` at ``entry`` atomically (a private temporary file renamed into place) and remove the entries
+    of older sources of the same file. Failures only mean the next run compiles again."""
+    directory, name = os.path.split(entry)
+    tmp = "%s.%d.tmp" % (entry, os.getpid())
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        try:
+            data = memoryview(marshal.dumps(code))
+            while data:
+                data = data[os.write(fd, data) :]
+        finally:
+            os.close(fd)
+        os.replace(tmp, entry)
+        stem = name.rpartition(".")[0] + "."
+        for other in os.listdir(directory):
+            if other.startswith(stem) and other != name and not other.endswith(".tmp"):
+                os.unlink(os.path.join(directory, other))
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+
+
+def _fix_filename(code, origin):
+    """Tracebacks name this run's payload, as they would had the source been compiled now."""
+    fix = getattr(sys.modules.get("_imp"), "_fix_co_filename", None)
+    if fix is not None:
+        fix(code, origin)

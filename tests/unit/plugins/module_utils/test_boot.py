@@ -1,0 +1,204 @@
+"""_boot: the bytecode cache of the collection's module_utils inside an AnsiballZ payload (a zip).
+
+The loader is tried on a zip of its own (a module ``pkg/sample.py``); the whole path, finder included, in a fresh
+interpreter whose sys.path holds a zip of this checkout's module_utils, as Ansible ships them."""
+
+from __future__ import annotations
+
+import builtins
+import hashlib
+import json
+import marshal
+import os
+import subprocess
+import sys
+import zipfile
+import zipimport
+from pathlib import Path
+
+import pytest
+
+from ansible_collections.hostnet.macvlan.plugins.module_utils import _boot
+
+SOURCE = "VALUE = 6 * 7\n\ndef where():\n    return __file__\n"
+MODULE_UTILS = Path(_boot.__file__).resolve().parent
+
+
+def make_zip(path, files):
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, text in files.items():
+            archive.writestr(name, text)
+    return path
+
+
+@pytest.fixture
+def cache(tmp_path):
+    directory = tmp_path / "state" / "bytecode"
+    assert _boot._prepare(str(directory))
+    return directory
+
+
+def loader_for(tmp_path, cache, source=SOURCE, name="payload.zip"):
+    archive = make_zip(tmp_path / name, {"pkg/__init__.py": "", "pkg/sample.py": source})
+    origin = "%s/pkg/sample.py" % archive
+    return _boot._Loader(zipimport.zipimporter("%s/pkg" % archive), origin, str(cache)), origin
+
+
+def run(code):
+    namespace = {}
+    exec(code, namespace)
+    return namespace
+
+
+def entries(cache):
+    return sorted(p.name for p in cache.iterdir())
+
+
+def test_the_first_run_compiles_and_stores_a_private_entry_named_after_the_source(tmp_path, cache):
+    loader, origin = loader_for(tmp_path, cache)
+    code = loader.get_code("x.pkg.sample")
+    assert run(code)["VALUE"] == 42
+    assert code.co_filename == origin
+    (entry,) = cache.iterdir()
+    assert entry.name.startswith("sample.%s." % _boot._TAG)
+    assert entry.name.endswith(hashlib.sha256(SOURCE.encode()).hexdigest())
+    assert entry.stat().st_mode & 0o777 == 0o600
+    assert oct(cache.stat().st_mode & 0o777) == oct(0o700)
+
+
+def test_a_later_run_loads_the_entry_without_compiling(tmp_path, cache, monkeypatch):
+    loader, _origin = loader_for(tmp_path, cache)
+    loader.get_code("x.pkg.sample")
+    # The next payload lives elsewhere (Ansible unpacks every run into a new temporary directory).
+    later, later_origin = loader_for(tmp_path, cache, name="later.zip")
+
+    def no_compile(*args, **kwargs):
+        raise AssertionError("compiled although the entry was there")
+
+    monkeypatch.setattr(builtins, "compile", no_compile)
+    code = later.get_code("x.pkg.sample")
+    assert run(code)["VALUE"] == 42
+    assert code.co_filename == later_origin  # tracebacks name this run's payload
+
+
+def test_a_changed_source_gets_a_new_entry_and_the_old_one_goes(tmp_path, cache):
+    loader, _origin = loader_for(tmp_path, cache)
+    loader.get_code("x.pkg.sample")
+    old = entries(cache)
+    changed, _changed_origin = loader_for(tmp_path, cache, source="VALUE = 1\n", name="changed.zip")
+    assert run(changed.get_code("x.pkg.sample"))["VALUE"] == 1
+    assert len(entries(cache)) == 1 and entries(cache) != old
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(lambda p: p.write_bytes(b"\xffnot marshal data"), id="garbage"),
+        pytest.param(lambda p: p.write_bytes(p.read_bytes()[:20]), id="truncated"),
+        pytest.param(lambda p: p.write_bytes(marshal.dumps({"not": "code"})), id="not-code"),
+        pytest.param(lambda p: p.chmod(0o666), id="writable-by-others"),
+    ],
+)
+def test_an_entry_that_is_damaged_or_open_to_others_is_not_used_and_is_replaced(tmp_path, cache, damage):
+    loader, _origin = loader_for(tmp_path, cache)
+    loader.get_code("x.pkg.sample")
+    (entry,) = cache.iterdir()
+    damage(entry)
+    assert run(loader.get_code("x.pkg.sample"))["VALUE"] == 42
+    assert entry.stat().st_mode & 0o777 == 0o600
+    assert isinstance(marshal.loads(entry.read_bytes()), type(compile("", "", "exec")))
+
+
+def test_an_entry_that_is_a_symlink_is_not_followed(tmp_path, cache):
+    loader, _origin = loader_for(tmp_path, cache)
+    loader.get_code("x.pkg.sample")
+    (entry,) = cache.iterdir()
+    planted = tmp_path / "planted"
+    planted.write_bytes(marshal.dumps(compile("VALUE = 'planted'", "planted", "exec")))
+    entry.unlink()
+    entry.symlink_to(planted)
+    assert run(loader.get_code("x.pkg.sample"))["VALUE"] == 42
+
+
+@pytest.mark.parametrize("mode", [0o755, 0o770, 0o707])
+def test_a_cache_directory_open_to_others_is_refused(tmp_path, mode):
+    directory = tmp_path / "state" / "bytecode"
+    directory.mkdir(parents=True)
+    directory.chmod(mode)
+    assert _boot._prepare(str(directory)) is False
+
+
+def test_a_cache_directory_behind_a_symlink_is_refused(tmp_path):
+    real = tmp_path / "real"
+    real.mkdir(mode=0o700)
+    (tmp_path / "state").mkdir(mode=0o700)
+    (tmp_path / "state" / "bytecode").symlink_to(real)
+    assert _boot._prepare(str(tmp_path / "state" / "bytecode")) is False
+
+
+def test_a_cache_directory_that_cannot_be_made_is_no_error(tmp_path):
+    blocker = tmp_path / "state"
+    blocker.write_text("a file where the state directory would be")
+    assert _boot._prepare(str(blocker / "bytecode")) is False
+
+
+def test_outside_a_payload_nothing_is_installed(monkeypatch):
+    before = list(sys.meta_path)
+    assert _boot.use_bytecode_cache() is False  # imported from files here: Python's own cache applies
+    assert sys.meta_path == before
+
+
+# A fresh interpreter that imports this checkout's module_utils from a zip, as an AnsiballZ payload does.
+CHILD = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from ansible_collections.hostnet.macvlan.plugins.module_utils import _boot
+used = _boot.use_bytecode_cache()
+from ansible_collections.hostnet.macvlan.plugins.module_utils import _model
+print(json.dumps({"used": used, "loader": type(_model.__loader__).__name__, "file": _model.__file__,
+                  "mac": _model.normalize_mac("02:AA:bb:00:00:01", "mac_address")}))
+"""
+
+
+@pytest.fixture
+def payload(tmp_path):
+    files = {}
+    parts = _boot.PACKAGE.split(".")
+    for depth in range(1, len(parts) + 1):
+        files["/".join(parts[:depth]) + "/__init__.py"] = ""
+    for path in MODULE_UTILS.glob("_*.py"):
+        files["/".join(parts) + "/" + path.name] = path.read_text(encoding="utf-8")
+    return make_zip(tmp_path / "payload.zip", files)
+
+
+def child(payload, state, **env):
+    environ = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", _boot.SWITCH)}
+    environ.update(HOSTNET_MACVLAN_STATE_DIR=str(state), **env)
+    out = subprocess.run(
+        [sys.executable, "-I", "-c", CHILD, str(payload)],
+        env=environ,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return json.loads(out.stdout)
+
+
+def test_a_payload_loads_the_collection_through_the_cache(tmp_path, payload):
+    state = tmp_path / "state"
+    first = child(payload, state)
+    assert first["used"] is True and first["loader"] == "_Loader"
+    assert first["file"] == "%s/%s/_model.py" % (payload, _boot.PACKAGE.replace(".", "/"))
+    assert first["mac"] == "02:aa:bb:00:00:01"
+    stored = entries(state / "bytecode")
+    assert any(name.startswith("_model.") for name in stored)
+    second = child(payload, state)
+    assert second == first
+    assert entries(state / "bytecode") == stored
+
+
+def test_the_switch_turns_the_cache_off(tmp_path, payload):
+    state = tmp_path / "state"
+    result = child(payload, state, **{_boot.SWITCH: "off"})
+    assert result["used"] is False and result["loader"] == "zipimporter"
+    assert not (state / "bytecode").exists()
