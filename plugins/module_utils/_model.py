@@ -313,6 +313,30 @@ def to_text(value, option):
     _fail(option, value, "must be a string")
 
 
+# How the raw options of a link (no argument spec: ``normalize_link(raw=True)``) are converted, as Ansible's types
+# would: strings, booleans, lists.
+RAW_CONVERSIONS = (
+    [(key, to_text) for key in ("netns", "link_netns", "mac_address", "ipv6_addr_gen_mode")]
+    + [
+        (key, to_bool)
+        for key in (
+            "nopromisc",
+            "nodst",
+            "allmulticast",
+            "multicast",
+            "ipv6_disabled",
+            "ipv6_accept_ra",
+            "ipv6_autoconf",
+        )
+    ]
+    + [
+        ("source_macs", lambda value, option: to_list(value, option, "MAC addresses")),
+        ("addresses", lambda value, option: to_list(value, option, "addresses with prefix length")),
+        ("routes", lambda value, option: to_list(value, option, "routes")),
+    ]
+)
+
+
 def check_keys(params, known, where):
     """Refuse options a link does not have (a misspelt option would otherwise be ignored without a word)."""
     if not isinstance(params, dict):
@@ -376,21 +400,11 @@ def normalize_link(params, prefix="", raw=False):
         if params.get("name") is None:
             fail("name", None, "is required: every link needs a name")
         params = dict(params)
-        for key in ("netns", "link_netns", "mac_address", "ipv6_addr_gen_mode"):
-            params[key] = to_text(params.get(key), opt(key))
-        for key in (
-            "nopromisc",
-            "nodst",
-            "allmulticast",
-            "multicast",
-            "ipv6_disabled",
-            "ipv6_accept_ra",
-            "ipv6_autoconf",
-        ):
-            params[key] = to_bool(params.get(key), opt(key))
-        params["source_macs"] = to_list(params.get("source_macs"), opt("source_macs"), "MAC addresses")
-        params["addresses"] = to_list(params.get("addresses"), opt("addresses"), "addresses with prefix length")
-        params["routes"] = to_list(params.get("routes"), opt("routes"), "routes")
+        # Only the options a link sets (most set few): an unset option stays None either way.
+        for key, convert in RAW_CONVERSIONS:
+            value = params.get(key)
+            if value is not None:
+                params[key] = convert(value, opt(key))
 
     spec = {
         "name": validate_ifname(params.get("name"), opt("name")),
