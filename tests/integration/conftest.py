@@ -299,3 +299,12 @@ def host(lab):
     lab.veth(ns, "p0", "q0")
     lab.veth(ns, "p1", "q1")
     return ns
+
+
+@pytest.fixture
+def state(ansible_default, tmp_path):
+    """A state directory of the test's own (HOSTNET_MACVLAN_STATE_DIR: pending changes, the bytecode cache), set
+    for the default interpreter's runs (a test that uses ``ansible`` sets it there too). Not created here."""
+    directory = tmp_path / "state"
+    ansible_default.env["HOSTNET_MACVLAN_STATE_DIR"] = str(directory)
+    return directory

@@ -7,23 +7,6 @@ from __future__ import annotations
 import os
 import stat
 
-import pytest
-from faults_helpers import quiet_netns
-
-
-@pytest.fixture
-def host(lab):
-    ns = quiet_netns(lab, "host")
-    lab.veth(ns, "p0", "q0")
-    return ns
-
-
-@pytest.fixture
-def state(ansible_default, tmp_path):
-    directory = tmp_path / "state"
-    ansible_default.env["HOSTNET_MACVLAN_STATE_DIR"] = str(directory)
-    return directory
-
 
 def cache_entries(state):
     return {path.name: path.stat() for path in (state / "bytecode").iterdir()}

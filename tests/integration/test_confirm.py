@@ -33,13 +33,6 @@ def host(lab):
     return ns
 
 
-@pytest.fixture
-def state(ansible_default, tmp_path):
-    directory = tmp_path / "state"
-    ansible_default.env["HOSTNET_MACVLAN_STATE_DIR"] = str(directory)
-    return directory
-
-
 def change(ns, timeout, **extra):
     args = {
         "netns": ns,
