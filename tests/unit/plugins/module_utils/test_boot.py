@@ -174,12 +174,14 @@ def payload(tmp_path):
 def child(payload, state, **env):
     environ = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", _boot.SWITCH)}
     environ.update(HOSTNET_MACVLAN_STATE_DIR=str(state), **env)
-    out = subprocess.run(
+    # Not capture_output/text: the units also run on Python 3.6 (make test-matrix).
+    out = subprocess.run(  # noqa: UP022
         [sys.executable, "-I", "-c", CHILD, str(payload)],
         env=environ,
         check=True,
-        capture_output=True,
-        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        universal_newlines=True,  # noqa: UP021
     )
     return json.loads(out.stdout)
 
