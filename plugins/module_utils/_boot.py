@@ -14,16 +14,22 @@ from a zip again on every run: it cannot write ``__pycache__`` there. For this c
 (about 270 KB of source for ``macvlan_state``) that is about 0.2 s of each run, more than the rest of an
 unchanged 1024-link run costs. ``use_bytecode_cache()`` keeps the compiled code of those files in a root-only
 directory under the state directory (``/run/hostnet-macvlan/bytecode``, on tmpfs: gone after a reboot), one
-entry per file named after the SHA-256 of the source the controller sent and the interpreter's bytecode magic.
-A run therefore executes exactly the code it was sent; an entry is only a faster way to get it. Nothing else is
-cached: Ansible's own ``module_utils`` and the module file are compiled as before.
+entry per file named after the SHA-256 of the source the controller sent, the interpreter's bytecode magic and
+the optimization level (``-O``/``-OO`` code is kept apart, as ``__pycache__`` keeps ``.opt-1.pyc``). A run therefore
+executes exactly the code it was sent; an entry is only a faster way to get it. Nothing else is cached: Ansible's
+own ``module_utils`` and the module file are compiled as before.
 
-The cache is used only where it is safe: the directory and each entry must belong to the user running the module
-and be writable by nobody else (entries are opened without following symlinks), so another user can never place
-code there; anything unexpected (a foreign owner, a damaged entry, a read-only /run) falls back to compiling the
-source, silently, as Python would. ``HOSTNET_MACVLAN_BYTECODE_CACHE=off`` in the task's environment turns it off.
-Outside an AnsiballZ payload (unit tests, ``ansible-test``, a revert process running from files) it does nothing:
-there Python's own ``__pycache__`` applies.
+The cache is used only where it is safe: the state directory and the cache directory must belong to the user
+running the module and be closed to everyone else, and each entry must belong to that user and be writable by
+nobody else. The directory is opened once, without following symlinks, checked through its descriptor, and every
+entry is read, written and removed through that descriptor (whoever could rename a directory higher up the path
+cannot swap another one in after the checks); entries are opened without following symlinks. Anything unexpected
+(a foreign owner, a damaged entry, a read-only or full /run) falls back to compiling the source, silently, as
+Python would. Entries are written in check mode too, like the namespace locks under /run/lock: runtime files of
+the collection, not the host's configuration. ``HOSTNET_MACVLAN_BYTECODE_CACHE=off`` in the task's environment
+turns it off; ``PYTHONDONTWRITEBYTECODE`` does not (it is about ``__pycache__`` next to source files, and many
+environments set it for that). Outside an AnsiballZ payload (unit tests, ``ansible-test``, a revert process running
+from files) it does nothing: there Python's own ``__pycache__`` applies.
 """
 
 import contextlib
@@ -41,8 +47,13 @@ import zipimport
 STATE_DIR = "/run/hostnet-macvlan"
 PACKAGE = "ansible_collections.hostnet.macvlan.plugins.module_utils"
 SWITCH = "HOSTNET_MACVLAN_BYTECODE_CACHE"
-# The magic number changes with the bytecode format; the cache tag names the interpreter (cpython-311).
-_TAG = "%s-%s" % (sys.implementation.cache_tag, importlib.util.MAGIC_NUMBER.hex())
+# The magic number changes with the bytecode format; the cache tag names the interpreter (cpython-311). -O and -OO
+# (PYTHONOPTIMIZE) compile asserts and docstrings away: their code is kept apart, as __pycache__ keeps .opt-1.pyc.
+_TAG = "%s-%s%s" % (
+    sys.implementation.cache_tag,
+    importlib.util.MAGIC_NUMBER.hex(),
+    "-opt%d" % sys.flags.optimize if sys.flags.optimize else "",
+)
 
 
 def state_dir():
@@ -63,8 +74,8 @@ def use_bytecode_cache():
         return False  # not an AnsiballZ payload: Python's own bytecode cache applies
     if any(isinstance(finder, _Finder) for finder in sys.meta_path):
         return True
-    directory = cache_dir()
-    if not _prepare(directory):
+    directory = _prepare(cache_dir())
+    if directory is None:
         return False
     # Just before Python's path finder, which finds the zip: a finder placed earlier (a test's fault hook, a
     # coverage tool) still sees these modules first and can wrap this loader as it would wrap zipimport's.
@@ -79,25 +90,43 @@ def _owned_private(st, kind):
     return kind(st.st_mode) and st.st_uid == os.geteuid() and not st.st_mode & 0o022
 
 
+_DIRECTORY = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
 def _prepare(directory):
-    """The cache directory and its parent exist, belong to this user and are closed to everyone else."""
+    """A descriptor of the cache directory, made if missing, when it and its parent belong to this user and are
+    closed to everyone else; None otherwise. Every later open goes through this descriptor (and the cache directory
+    is opened through its checked parent's): whoever may rename a directory higher up the path cannot put another
+    directory under the checked name afterwards."""
+    parent = None
     try:
-        for path in (os.path.dirname(directory), directory):
-            with contextlib.suppress(FileExistsError):
-                os.mkdir(path, 0o700)
-            st = os.lstat(path)
-            if not _owned_private(st, stat.S_ISDIR) or st.st_mode & 0o077:
-                return False
+        parent = _private_directory(os.path.dirname(directory), None)
+        return None if parent is None else _private_directory(os.path.basename(directory), parent)
     except OSError:
-        return False
-    return True
+        return None
+    finally:
+        if parent is not None:
+            os.close(parent)
+
+
+def _private_directory(name, at):
+    """``name`` (in the directory ``at``, a descriptor, or None), made if missing and opened without following a
+    symlink: its descriptor when it belongs to this user and is closed to everyone else, else None."""
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(name, 0o700, dir_fd=at)
+    fd = os.open(name, _DIRECTORY, dir_fd=at)
+    st = os.fstat(fd)
+    if _owned_private(st, stat.S_ISDIR) and not st.st_mode & 0o077:
+        return fd
+    os.close(fd)
+    return None
 
 
 class _Finder(importlib.abc.MetaPathFinder):
     """Finds this collection's module_utils as usual (in the payload's zip) and gives them the caching loader."""
 
     def __init__(self, directory):
-        self.directory = directory
+        self.directory = directory  # a descriptor (_prepare)
 
     def find_spec(self, fullname, path, target=None):
         if path is None or not fullname.startswith(PACKAGE + ".") or fullname == __name__:
@@ -116,7 +145,7 @@ class _Loader(importlib.abc.Loader):
     def __init__(self, archive, origin, directory):
         self.archive = archive
         self.origin = origin
-        self.directory = directory
+        self.directory = directory  # a descriptor (_prepare)
 
     def create_module(self, spec):
         return None  # the default module object
@@ -132,22 +161,20 @@ class _Loader(importlib.abc.Loader):
 
     def get_code(self, fullname):
         source = self.archive.get_data(self.origin)
-        entry = os.path.join(
-            self.directory, "%s.%s.%s" % (fullname.rpartition(".")[2], _TAG, hashlib.sha256(source).hexdigest())
-        )
-        code = _read(entry)
+        entry = "%s.%s.%s" % (fullname.rpartition(".")[2], _TAG, hashlib.sha256(source).hexdigest())
+        code = _read(self.directory, entry)
         if code is None:
             code = compile(source, self.origin, "exec", dont_inherit=True)
-            _write(entry, code)
+            _write(self.directory, entry, code)
         else:
             _fix_filename(code, self.origin)
         return code
 
 
-def _read(entry):
-    """The code object stored at ``entry``, or None (missing, not ours, damaged)."""
+def _read(directory, entry):
+    """The code object stored at ``entry`` in ``directory`` (a descriptor), or None (missing, not ours, damaged)."""
     try:
-        fd = os.open(entry, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        fd = os.open(entry, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=directory)
     except OSError:
         return None
     try:
@@ -167,27 +194,27 @@ def _read(entry):
     return code if isinstance(code, types.CodeType) else None
 
 
-def _write(entry, code):
-    """Store ``code`` at ``entry`` atomically (a private temporary file renamed into place) and remove the entries
-    of older sources of the same file. Failures only mean the next run compiles again."""
-    directory, name = os.path.split(entry)
-    tmp = "%s.%d.tmp" % (entry, os.getpid())
+def _write(directory, name, code):
+    """Store ``code`` as ``name`` in ``directory`` (a descriptor) atomically (a private temporary file renamed into
+    place) and remove the entries of older sources of the same file. Failures only mean the next run compiles
+    again."""
+    tmp = "%s.%d.tmp" % (name, os.getpid())
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=directory)
         try:
             data = memoryview(marshal.dumps(code))
             while data:
                 data = data[os.write(fd, data) :]
         finally:
             os.close(fd)
-        os.replace(tmp, entry)
+        os.replace(tmp, name, src_dir_fd=directory, dst_dir_fd=directory)
         stem = name.rpartition(".")[0] + "."
         for other in os.listdir(directory):
             if other.startswith(stem) and other != name and not other.endswith(".tmp"):
-                os.unlink(os.path.join(directory, other))
+                os.unlink(other, dir_fd=directory)
     except OSError:
         with contextlib.suppress(OSError):
-            os.unlink(tmp)
+            os.unlink(tmp, dir_fd=directory)
 
 
 def _fix_filename(code, origin):

@@ -34,14 +34,16 @@ def make_zip(path, files):
 @pytest.fixture
 def cache(tmp_path):
     directory = tmp_path / "state" / "bytecode"
-    assert _boot._prepare(str(directory))
+    fd = _boot._prepare(str(directory))
+    assert fd is not None
+    os.close(fd)
     return directory
 
 
 def loader_for(tmp_path, cache, source=SOURCE, name="payload.zip"):
     archive = make_zip(tmp_path / name, {"pkg/__init__.py": "", "pkg/sample.py": source})
     origin = "%s/pkg/sample.py" % archive
-    return _boot._Loader(zipimport.zipimporter("%s/pkg" % archive), origin, str(cache)), origin
+    return _boot._Loader(zipimport.zipimporter("%s/pkg" % archive), origin, _boot._prepare(str(cache))), origin
 
 
 def run(code):
@@ -120,12 +122,29 @@ def test_an_entry_that_is_a_symlink_is_not_followed(tmp_path, cache):
     assert run(loader.get_code("x.pkg.sample"))["VALUE"] == 42
 
 
+def test_a_directory_renamed_on_the_path_after_the_checks_changes_nothing(tmp_path, cache):
+    """Whoever may rename a directory on the path (a parent that belongs to another user) can put another
+    directory under the checked name after the checks: the loader keeps using the directory it checked, so a
+    planted entry (root-owned: an old version's code renamed after the new source) is never executed."""
+    loader, _origin = loader_for(tmp_path, cache)
+    state = cache.parent
+    state.rename(tmp_path / "moved")
+    cache.mkdir(parents=True, mode=0o700)
+    state.chmod(0o700)
+    planted = cache / ("sample.%s.%s" % (_boot._TAG, hashlib.sha256(SOURCE.encode()).hexdigest()))
+    planted.write_bytes(marshal.dumps(compile("VALUE = 'planted'", "planted", "exec")))
+    planted.chmod(0o600)
+    assert run(loader.get_code("x.pkg.sample"))["VALUE"] == 42
+    assert entries(cache) == [planted.name]  # nothing written through the new path
+    assert entries(tmp_path / "moved" / "bytecode") == [planted.name]  # the entry went to the checked directory
+
+
 @pytest.mark.parametrize("mode", [0o755, 0o770, 0o707])
 def test_a_cache_directory_open_to_others_is_refused(tmp_path, mode):
     directory = tmp_path / "state" / "bytecode"
     directory.mkdir(parents=True)
     directory.chmod(mode)
-    assert _boot._prepare(str(directory)) is False
+    assert _boot._prepare(str(directory)) is None
 
 
 def test_a_cache_directory_behind_a_symlink_is_refused(tmp_path):
@@ -133,13 +152,13 @@ def test_a_cache_directory_behind_a_symlink_is_refused(tmp_path):
     real.mkdir(mode=0o700)
     (tmp_path / "state").mkdir(mode=0o700)
     (tmp_path / "state" / "bytecode").symlink_to(real)
-    assert _boot._prepare(str(tmp_path / "state" / "bytecode")) is False
+    assert _boot._prepare(str(tmp_path / "state" / "bytecode")) is None
 
 
 def test_a_cache_directory_that_cannot_be_made_is_no_error(tmp_path):
     blocker = tmp_path / "state"
     blocker.write_text("a file where the state directory would be")
-    assert _boot._prepare(str(blocker / "bytecode")) is False
+    assert _boot._prepare(str(blocker / "bytecode")) is None
 
 
 def test_outside_a_payload_nothing_is_installed(monkeypatch):
@@ -204,3 +223,52 @@ def test_the_switch_turns_the_cache_off(tmp_path, payload):
     result = child(payload, state, **{_boot.SWITCH: "off"})
     assert result["used"] is False and result["loader"] == "zipimporter"
     assert not (state / "bytecode").exists()
+
+
+# Python compiles asserts and docstrings away under -O / -OO (PYTHONOPTIMIZE): code compiled at one level must
+# never be executed by a run at another level, as Python's own __pycache__ keeps .opt-1/.opt-2 files apart.
+GUARD = '"""Guard."""\n\ndef check(n):\n    assert n > 0, "n must be positive"\n    return n\n'
+OPTIMIZE_CHILD = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from ansible_collections.hostnet.macvlan.plugins.module_utils import _boot
+used = _boot.use_bytecode_cache()
+from ansible_collections.hostnet.macvlan.plugins.module_utils import _guard
+try:
+    _guard.check(-1)
+    asserted = False
+except AssertionError:
+    asserted = True
+print(json.dumps({"used": used, "loader": type(_guard.__loader__).__name__, "asserted": asserted,
+                  "doc": _guard.__doc__}))
+"""
+
+
+@pytest.mark.parametrize(
+    "first, second",
+    [(["-O"], []), ([], ["-O"]), (["-OO"], []), (["-OO"], ["-O"])],
+    ids=["O-then-plain", "plain-then-O", "OO-then-plain", "OO-then-O"],
+)
+def test_code_compiled_at_another_optimization_level_is_not_used(tmp_path, first, second):
+    parts = _boot.PACKAGE.split(".")
+    files = {"/".join(parts[:depth]) + "/__init__.py": "" for depth in range(1, len(parts) + 1)}
+    files["/".join(parts) + "/_boot.py"] = (MODULE_UTILS / "_boot.py").read_text(encoding="utf-8")
+    files["/".join(parts) + "/_guard.py"] = GUARD
+    archive = make_zip(tmp_path / "payload.zip", files)
+    environ = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", _boot.SWITCH)}
+    environ["HOSTNET_MACVLAN_STATE_DIR"] = str(tmp_path / "state")
+    for flags in (first, second):
+        out = subprocess.run(  # noqa: UP022 (the units also run on Python 3.6)
+            [sys.executable, "-I", *flags, "-c", OPTIMIZE_CHILD, str(archive)],
+            env=environ,
+            check=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            universal_newlines=True,  # noqa: UP021
+        )
+        result = json.loads(out.stdout)
+        assert result["used"] is True and result["loader"] == "_Loader", result
+        assert result["asserted"] is (not flags), (flags, result)  # -O and -OO strip asserts, nothing else does
+        assert result["doc"] == (None if flags == ["-OO"] else "Guard."), (flags, result)
+    # One entry per level, side by side: a run at one level does not remove the other level's entry.
+    assert len(entries(tmp_path / "state" / "bytecode")) == 2
