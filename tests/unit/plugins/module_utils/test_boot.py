@@ -167,35 +167,44 @@ def test_outside_a_payload_nothing_is_installed(monkeypatch):
     assert sys.meta_path == before
 
 
-# A fresh interpreter that imports this checkout's module_utils from a zip, as an AnsiballZ payload does.
-CHILD = """
+# Fresh interpreters that import this checkout's module_utils from a zip (sys.argv[1]), as an AnsiballZ payload
+# does: first what a module does first, then the test's own part.
+PRELUDE = """
 import json, sys
 sys.path.insert(0, sys.argv[1])
 from ansible_collections.hostnet.macvlan.plugins.module_utils import _boot
 used = _boot.use_bytecode_cache()
-from ansible_collections.hostnet.macvlan.plugins.module_utils import _model
+"""
+CHILD = (
+    PRELUDE
+    + """from ansible_collections.hostnet.macvlan.plugins.module_utils import _model
 print(json.dumps({"used": used, "loader": type(_model.__loader__).__name__, "file": _model.__file__,
                   "mac": _model.normalize_mac("02:AA:bb:00:00:01", "mac_address")}))
 """
+)
+
+
+def package_zip(path, modules):
+    """A zip holding the collection's module_utils package with ``modules`` ({file name: source}), as a payload."""
+    parts = _boot.PACKAGE.split(".")
+    files = {"/".join(parts[:depth]) + "/__init__.py": "" for depth in range(1, len(parts) + 1)}
+    files.update(("/".join(parts) + "/" + name, text) for name, text in modules.items())
+    return make_zip(path, files)
 
 
 @pytest.fixture
 def payload(tmp_path):
-    files = {}
-    parts = _boot.PACKAGE.split(".")
-    for depth in range(1, len(parts) + 1):
-        files["/".join(parts[:depth]) + "/__init__.py"] = ""
-    for path in MODULE_UTILS.glob("_*.py"):
-        files["/".join(parts) + "/" + path.name] = path.read_text(encoding="utf-8")
-    return make_zip(tmp_path / "payload.zip", files)
+    sources = {path.name: path.read_text(encoding="utf-8") for path in MODULE_UTILS.glob("_*.py")}
+    return package_zip(tmp_path / "payload.zip", sources)
 
 
-def child(payload, state, **env):
+def child(payload, state, code=CHILD, flags=(), **env):
+    """Run ``code`` in a fresh, isolated interpreter (``flags`` such as -O) with the payload first on sys.path."""
     environ = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", _boot.SWITCH)}
     environ.update(HOSTNET_MACVLAN_STATE_DIR=str(state), **env)
     # Not capture_output/text: the units also run on Python 3.6 (make test-matrix).
     out = subprocess.run(  # noqa: UP022
-        [sys.executable, "-I", "-c", CHILD, str(payload)],
+        [sys.executable, "-I", *flags, "-c", code, str(payload)],
         env=environ,
         check=True,
         stdout=subprocess.PIPE,
@@ -228,12 +237,9 @@ def test_the_switch_turns_the_cache_off(tmp_path, payload):
 # Python compiles asserts and docstrings away under -O / -OO (PYTHONOPTIMIZE): code compiled at one level must
 # never be executed by a run at another level, as Python's own __pycache__ keeps .opt-1/.opt-2 files apart.
 GUARD = '"""Guard."""\n\ndef check(n):\n    assert n > 0, "n must be positive"\n    return n\n'
-OPTIMIZE_CHILD = """
-import json, sys
-sys.path.insert(0, sys.argv[1])
-from ansible_collections.hostnet.macvlan.plugins.module_utils import _boot
-used = _boot.use_bytecode_cache()
-from ansible_collections.hostnet.macvlan.plugins.module_utils import _guard
+OPTIMIZE_CHILD = (
+    PRELUDE
+    + """from ansible_collections.hostnet.macvlan.plugins.module_utils import _guard
 try:
     _guard.check(-1)
     asserted = False
@@ -242,6 +248,7 @@ except AssertionError:
 print(json.dumps({"used": used, "loader": type(_guard.__loader__).__name__, "asserted": asserted,
                   "doc": _guard.__doc__}))
 """
+)
 
 
 @pytest.mark.parametrize(
@@ -250,23 +257,10 @@ print(json.dumps({"used": used, "loader": type(_guard.__loader__).__name__, "ass
     ids=["O-then-plain", "plain-then-O", "OO-then-plain", "OO-then-O"],
 )
 def test_code_compiled_at_another_optimization_level_is_not_used(tmp_path, first, second):
-    parts = _boot.PACKAGE.split(".")
-    files = {"/".join(parts[:depth]) + "/__init__.py": "" for depth in range(1, len(parts) + 1)}
-    files["/".join(parts) + "/_boot.py"] = (MODULE_UTILS / "_boot.py").read_text(encoding="utf-8")
-    files["/".join(parts) + "/_guard.py"] = GUARD
-    archive = make_zip(tmp_path / "payload.zip", files)
-    environ = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", _boot.SWITCH)}
-    environ["HOSTNET_MACVLAN_STATE_DIR"] = str(tmp_path / "state")
+    sources = {"_boot.py": (MODULE_UTILS / "_boot.py").read_text(encoding="utf-8"), "_guard.py": GUARD}
+    archive = package_zip(tmp_path / "payload.zip", sources)
     for flags in (first, second):
-        out = subprocess.run(  # noqa: UP022 (the units also run on Python 3.6)
-            [sys.executable, "-I", *flags, "-c", OPTIMIZE_CHILD, str(archive)],
-            env=environ,
-            check=True,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            universal_newlines=True,  # noqa: UP021
-        )
-        result = json.loads(out.stdout)
+        result = child(archive, tmp_path / "state", code=OPTIMIZE_CHILD, flags=flags)
         assert result["used"] is True and result["loader"] == "_Loader", result
         assert result["asserted"] is (not flags), (flags, result)  # -O and -OO strip asserts, nothing else does
         assert result["doc"] == (None if flags == ["-OO"] else "Guard."), (flags, result)
