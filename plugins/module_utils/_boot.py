@@ -137,7 +137,7 @@ class _Finder(importlib.abc.MetaPathFinder):
         for entry in path:
             archive = sys.path_importer_cache.get(entry)
             if not isinstance(archive, zipimport.zipimporter):
-                continue
+                return None  # not (known to be) a zip: Python's own search, in path order
             try:
                 if archive.is_package(fullname):
                     return None  # a package: Python's own finders

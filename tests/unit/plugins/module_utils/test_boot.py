@@ -227,6 +227,28 @@ def test_a_payload_loads_the_collection_through_the_cache(tmp_path, payload):
     assert entries(state / "bytecode") == stored
 
 
+def test_the_finder_answers_from_the_zip_index_and_leaves_other_path_entries_to_python(tmp_path, cache, monkeypatch):
+    archive = package_zip(tmp_path / "payload.zip", {"_sample.py": "VALUE = 'zip'\n", "_sub/__init__.py": ""})
+    entry = "%s/%s" % (archive, _boot.PACKAGE.replace(".", "/"))
+    monkeypatch.setitem(sys.path_importer_cache, entry, zipimport.zipimporter(entry))
+    directory = tmp_path / "files"
+    directory.mkdir()
+    (directory / "_sample.py").write_text("VALUE = 'files'\n")
+    descriptor = _boot._prepare(str(cache))
+    try:
+        finder = _boot._Finder(descriptor)
+        spec = finder.find_spec(_boot.PACKAGE + "._sample", [entry])
+        assert isinstance(spec.loader, _boot._Loader) and spec.origin == entry + "/_sample.py" and spec.has_location
+        assert run(spec.loader.get_code(spec.name))["VALUE"] == "zip"
+        assert finder.find_spec(_boot.PACKAGE + "._missing", [entry]) is None
+        assert finder.find_spec(_boot.PACKAGE + "._sub", [entry]) is None  # packages: Python's own finders
+        # A directory ahead of the zip on the package's path: Python's own search, which keeps that order.
+        assert finder.find_spec(_boot.PACKAGE + "._sample", [str(directory), entry]) is None
+        assert finder.find_spec("elsewhere._sample", [entry]) is None
+    finally:
+        os.close(descriptor)
+
+
 # The second run compiles none of the collection's modules: neither to load them nor to find them (Python's own
 # path finder compiles a module in a zip just to learn its file name). zipimport written in Python (3.8 on)
 # compiles through builtins.compile; the older one, built in C, out of this hook's sight.
