@@ -5,11 +5,15 @@
 
 Usage (root; the collection linked into .build/collections, as ``make bench`` does):
 
-    .venv/bin/python benchmarks/attribute.py [--links 1024] [--pairs 6] [--break-ansible-cycles] [--out DIR]
+    .venv/bin/python benchmarks/attribute.py [--step rerun|create] [--links 1024] [--pairs 6]
+                                             [--break-ansible-cycles] [--out DIR]
 
-A namespace gets N macvlans (``ip -batch``); then, in pairs, a one-task playbook with the do-nothing module
-(``benchmarks/library/bench_noop.py``, macvlan_state's arguments) and one with an unchanged ``macvlan_state`` rerun
-of the same N links, both with the links as inventory host variables, as ``make bench`` runs them. A probe
+In pairs, a one-task playbook with the do-nothing module (``benchmarks/library/bench_noop.py``, macvlan_state's
+arguments) and one with ``macvlan_state`` and the same N links, both with the links as inventory host variables, as
+``make bench`` runs them. ``--step rerun`` (default): the namespace gets the N macvlans first (``ip -batch``) and
+every ``macvlan_state`` run changes nothing. ``--step create``: before each ``macvlan_state`` run the namespace's
+macvlans are removed (their parent deleted and added again) and the kernel is let settle, so each run creates the
+N links. A probe
 (a ``sitecustomize`` on PYTHONPATH, written to a temporary directory) records in each process, when it ends: its CPU
 time (user + system) and the time its full (generation 2) garbage collections took. The processes are Ansible's
 worker (forked per task: templating, building the AnsiballZ payload, starting the module, reading its result),
@@ -42,6 +46,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
 import _lab  # noqa: E402
+from bench import wait_kernel_quiet  # noqa: E402
 
 PYTHON = sys.executable
 BIN = Path(PYTHON).parent
@@ -146,8 +151,17 @@ TASKS = {
 PROCESSES = ("worker", "module", "ansible-playbook")
 
 
-def run_pairs(work, lab, links, pairs, break_cycles):
-    records = work / ("records-%s.jsonl" % ("patched" if break_cycles else "plain"))
+def fresh_parents(lab):
+    """Remove the namespace's macvlans: deleting a parent deletes its macvlans with it."""
+    lines = []
+    for name in lab.parents:
+        lines += ["link del %s" % name, "link add %s type veth peer name %sx" % (name, name)]
+        lines += ["link set %s up" % name, "link set %sx up" % name]
+    lab.batch(lines)
+
+
+def run_pairs(work, lab, step, pairs, break_cycles):
+    records = work / ("records-%s-%s.jsonl" % (step, "patched" if break_cycles else "plain"))
     env = dict(
         os.environ,
         ANSIBLE_COLLECTIONS_PATH=str(COLLECTIONS),
@@ -161,13 +175,18 @@ def run_pairs(work, lab, links, pairs, break_cycles):
     for pair in range(pairs):
         for kind in ("noop", "state"):
             label = "%s-%d" % (kind, pair)
+            creates = step == "create" and kind == "state"
+            if creates:
+                fresh_parents(lab)
+            wait_kernel_quiet()  # creating links leaves the kernel seconds of IPv6 work (docs/benchmarks.md)
             cmd = [str(BIN / "ansible-playbook"), "-i", str(work / "inventory.json"), str(work / ("%s.yml" % kind))]
             done = subprocess.run(
                 cmd, env=dict(env, HOSTNET_ATTRIBUTE_LABEL=label), cwd=work, capture_output=True, text=True
             )
-            if done.returncode != 0 or "changed=0" not in done.stdout:
+            expected = "changed=1" if creates else "changed=0"
+            if done.returncode != 0 or expected not in done.stdout:
                 raise SystemExit(
-                    "%s: not an unchanged run (rc %s):\n%s" % (label, done.returncode, done.stdout[-3000:])
+                    "%s: expected %s (rc %s):\n%s" % (label, expected, done.returncode, done.stdout[-3000:])
                 )
     by = collections.defaultdict(dict)
     for line in records.read_text(encoding="utf-8").splitlines():
@@ -211,6 +230,7 @@ def table(title, rows):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--step", choices=("rerun", "create"), default="rerun")
     parser.add_argument("--links", type=int, default=1024)
     parser.add_argument("--pairs", type=int, default=6)
     parser.add_argument("--break-ansible-cycles", action="store_true")
@@ -223,19 +243,19 @@ def main(argv=None):
         work = Path(tmp)
         (work / "probe").mkdir()
         (work / "probe" / "sitecustomize.py").write_text(PROBE, encoding="utf-8")
-        lab.batch(["link add %s link %s up type macvlan mode bridge" % (s["name"], s["parent"]) for s in links])
+        if args.step == "rerun":
+            lab.batch(["link add %s link %s up type macvlan mode bridge" % (s["name"], s["parent"]) for s in links])
         host = {"ansible_connection": "local", "ansible_python_interpreter": PYTHON, "bench_links": links}
         host["bench_ns"] = lab.ns
         (work / "inventory.json").write_text(json.dumps({"all": {"hosts": {"localhost": host}}}), encoding="utf-8")
         for kind, task in TASKS.items():
             (work / ("%s.yml" % kind)).write_text(HEAD.format(kind=kind) + task, encoding="utf-8")
-        results = {"links": args.links, "pairs": args.pairs, "plain": run_pairs(work, lab, links, args.pairs, False)}
+        results = {"step": args.step, "links": args.links, "pairs": args.pairs}
+        results["plain"] = run_pairs(work, lab, args.step, args.pairs, False)
         if args.break_ansible_cycles:
-            results["ansible_cycles_broken"] = run_pairs(work, lab, links, args.pairs, True)
-    text = "## Unchanged %d-link rerun over the do-nothing module, CPU time by process (%d pairs)\n\n" % (
-        args.links,
-        args.pairs,
-    )
+            results["ansible_cycles_broken"] = run_pairs(work, lab, args.step, args.pairs, True)
+    what = "Unchanged %d-link rerun" if args.step == "rerun" else "Creating %d links"
+    text = "## %s over the do-nothing module, CPU time by process (%d pairs)\n\n" % (what % args.links, args.pairs)
     text += table("ansible-core as released", results["plain"])
     if "ansible_cycles_broken" in results:
         text += "\n" + table(
@@ -244,8 +264,8 @@ def main(argv=None):
     print(text)
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "attribution.json").write_text(json.dumps(results, indent=1), encoding="utf-8")
-        (args.out / "attribution.md").write_text(text, encoding="utf-8")
+        (args.out / ("attribution-%s.json" % args.step)).write_text(json.dumps(results, indent=1), encoding="utf-8")
+        (args.out / ("attribution-%s.md" % args.step)).write_text(text, encoding="utf-8")
 
 
 if __name__ == "__main__":
