@@ -41,16 +41,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _lab  # noqa: E402
-from bench import wait_kernel_quiet  # noqa: E402
-
-PYTHON = sys.executable
-BIN = Path(PYTHON).parent
-COLLECTIONS = ROOT / ".build" / "collections"
+from bench import BIN, COLLECTIONS, HERE, PYTHON, wait_kernel_quiet  # noqa: E402
 
 PROBE = """\
 import atexit, gc, json, os, sys, time
