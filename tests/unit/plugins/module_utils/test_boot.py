@@ -10,6 +10,7 @@ import hashlib
 import json
 import marshal
 import os
+import py_compile
 import subprocess
 import sys
 import zipfile
@@ -245,6 +246,24 @@ def test_the_finder_answers_from_the_zip_index_and_leaves_other_path_entries_to_
         # A directory ahead of the zip on the package's path: Python's own search, which keeps that order.
         assert finder.find_spec(_boot.PACKAGE + "._sample", [str(directory), entry]) is None
         assert finder.find_spec("elsewhere._sample", [entry]) is None
+    finally:
+        os.close(descriptor)
+
+
+def test_a_module_shipped_as_compiled_code_only_is_loaded_as_zipimport_would(tmp_path, cache, monkeypatch):
+    source = tmp_path / "_compiled.py"
+    source.write_text("VALUE = 'compiled'\n")
+    compiled = py_compile.compile(str(source), cfile=str(tmp_path / "_compiled.pyc"), doraise=True)
+    archive = package_zip(tmp_path / "payload.zip", {})
+    with zipfile.ZipFile(archive, "a") as payload:
+        payload.write(compiled, _boot.PACKAGE.replace(".", "/") + "/_compiled.pyc")
+    entry = "%s/%s" % (archive, _boot.PACKAGE.replace(".", "/"))
+    monkeypatch.setitem(sys.path_importer_cache, entry, zipimport.zipimporter(entry))
+    descriptor = _boot._prepare(str(cache))
+    try:
+        spec = _boot._Finder(descriptor).find_spec(_boot.PACKAGE + "._compiled", [entry])
+        assert run(spec.loader.get_code(spec.name))["VALUE"] == "compiled"
+        assert entries(cache) == []  # nothing of ours to cache: zipimport's own code
     finally:
         os.close(descriptor)
 
