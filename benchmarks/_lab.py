@@ -46,16 +46,23 @@ class Lab:
     def __enter__(self):
         sh("ip", "netns", "add", self.ns)
         try:
-            batch = ["link set lo up"]
-            for name in self.parents:
-                batch.append("link add %s type veth peer name %sx" % (name, name))
-                batch.append("link set %s up" % name)
-                batch.append("link set %sx up" % name)
-            self.batch(batch)
+            self.batch(["link set lo up"] + self._parent_lines())
         except Exception:
             self.close()
             raise
         return self
+
+    def _parent_lines(self):
+        lines = []
+        for name in self.parents:
+            lines += ["link add %s type veth peer name %sx" % (name, name), "link set %s up" % name]
+            lines.append("link set %sx up" % name)
+        return lines
+
+    def empty(self):
+        """Remove every macvlan of the namespace: deleting a parent deletes its macvlans with it; the parents are
+        added again, fresh."""
+        self.batch(["link del %s" % name for name in self.parents] + self._parent_lines())
 
     def __exit__(self, *exc):
         self.close()

@@ -13,13 +13,12 @@ arguments) and one with ``macvlan_state`` and the same N links, both with the li
 ``make bench`` runs them. ``--step rerun`` (default): the namespace gets the N macvlans first (``ip -batch``) and
 every ``macvlan_state`` run changes nothing. ``--step create``: before each ``macvlan_state`` run the namespace's
 macvlans are removed (their parent deleted and added again) and the kernel is let settle, so each run creates the
-N links. A probe
-(a ``sitecustomize`` on PYTHONPATH, written to a temporary directory) records in each process, when it ends: its CPU
-time (user + system) and the time its full (generation 2) garbage collections took. The processes are Ansible's
+N links. A probe (a ``sitecustomize`` on PYTHONPATH, written to a temporary directory) records in each process, when
+it ends: its CPU time (user + system) and the time its full (generation 2) garbage collections took. The processes are Ansible's
 worker (forked per task: templating, building the AnsiballZ payload, starting the module, reading its result),
 the module (the interpreter running the payload) and ``ansible-playbook`` itself (which mostly polls its worker, so
 its CPU time grows with the task's length). Paired medians of the differences are printed and written to
-``--out`` (attribution.json, attribution.md).
+``--out`` (attribution-<step>.json, attribution-<step>.md).
 
 ``--break-ansible-cycles`` runs the pairs a second time with ansible-core's ``ModuleDepFinder`` patched in the
 controller (only in these runs, through the probe) so that the syntax trees it parses of every shipped module_utils
@@ -44,7 +43,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _lab  # noqa: E402
-from bench import BIN, COLLECTIONS, HERE, PYTHON, wait_kernel_quiet  # noqa: E402
+from bench import BIN, COLLECTIONS, HERE, PLAY_HEAD, PLAYS, PYTHON, wait_kernel_quiet  # noqa: E402
 
 PROBE = """\
 import atexit, gc, json, os, sys, time
@@ -122,36 +121,7 @@ if os.environ.get("HOSTNET_ATTRIBUTE_BREAK_CYCLES"):
     sys.meta_path.insert(0, _Hook())
 """
 
-HEAD = """\
-- name: Attribution ({kind})
-  hosts: all
-  gather_facts: false
-  tasks:
-"""
-TASKS = {
-    "noop": """\
-    - name: The do-nothing module with macvlan_state's arguments (benchmark fixture)
-      bench_noop:
-        links: "{{ bench_links }}"
-        netns: "{{ bench_ns }}"
-""",
-    "state": """\
-    - name: All links in one macvlan_state task
-      hostnet.macvlan.macvlan_state:
-        links: "{{ bench_links }}"
-        netns: "{{ bench_ns }}"
-""",
-}
 PROCESSES = ("worker", "module", "ansible-playbook")
-
-
-def fresh_parents(lab):
-    """Remove the namespace's macvlans: deleting a parent deletes its macvlans with it."""
-    lines = []
-    for name in lab.parents:
-        lines += ["link del %s" % name, "link add %s type veth peer name %sx" % (name, name)]
-        lines += ["link set %s up" % name, "link set %sx up" % name]
-    lab.batch(lines)
 
 
 def run_pairs(work, lab, step, pairs, break_cycles):
@@ -171,7 +141,7 @@ def run_pairs(work, lab, step, pairs, break_cycles):
             label = "%s-%d" % (kind, pair)
             creates = step == "create" and kind == "state"
             if creates:
-                fresh_parents(lab)
+                lab.empty()
             wait_kernel_quiet()  # creating links leaves the kernel seconds of IPv6 work (docs/benchmarks.md)
             cmd = [str(BIN / "ansible-playbook"), "-i", str(work / "inventory.json"), str(work / ("%s.yml" % kind))]
             done = subprocess.run(
@@ -242,8 +212,8 @@ def main(argv=None):
         host = {"ansible_connection": "local", "ansible_python_interpreter": PYTHON, "bench_links": links}
         host["bench_ns"] = lab.ns
         (work / "inventory.json").write_text(json.dumps({"all": {"hosts": {"localhost": host}}}), encoding="utf-8")
-        for kind, task in TASKS.items():
-            (work / ("%s.yml" % kind)).write_text(HEAD.format(kind=kind) + task, encoding="utf-8")
+        for kind in ("noop", "state"):  # make bench's plays
+            (work / ("%s.yml" % kind)).write_text(PLAY_HEAD.format(title=kind) + PLAYS[kind], encoding="utf-8")
         results = {"step": args.step, "links": args.links, "pairs": args.pairs}
         results["plain"] = run_pairs(work, lab, args.step, args.pairs, False)
         if args.break_ansible_cycles:

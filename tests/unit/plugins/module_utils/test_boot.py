@@ -228,44 +228,47 @@ def test_a_payload_loads_the_collection_through_the_cache(tmp_path, payload):
     assert entries(state / "bytecode") == stored
 
 
-def test_the_finder_answers_from_the_zip_index_and_leaves_other_path_entries_to_python(tmp_path, cache, monkeypatch):
-    archive = package_zip(tmp_path / "payload.zip", {"_sample.py": "VALUE = 'zip'\n", "_sub/__init__.py": ""})
-    entry = "%s/%s" % (archive, _boot.PACKAGE.replace(".", "/"))
-    monkeypatch.setitem(sys.path_importer_cache, entry, zipimport.zipimporter(entry))
+@pytest.fixture
+def payload_finder(tmp_path, cache, monkeypatch):
+    """``make(modules)`` -> (the cache's finder, the package's path entry in a payload zip holding ``modules``), as a
+    module's run has them once the package is imported (its zipimporter in sys.path_importer_cache)."""
+    descriptors = []
+
+    def make(modules):
+        archive = package_zip(tmp_path / "payload.zip", modules)
+        entry = "%s/%s" % (archive, _boot.PACKAGE.replace(".", "/"))
+        monkeypatch.setitem(sys.path_importer_cache, entry, zipimport.zipimporter(entry))
+        descriptors.append(_boot._prepare(str(cache)))
+        return _boot._Finder(descriptors[-1]), entry
+
+    yield make
+    for descriptor in descriptors:
+        os.close(descriptor)
+
+
+def test_the_finder_answers_from_the_zip_index_and_leaves_other_path_entries_to_python(tmp_path, payload_finder):
+    finder, entry = payload_finder({"_sample.py": "VALUE = 'zip'\n", "_sub/__init__.py": ""})
     directory = tmp_path / "files"
     directory.mkdir()
     (directory / "_sample.py").write_text("VALUE = 'files'\n")
-    descriptor = _boot._prepare(str(cache))
-    try:
-        finder = _boot._Finder(descriptor)
-        spec = finder.find_spec(_boot.PACKAGE + "._sample", [entry])
-        assert isinstance(spec.loader, _boot._Loader) and spec.origin == entry + "/_sample.py" and spec.has_location
-        assert run(spec.loader.get_code(spec.name))["VALUE"] == "zip"
-        assert finder.find_spec(_boot.PACKAGE + "._missing", [entry]) is None
-        assert finder.find_spec(_boot.PACKAGE + "._sub", [entry]) is None  # packages: Python's own finders
-        # A directory ahead of the zip on the package's path: Python's own search, which keeps that order.
-        assert finder.find_spec(_boot.PACKAGE + "._sample", [str(directory), entry]) is None
-        assert finder.find_spec("elsewhere._sample", [entry]) is None
-    finally:
-        os.close(descriptor)
+    spec = finder.find_spec(_boot.PACKAGE + "._sample", [entry])
+    assert isinstance(spec.loader, _boot._Loader) and spec.origin == entry + "/_sample.py" and spec.has_location
+    assert run(spec.loader.get_code(spec.name))["VALUE"] == "zip"
+    assert finder.find_spec(_boot.PACKAGE + "._missing", [entry]) is None
+    assert finder.find_spec(_boot.PACKAGE + "._sub", [entry]) is None  # packages: Python's own finders
+    # A directory ahead of the zip on the package's path: Python's own search, which keeps that order.
+    assert finder.find_spec(_boot.PACKAGE + "._sample", [str(directory), entry]) is None
+    assert finder.find_spec("elsewhere._sample", [entry]) is None
 
 
-def test_a_module_shipped_as_compiled_code_only_is_loaded_as_zipimport_would(tmp_path, cache, monkeypatch):
+def test_a_module_shipped_as_compiled_code_only_is_loaded_as_zipimport_would(tmp_path, cache, payload_finder):
     source = tmp_path / "_compiled.py"
     source.write_text("VALUE = 'compiled'\n")
     compiled = py_compile.compile(str(source), cfile=str(tmp_path / "_compiled.pyc"), doraise=True)
-    archive = package_zip(tmp_path / "payload.zip", {})
-    with zipfile.ZipFile(archive, "a") as payload:
-        payload.write(compiled, _boot.PACKAGE.replace(".", "/") + "/_compiled.pyc")
-    entry = "%s/%s" % (archive, _boot.PACKAGE.replace(".", "/"))
-    monkeypatch.setitem(sys.path_importer_cache, entry, zipimport.zipimporter(entry))
-    descriptor = _boot._prepare(str(cache))
-    try:
-        spec = _boot._Finder(descriptor).find_spec(_boot.PACKAGE + "._compiled", [entry])
-        assert run(spec.loader.get_code(spec.name))["VALUE"] == "compiled"
-        assert entries(cache) == []  # nothing of ours to cache: zipimport's own code
-    finally:
-        os.close(descriptor)
+    finder, entry = payload_finder({"_compiled.pyc": Path(compiled).read_bytes()})
+    spec = finder.find_spec(_boot.PACKAGE + "._compiled", [entry])
+    assert run(spec.loader.get_code(spec.name))["VALUE"] == "compiled"
+    assert entries(cache) == []  # nothing of ours to cache: zipimport's own code
 
 
 # The second run compiles none of the collection's modules: neither to load them nor to find them (Python's own
