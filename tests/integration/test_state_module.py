@@ -377,3 +377,19 @@ def test_links_that_name_no_addresses_are_read_without_them_unless_needed(lab, a
     assert lab.link(host, "mv0")["mtu"] == 1400
     assert lab.addresses(host, "mv0") == ["192.0.2.10/24"]
     assert [route["dst"] for route in lab.routes(host, "mv0") if route.get("gateway")] == ["198.51.100.0/24"]
+
+
+def test_async_task_through_the_action_plugin(lab, ansible_default, host):
+    """The collection's action plugin is Ansible's own (normal) for async too: a task with async and poll runs
+    the module, reports its result, and the rerun reports no change."""
+    args = {"netns": host, "links": [{"name": "mv-async", "parent": "p0", "mode": "vepa"}]}
+    task = {"name": "async", "hostnet.macvlan.macvlan_state": args, "async": 60, "poll": 1, "ignore_errors": True}
+    first = ansible_default.playbook([task])[0]
+    assert not first.get("failed"), first.get("msg")
+    assert first["changed"] is True and first["links_changed"] == 1
+    assert first.get("finished") == 1 and "ansible_job_id" in first
+    assert macvlans(lab, host) == {"mv-async": ("p0", "vepa")}
+    again = ansible_default.playbook([task])[0]
+    assert not again.get("failed"), again.get("msg")
+    assert again["changed"] is False
+    assert macvlans(lab, host) == {"mv-async": ("p0", "vepa")}
