@@ -148,12 +148,17 @@ I32 = struct.Struct("=i")
 IPV6_GROUPS = struct.Struct("!8H")  # an IPv6 address as eight 16-bit groups, network byte order
 IPV4_MAPPED_PREFIX = b"\0" * 10 + b"\xff\xff"  # ::ffff:0:0/96
 
-# How many times a dump the kernel marks as interrupted (the set changed while it was read) is restarted, and
-# the pause before each restart (it grows: another process, such as a container runtime creating links, is
-# usually done after a moment). The namespace lock makes this rare among the collection's own runs.
-DUMP_ATTEMPTS = 10
+# A dump the kernel marks as interrupted (the set changed while it was read) is read again after a pause that
+# grows up to DUMP_MAX_PAUSE, until the pauses add up to DUMP_PATIENCE seconds. The change is usually over after
+# a moment (another process, such as a container runtime, creating links), but not always: after a run creates
+# many links, the kernel goes on adding and confirming their IPv6 link-local addresses (duplicate address
+# detection: up to a second's random delay, then a second per probe) and marks every address dump of that time
+# interrupted; on a busy 2-core machine, reading back 1024 new links took up to 8 restarts. The namespace lock
+# makes other causes rare among the collection's own runs.
+DUMP_PATIENCE = 5.0
 DUMP_FIRST_PAUSE = 0.005
 DUMP_PAUSE_GROWTH = 1.8
+DUMP_MAX_PAUSE = 0.25
 RECV_BUFFER = 1 << 18
 
 
@@ -626,8 +631,14 @@ def addr_gen_mode_request(index, mode):
 # ---------------------------------------------------------------------------------------------------------
 
 
-def _total_pause():
-    return sum(DUMP_FIRST_PAUSE * DUMP_PAUSE_GROWTH**i for i in range(DUMP_ATTEMPTS - 1))
+def dump_pauses():
+    """The pauses before each restart of an interrupted dump: growing, then even, DUMP_PATIENCE seconds in all."""
+    pauses = []
+    pause = DUMP_FIRST_PAUSE
+    while sum(pauses) < DUMP_PATIENCE:
+        pauses.append(min(pause, DUMP_MAX_PAUSE, DUMP_PATIENCE - sum(pauses)))
+        pause *= DUMP_PAUSE_GROWTH
+    return pauses
 
 
 class RtnlSocket:
@@ -695,30 +706,36 @@ class RtnlSocket:
             raise RtnlError("netlink socket: %s" % (exc.strerror or exc), exc.errno) from None
 
     def _dump(self, request_for, reply_type, parse):
-        pause = DUMP_FIRST_PAUSE
-        for attempt in range(DUMP_ATTEMPTS):
+        pauses = dump_pauses()
+        for attempt in range(len(pauses) + 1):
             if attempt:
-                time.sleep(pause)
-                pause *= DUMP_PAUSE_GROWTH
+                time.sleep(pauses[attempt - 1])
             seq = self._next_seq()
             self._sock.send(request_for(seq))
-            found = []
+            # The replies are copied as they arrive and parsed once the dump is whole: the kernel marks a dump
+            # interrupted when its state changes between two parts, so the dump is read as fast as it comes (after
+            # creating a thousand links, the kernel is still adding their IPv6 addresses and routes), and an
+            # interrupted dump is drained without parsing.
+            replies = []
             interrupted = False
             view = memoryview(self._buf)
             try:
                 for msg_type, flags, start, end in self._replies(seq):
                     interrupted = interrupted or bool(flags & NLM_F_DUMP_INTR)
-                    if msg_type == reply_type:
-                        item = parse(view, start, end)
-                        if item is not None:
-                            found.append(item)
+                    if msg_type == reply_type and not interrupted:
+                        replies.append(view[start:end].tobytes())
             finally:
                 view.release()
             if not interrupted:
+                found = []
+                for reply in replies:
+                    item = parse(reply, 0, len(reply))
+                    if item is not None:
+                        found.append(item)
                 return found
         raise RtnlError(
             "the kernel's state kept changing while it was read (%d attempts over %.1f s): another program is "
-            "creating or deleting interfaces in this namespace all the time" % (DUMP_ATTEMPTS, _total_pause())
+            "creating or deleting interfaces in this namespace all the time" % (len(dump_pauses()) + 1, DUMP_PATIENCE)
         )
 
     def request(self, build, reply_type=None, parse=None):

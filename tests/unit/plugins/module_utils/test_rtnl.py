@@ -431,22 +431,55 @@ def test_dump_reads_every_datagram_and_ignores_other_sequences():
     assert names(scripted(script)) == ["lo", "eth0"]
 
 
-def test_dump_restarts_when_the_kernel_says_it_was_interrupted():
+def test_dump_restarts_when_the_kernel_says_it_was_interrupted(monkeypatch):
+    """The first dump is marked interrupted in its second part: it is drained, not parsed, and read again."""
+    pauses = []
+    monkeypatch.setattr(_rtnl.time, "sleep", pauses.append)
+
     def script(n, seq):
         flags = _rtnl.NLM_F_DUMP_INTR if n == 1 else 0
-        return [link_msg(n, "try%d" % n, seq=seq, msg_flags=flags) + msg(_rtnl.NLMSG_DONE, b"\0\0\0\0", seq)]
+        return [
+            link_msg(10 * n, "first%d" % n, seq=seq),
+            link_msg(10 * n + 1, "second%d" % n, seq=seq, msg_flags=flags),
+            msg(_rtnl.NLMSG_DONE, b"\0\0\0\0", seq),
+        ]
+
+    parsed = []
+
+    def parser(buf, start, end):
+        link = _link_parser(buf, start, end)
+        parsed.append(link["name"])
+        return link
 
     sock = scripted(script)
-    assert names(sock) == ["try2"]
+    assert [link["name"] for link in sock.dump(_rtnl.link_dump_request, _rtnl.RTM_NEWLINK, parser)] == ["first2", "second2"]
+    assert parsed == ["first2", "second2"]  # nothing of the interrupted dump was parsed
     assert len(sock._sock.sent) == 2
+    assert pauses == [_rtnl.DUMP_FIRST_PAUSE]
 
 
-def test_dump_gives_up_when_always_interrupted():
+def test_dump_pauses_grow_then_stay_even_up_to_the_patience():
+    pauses = _rtnl.dump_pauses()
+    assert pauses[0] == _rtnl.DUMP_FIRST_PAUSE
+    assert pauses == sorted(pauses[:-1]) + pauses[-1:]  # growing (the last may be cut short)
+    assert max(pauses) == _rtnl.DUMP_MAX_PAUSE
+    assert sum(pauses) == pytest.approx(_rtnl.DUMP_PATIENCE)
+    # long enough to outlast the IPv6 duplicate address detection of links a run just created (about 2 s)
+    assert _rtnl.DUMP_PATIENCE >= 3
+
+
+def test_dump_gives_up_when_always_interrupted(monkeypatch):
+    pauses = []
+    monkeypatch.setattr(_rtnl.time, "sleep", pauses.append)
+
     def script(_n, seq):
         return [msg(_rtnl.NLMSG_DONE, b"\0\0\0\0", seq, _rtnl.NLM_F_DUMP_INTR)]
 
-    with pytest.raises(_rtnl.RtnlError, match="kept changing"):
-        names(scripted(script))
+    sock = scripted(script)
+    with pytest.raises(_rtnl.RtnlError, match=r"kept changing while it was read \(27 attempts over 5.0 s\)"):
+        names(sock)
+    assert pauses == _rtnl.dump_pauses()
+    assert len(sock._sock.sent) == len(pauses) + 1
 
 
 def test_request_acknowledged_and_refused():
