@@ -250,8 +250,8 @@ class LinkEngine:
         return "links[%d] (%s): " % (index, spec["name"]) if self.multi else ""
 
     def plan(self, specs, snapshots, parents=(), netns=None, purge=False, purge_exclude=()):
-        """Entries: {spec, actions, before, after, before_ns} per link (purged links included); parent entries
-        apart."""
+        """Entries: {spec, actions, before, after, before_ns} per link (purged links included; the read-back adds
+        ``read_back``, the link's view as verified); parent entries apart."""
         label = ""
         try:
             purged = []
@@ -485,7 +485,7 @@ class LinkEngine:
         problems = []
         for entry in entries:
             spec = entry["spec"]
-            view = self.read_view(spec, after)
+            view = entry["read_back"] = self.read_view(spec, after)  # the result reports it as read here
             for problem in _plan.verify_link(spec, view):
                 problems.append("%s: %s" % (spec["name"], problem))
         for entry in parent_entries:
