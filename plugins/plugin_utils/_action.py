@@ -22,8 +22,8 @@ the payload build starts lives until the end of the task anyway. ``gc.freeze()``
 collector's reach for the length of the build (what the Python documentation recommends to keep a forked child's
 collections off the objects it inherits); the build's own garbage is collected as before; ``gc.unfreeze()`` hands the
 objects back when the build ends, however it ends. A freeze someone else holds (``gc.get_freeze_count()`` not 0)
-is left alone: nothing is frozen or unfrozen then. Everything else (check mode, async, the temporary directory,
-the result) is ``ansible.builtin.normal`` of the installed ansible-core.
+is left alone: nothing is frozen or unfrozen then (nor on a Python without ``gc.freeze``). Everything else (check
+mode, async, the temporary directory, the result) is ``ansible.builtin.normal`` of the installed ansible-core.
 """
 
 from __future__ import annotations
@@ -36,11 +36,11 @@ from ansible.plugins.action.normal import ActionModule as NormalAction
 class ModuleAction(NormalAction):
     """``ansible.builtin.normal`` with the payload built over a frozen heap."""
 
-    def _configure_module(self, module_name, module_args, task_vars):
-        if gc.get_freeze_count():
-            return super()._configure_module(module_name, module_args, task_vars)
+    def _configure_module(self, *args, **kwargs):
+        if not hasattr(gc, "freeze") or gc.get_freeze_count():
+            return super()._configure_module(*args, **kwargs)
         gc.freeze()
         try:
-            return super()._configure_module(module_name, module_args, task_vars)
+            return super()._configure_module(*args, **kwargs)
         finally:
             gc.unfreeze()

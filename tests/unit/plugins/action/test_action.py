@@ -91,3 +91,10 @@ def test_a_freeze_held_by_someone_else_is_left_alone(build):
     assert build.seen["marker_tracked"] is True  # not frozen by us
     assert build.seen["freeze_count"] > 0
     assert gc.get_freeze_count() > 0 and not tracked(frozen)  # that freeze is still held: not ours to undo
+
+
+def test_a_python_without_freeze_builds_as_ansible_does(build, monkeypatch):
+    monkeypatch.delattr(gc, "freeze")
+    assert build.action._configure_module("hostnet.macvlan.promisc", {}, {}) == ("payload", "path")
+    assert build.seen["marker_tracked"] is True
+    assert build.seen["freeze_count"] == 0

@@ -452,7 +452,8 @@ def test_dump_restarts_when_the_kernel_says_it_was_interrupted(monkeypatch):
         return link
 
     sock = scripted(script)
-    assert [link["name"] for link in sock.dump(_rtnl.link_dump_request, _rtnl.RTM_NEWLINK, parser)] == ["first2", "second2"]
+    links = sock.dump(_rtnl.link_dump_request, _rtnl.RTM_NEWLINK, parser)
+    assert [link["name"] for link in links] == ["first2", "second2"]
     assert parsed == ["first2", "second2"]  # nothing of the interrupted dump was parsed
     assert len(sock._sock.sent) == 2
     assert pauses == [_rtnl.DUMP_FIRST_PAUSE]
