@@ -8,7 +8,7 @@
 #  3. The docs site: antsibull-docs sphinx-init + antsibull-docs collection + sphinx-build -W into
 #     .build/docs/build/html, with module, role and guide pages (scenario guide, rollout, AWX). Offline: the
 #     intersphinx inventories of docs.ansible.com and docs.python.org are not reachable, so the mapping is
-#     emptied and the two labels the generated pages take from the Ansible docs get local stand-ins.
+#     emptied and the three labels the generated pages take from the Ansible docs get local stand-ins.
 #
 # Tools: ansible-doc/ansible-playbook from .venv (PATH), antsibull-docs and sphinx from DOCS_VENV
 # (.build/venv-docs, requirements/docs.txt). ANSIBLE_COLLECTIONS_PATH must find hostnet.macvlan (make sets it).
@@ -114,6 +114,14 @@ Ansible configuration settings
 ------------------------------
 
 See "Ansible Configuration Settings" in the Ansible documentation.
+
+.. _action_plugins:
+
+Action plugins
+--------------
+
+See "Action plugins" in the Ansible documentation. Each module of this collection has one: Ansible's own
+(ansible.builtin.normal), with the module's payload built over a frozen heap (plugins/plugin_utils/_action.py).
 EOF
 "$DOCS_VENV/bin/sphinx-build" -M html "$DEST/rst" "$DEST/build" -c "$DEST" -W --keep-going -q
 
