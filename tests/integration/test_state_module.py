@@ -384,6 +384,9 @@ def test_async_task_through_the_action_plugin(lab, ansible_default, host):
     the module, reports its result, and the rerun reports no change."""
     args = {"netns": host, "links": [{"name": "mv-async", "parent": "p0", "mode": "vepa"}]}
     task = {"name": "async", "hostnet.macvlan.macvlan_state": args, "async": 60, "poll": 1, "ignore_errors": True}
+    # An async directory of the test's own: with HOME pointed away from root's home (as CI runs), ansible-core's
+    # async wrapper writes the job under $HOME while its status check looks under the account's home directory.
+    task["vars"] = {"ansible_async_dir": str(ansible_default.tmp_path / "async")}
     first = ansible_default.playbook([task])[0]
     assert not first.get("failed"), first.get("msg")
     assert first["changed"] is True and first["links_changed"] == 1
