@@ -1,10 +1,12 @@
 """The collection's action plugins (pure, controller side): each module runs through ModuleAction, which builds
-the module's payload over a frozen heap and hands the heap back afterwards, however the build ends."""
+the module's payload over a frozen heap with the collector paused, frees the build's garbage, and hands the heap
+back afterwards, however the build ends."""
 
 from __future__ import annotations
 
 import gc
 import importlib
+import weakref
 from pathlib import Path
 
 import pytest
@@ -20,6 +22,10 @@ MODULES = sorted(
 
 class Marker:
     """An object the worker holds before the build (stands for the templated task arguments)."""
+
+
+class Node:
+    """Stands for a syntax-tree node of the build: garbage in a reference cycle once the build is done."""
 
 
 def tracked(obj):
@@ -39,8 +45,13 @@ class Build:
         monkeypatch.setattr(ActionBase, "_configure_module", self.parent_build)
 
     def parent_build(self, module_name, module_args, task_vars):
-        self.seen.update(marker_tracked=tracked(self.marker), freeze_count=gc.get_freeze_count())
+        self.seen.update(
+            marker_tracked=tracked(self.marker), freeze_count=gc.get_freeze_count(), collecting=gc.isenabled()
+        )
         self.seen["args"] = (module_name, module_args, task_vars)
+        node = Node()
+        node.parent = node  # a cycle: only the cyclic collector frees it
+        self.garbage = weakref.ref(node)
         if self.fail:
             raise RuntimeError("the build failed")
         return ("payload", "path")
@@ -49,8 +60,10 @@ class Build:
 @pytest.fixture
 def build(monkeypatch):
     gc.unfreeze()
+    gc.enable()
     yield Build(monkeypatch)
     gc.unfreeze()
+    gc.enable()
 
 
 def test_every_module_has_the_action_plugin():
@@ -70,8 +83,11 @@ def test_the_heap_is_frozen_during_the_build_only(build):
     assert build.seen["args"] == ("hostnet.macvlan.macvlan_state", {"links": []}, {"x": 1})
     assert build.seen["freeze_count"] > 0
     assert build.seen["marker_tracked"] is False  # the collector did not walk what the worker held
+    assert build.seen["collecting"] is False  # paused during the build
     assert gc.get_freeze_count() == 0
     assert tracked(build.marker)  # handed back
+    assert gc.isenabled()  # resumed
+    assert build.garbage() is None  # the build's garbage was freed when it ended
 
 
 def test_a_failed_build_unfreezes_too(build):
@@ -79,8 +95,19 @@ def test_a_failed_build_unfreezes_too(build):
     with pytest.raises(RuntimeError, match="the build failed"):
         build.action._configure_module("hostnet.macvlan.macvlan_state", {}, {})
     assert build.seen["marker_tracked"] is False
+    assert build.seen["collecting"] is False
     assert gc.get_freeze_count() == 0
     assert tracked(build.marker)
+    assert gc.isenabled()  # (the build's frame, with its garbage, lives on in the exception's traceback)
+
+
+def test_a_collector_paused_by_someone_else_stays_paused(build):
+    gc.disable()
+    build.action._configure_module("hostnet.macvlan.macvlan_state", {}, {})
+    assert build.seen["marker_tracked"] is False  # frozen all the same
+    assert gc.get_freeze_count() == 0
+    assert not gc.isenabled()  # not ours to resume
+    assert build.garbage() is not None  # nor to collect: whoever paused it decides when
 
 
 def test_a_freeze_held_by_someone_else_is_left_alone(build):
@@ -89,6 +116,7 @@ def test_a_freeze_held_by_someone_else_is_left_alone(build):
     build.marker = Marker()  # created after that freeze: the collector walks it, before, during and after the build
     build.action._configure_module("hostnet.macvlan.macvlan_info", {}, {})
     assert build.seen["marker_tracked"] is True  # not frozen by us
+    assert build.seen["collecting"] is True  # nor paused
     assert build.seen["freeze_count"] > 0
     assert gc.get_freeze_count() > 0 and not tracked(frozen)  # that freeze is still held: not ours to undo
 
