@@ -187,13 +187,16 @@ def loadavg():
 
 
 # After links are created or deleted the kernel goes on working on them: 1024 macvlans coming up start IPv6 duplicate
-# address detection and MLD reports on each (measured on the 2-core VM: system, irq and softirq time at 1.4 to 1.6
-# CPU-seconds per second for about 2 s after `ip -batch` created them), and deleted ones are freed in RCU
-# callbacks. A playbook started in that window pays for work that is not its own (the rerun right after the create
-# did), so each timed playbook waits for the kernel to be quiet first, at most KERNEL_QUIET_MAX_S.
-KERNEL_QUIET_SHARE = 0.1  # of one CPU, in system + irq + softirq time over one window
-KERNEL_QUIET_WINDOW_S = 0.25
-KERNEL_QUIET_MAX_S = 5.0
+# address detection, MLD reports and router solicitations on each (measured on the 2-core VM after `ip -batch`
+# created them: system, irq and softirq time at about one CPU-second per second for 2 s, then bursts of 0.2 to 0.6
+# of a CPU in quarter-second windows until about 6 s, and smaller ones after), and deleted ones are freed in RCU
+# callbacks. A playbook started in that time pays for work that is not its own (the rerun right after the create
+# did), so each timed playbook waits for the kernel to be quiet first: one whole window with its work below the
+# share, at most KERNEL_QUIET_MAX_S. A quarter-second window (the first version) ended the wait in the lull
+# between the first bursts, about 2.8 s after the create, and the rerun then met the next ones.
+KERNEL_QUIET_SHARE = 0.05  # of one CPU, in system + irq + softirq time over one window
+KERNEL_QUIET_WINDOW_S = 1.0
+KERNEL_QUIET_MAX_S = 12.0
 
 
 def kernel_time():
