@@ -22,7 +22,7 @@ the payload build starts lives until the end of the task anyway. ``gc.freeze()``
 collector's reach for the length of the build (what the Python documentation recommends to keep a forked child's
 collections off the objects it inherits). The collector is paused during the build, too: parsing creates tens of
 thousands of tree nodes, and the young collections they set off, again and again, find nothing to free while the
-trees are in use (0.035-0.075 s of worker CPU time at 1024 links in ``attribute.py``). When the build ends, however
+trees are in use (measured with ``attribute.py``: docs/benchmarks.md, eighth run). When the build ends, however
 it ends, one collection frees the build's garbage while the heap is still frozen (it walks only what the build
 made), the collector is resumed and ``gc.unfreeze()`` hands the objects back. A collector someone else paused stays
 paused (and nothing is collected); a freeze someone else holds (``gc.get_freeze_count()`` not 0) is left alone:
