@@ -53,6 +53,7 @@ SERIES = (
     "floor",
     "ping",
     "noop",
+    "aftermath",
     "command_loop",
     "macvlan_loop",
     "state",
@@ -63,9 +64,9 @@ SERIES = (
     "fleet_role",
     "fleet_rollout",
 )
-# One-task playbooks run interleaved (for each N and run: ping, noop, state, role), so that the differences the
+# One-task playbooks run interleaved (for each N and run: ping, noop, aftermath, state, role), so that the differences the
 # targets are made of are taken under the same load.
-INTERLEAVED = ("ping", "noop", "state", "role")
+INTERLEAVED = ("ping", "noop", "aftermath", "state", "role")
 # A namespace name for the do-nothing module's netns argument (it is validated, never entered).
 NOOP_NETNS = "hmvb-noop"
 
@@ -407,7 +408,9 @@ class Bench:
         m["task_times"] = [[t["name"], t["end"] - t["start"]] for t in tasks]
         return m, tasks
 
-    def playbook(self, kind, links, ns=None, check=False, inventory=None, forks=None, extra_env=None):
+    def playbook(self, kind, links, ns=None, check=False, inventory=None, forks=None, extra_env=None, quiet=True):
+        """Run the one-task playbook ``kind`` with ``links``; unless ``quiet`` is false (or with forks: the fleet has
+        its own lab), after the kernel is quiet (wait_kernel_quiet)."""
         variables = {"bench_links": links, "bench_ns": ns or ""}
         book = self.path("%s.yml" % kind)
         if inventory is None:
@@ -422,8 +425,10 @@ class Bench:
             book.write_text(
                 VARS_FILES_HEAD.format(title=kind, vars_file=vars_file.name) + PLAYS[kind], encoding="utf-8"
             )
-        quiet_s = wait_kernel_quiet() if forks is None else None  # one-task playbooks; the fleet has its own lab
+        quiet_s = wait_kernel_quiet() if forks is None and quiet else None
+        kernel_before = kernel_time()
         m, tasks = self.run_book(book, kind, inventory=inventory, check=check, forks=forks, extra_env=extra_env)
+        m["kernel_s"] = kernel_time() - kernel_before  # system+irq+softirq of all CPUs while it ran, not only its own
         m["kernel_quiet_wait_s"] = quiet_s
         main = [t for t in tasks if t["action"] == MAIN_ACTION[kind]]
         if len(main) != 1:
@@ -486,19 +491,39 @@ class Bench:
 
     # -- series ----------------------------------------------------------------------------------------
 
-    def floor(self, n, rep):
-        links = _lab.link_specs(n, self.parents)
+    def ip_batch(self, lab, links):
+        """Create ``links`` in ``lab`` with one ``ip -batch`` (up, bridge mode); its measurement."""
         batch = self.path("batch.txt")
         batch.write_text(
             "".join("link add %s link %s up type macvlan mode bridge\n" % (s["name"], s["parent"]) for s in links),
             encoding="utf-8",
         )
+        m = run_timed(["ip", "-n", lab.ns, "-batch", str(batch)], self.path("ip.log"))
+        if m["rc"] != 0:
+            raise BenchError("ip -batch failed; see %s" % self.path("ip.log"))
+        return m
+
+    def floor(self, n, rep):
+        links = _lab.link_specs(n, self.parents)
         with _lab.Lab(self.parents, "floor") as lab:
-            m = run_timed(["ip", "-n", lab.ns, "-batch", str(batch)], self.path("ip.log"))
-            if m["rc"] != 0:
-                raise BenchError("ip -batch failed")
+            m = self.ip_batch(lab, links)
             self.expect(lab, n, "ip -batch")
             self.record("floor", "create", n, rep, m)
+
+    def aftermath(self, n, rep):
+        """ip -batch creates the N links and the do-nothing module's playbook starts the moment ip exits: what the
+        kernel's work on new links after ip -batch has returned (IPv6 autoconfiguration on each: duplicate address
+        detection, MLD reports, router solicitations) costs a playbook that follows it. Against the noop series
+        (the same playbook on a quiet kernel) this is the part of creating links that ip -batch's time leaves out
+        and any playbook that creates them pays."""
+        links = _lab.link_specs(n, self.parents)
+        with _lab.Lab(self.parents, "aftermath") as lab:
+            wait_kernel_quiet()  # the namespace's own setup done
+            ip = self.ip_batch(lab, links)
+            m = self.playbook("noop", links, NOOP_NETNS, quiet=False)
+            self.expect(lab, n, "ip -batch before the do-nothing module")
+            self.expect_changed(m, False, "bench_noop after ip -batch")
+            self.record("aftermath", "run", n, rep, m, ip_wall_s=ip["wall_s"])
 
     def ping(self, n, rep):
         """Ansible's floor: one ansible.builtin.ping task; the N links are loaded from the vars file, not used."""
@@ -992,11 +1017,17 @@ def main(argv=None):
             if (name == "playbooks" and interleaved) or name in series:
                 settle(name)
             if name == "playbooks":
-                # ping, noop, state and role, interleaved: for each N and run, one of each.
+                # ping, noop, aftermath, state and role, interleaved: for each N and run, one of each.
                 if not interleaved:
                     continue
                 t0 = time.time()
-                funcs = {"ping": bench.ping, "noop": bench.noop, "state": bench.state, "role": bench.role}
+                funcs = {
+                    "ping": bench.ping,
+                    "noop": bench.noop,
+                    "aftermath": bench.aftermath,
+                    "state": bench.state,
+                    "role": bench.role,
+                }
                 for n in args.sizes:
                     for rep in range(bench.reps(kind, n)):
                         for each in interleaved:
