@@ -102,22 +102,29 @@ def brief(entry):
 def fit(result, budget=RESULT_BUDGET):
     """Shorten ``result`` in place until it fits ``budget`` bytes of JSON: links to their brief form, then the
     diff to the names of what changes, then the action lines to their first ones. Says what it did in
-    ``truncated`` (a list; absent when nothing was shortened). Returns ``result``."""
-    if size_of(result) <= budget:
+    ``truncated`` (a list; absent when nothing was shortened). Returns ``result``.
+
+    The result is serialized once to measure it, then again only after a step that shortened it (a 1024-link
+    result is about half a megabyte of JSON)."""
+    size = size_of(result)
+    if size <= budget:
         return result
     notes = []
     links = result.get("links")
     if isinstance(links, list) and links:
         result["links"] = [brief(entry) for entry in links]
         notes.append("links: brief form (%s)" % ", ".join(BRIEF_KEYS))
+        size = size_of(result)
     elif isinstance(links, dict) and links:
         result["links"] = {name: brief(entry) for name, entry in links.items()}
         notes.append("links: brief form (%s)" % ", ".join(BRIEF_KEYS))
+        size = size_of(result)
     for key in ("state_links", "rolled_back"):
-        if size_of(result) > budget and isinstance(result.get(key), list) and len(result[key]) > 100:
+        if size > budget and isinstance(result.get(key), list) and len(result[key]) > 100:
             notes.append("%s: first 100 of %d" % (key, len(result[key])))
             result[key] = result[key][:100]
-    if size_of(result) > budget and isinstance(result.get("diff"), list):
+            size = size_of(result)
+    if size > budget and isinstance(result.get("diff"), list):
         # macvlan_persist: one entry per file; keep the headers (the paths), drop the contents
         result["diff"] = [
             {key: entry.get(key) for key in ("before_header", "after_header")}
@@ -125,18 +132,20 @@ def fit(result, budget=RESULT_BUDGET):
             if isinstance(entry, dict)
         ]
         notes.append("diff: the paths of the files that change")
-    if size_of(result) > budget and isinstance(result.get("diff"), dict):
+        size = size_of(result)
+    if size > budget and isinstance(result.get("diff"), dict):
         diff = result["diff"]
         for side in ("before", "after"):
             part = diff.get(side)
             if isinstance(part, dict) and isinstance(part.get("links"), dict):
                 part["links"] = sorted(part["links"])
         notes.append("diff: the names of the links that change")
+        size = size_of(result)
     # Then the longest lists, halved until the result fits: the links (a list or a dict), the action lines, the
     # files (macvlan_persist) and their diff.
     for key in ("links", "actions", "files", "diff"):
         value = result.get(key)
-        if size_of(result) <= budget or not value or not isinstance(value, (list, dict)):
+        if size <= budget or not value or not isinstance(value, (list, dict)):
             continue
         items = list(value.items()) if isinstance(value, dict) else list(value)
         keep = len(items)
@@ -146,6 +155,7 @@ def fit(result, budget=RESULT_BUDGET):
         if key == "actions":
             result[key].append("... and %d more steps" % (len(items) - keep))
         notes.append("%s: first %d of %d" % (key, keep, len(items)))
+        size = size_of(result)
     result["truncated"] = notes + [
         "the result was shortened to stay under %d bytes (AWX drops larger job events); narrow the task "
         "(return_links, names, parents filters) to see everything" % budget

@@ -83,3 +83,19 @@ def test_a_file_diff_is_cut_to_its_paths_then_the_file_list_is_halved():
     assert "diff: the paths of the files that change" in result["truncated"]
     assert result["files"] == files[: len(result["files"])]
     assert any(note.startswith("files: first ") for note in result["truncated"])
+
+
+def test_a_result_is_serialized_again_only_after_a_step_that_shortened_it(monkeypatch):
+    """A create of many links: measured whole, then once in the brief form that fits; no re-measuring per step."""
+    calls = []
+    size_of = _results.size_of
+    monkeypatch.setattr(_results, "size_of", lambda result: calls.append(1) or size_of(result))
+    links = [dict(link(i), ifindex=i, promisc=False, promiscuity=0) for i in range(2048)]
+    actions = ["create macvlan mv%04d on p0 (mode bridge, up) in the host namespace" % i for i in range(2048)]
+    result = {"changed": True, "links": links, "actions": actions, "links_total": 2048, "links_changed": 2048}
+    assert size_of(result) > _results.RESULT_BUDGET  # the full views do not fit
+    _results.fit(result)
+    assert size_of(result) <= _results.RESULT_BUDGET
+    assert result["truncated"][0].startswith("links: brief form")
+    assert len(result["links"]) == len(result["actions"]) == 2048  # the brief form was enough
+    assert len(calls) == 2
