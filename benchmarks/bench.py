@@ -64,9 +64,8 @@ SERIES = (
     "fleet_role",
     "fleet_rollout",
 )
-# One-task playbooks run interleaved (for each N and run: ping, noop, aftermath, state, role), so that the differences the
-# targets are made of are taken under the same load.
-INTERLEAVED = ("ping", "noop", "aftermath", "state", "role")
+# The one-task playbooks run interleaved, in this order (report.py describes them).
+INTERLEAVED = report.INTERLEAVED
 # A namespace name for the do-nothing module's netns argument (it is validated, never entered).
 NOOP_NETNS = "hmvb-noop"
 

@@ -85,6 +85,9 @@ SLOPE_OVER_FLOOR_MAX = 1.5
 ROLE_OVER_TASK_MAX_S = 0.3
 # The create slope is fitted from this N on (the issue's "16 -> 1024 links").
 SLOPE_FROM_N = 16
+# The one-task playbooks bench.py runs interleaved (for each N and run, one of each, in this order), so that the
+# differences the targets are made of are taken under the same load.
+INTERLEAVED = ("ping", "noop", "aftermath", "state", "role")
 
 
 def is_fleet(key):
@@ -178,9 +181,10 @@ def fit(points):
     return slope, mean_t - slope * mean_n
 
 
-def series_fit(summary, key, field="wall_s"):
+def series_fit(summary, key, field="wall_s", from_n=0):
+    """The least-squares line (``fit``) through a series' medians of ``field`` at every N from ``from_n`` on."""
     by_n = summary.get(key, {})
-    return fit([(n, s[field]) for n, s in sorted(by_n.items())])
+    return fit([(n, s.get(field)) for n, s in sorted(by_n.items()) if n >= from_n])
 
 
 def fmt(value, digits=3):
@@ -313,9 +317,7 @@ def floor_targets(summary, sizes):
         return summary.get(key, {}).get(n, {}).get(field)
 
     def slope(key, field):
-        by_n = summary.get(key, {})
-        points = [(n, by_n[n].get(field)) for n in sorted(by_n) if n >= SLOPE_FROM_N]
-        return fit(points)
+        return series_fit(summary, key, field, SLOPE_FROM_N)
 
     at = "" if top == 1024 else " (at N=%s, not 1024)" % top
     out = []
@@ -443,11 +445,15 @@ def floors_table(summary, sizes):
         "floor for one task. The do-nothing module (`benchmarks/library/bench_noop.py`, a fixture loaded through "
         "ANSIBLE_LIBRARY, not part of the collection) takes macvlan_state's argument spec (imported from "
         "`plugins/module_utils/_options.py`) and the same `links` and `netns` arguments, validates them and returns "
-        "`changed=false` with a small result: what Ansible costs to carry the links to a module and back. Both run "
-        "interleaved with the macvlan_state and role playbooks (for each N and run: ping, noop, aftermath, state, role), so "
-        "the differences are taken under the same load. The aftermath row is the do-nothing module's playbook "
-        "started the moment `ip -batch` has created the N links (no wait for a quiet kernel), interleaved with them.",
+        "`changed=false` with a small result: what Ansible costs to carry the links to a module and back. They run "
+        "interleaved with the macvlan_state and role playbooks (for each N and run: %s), so the differences are "
+        "taken under the same load." % ", ".join(name for name in INTERLEAVED if any(k[0] == name for k in summary)),
     ]
+    if summary.get(("aftermath", "run")):
+        lines[-1] += (
+            " The aftermath row is the do-nothing module's playbook started the moment `ip -batch` has created the N "
+            "links (no wait for a quiet kernel)."
+        )
     return lines
 
 
@@ -467,9 +473,8 @@ def kernel_floor(summary, sizes):
     def get(key, n, field):
         return summary.get(key, {}).get(n, {}).get(field)
 
-    def slope(key, field):
-        by_n = summary.get(key, {})
-        f = fit([(n, by_n[n].get(field)) for n in sorted(by_n) if n >= SLOPE_FROM_N])
+    def slope(key, field):  # ms/link
+        f = series_fit(summary, key, field, SLOPE_FROM_N)
         return f[0] * 1e3 if f else None
 
     def minus(a, b):
