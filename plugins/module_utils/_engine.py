@@ -343,8 +343,11 @@ class LinkEngine:
                 # A change: its views, journal and read-back need the addresses and routes too (one dump each).
                 for snapshot in snapshots.values():
                     self.session.observe_l3(snapshot)
-                entries, parent_entries = self.plan(specs, snapshots, parents, netns, purge, purge_exclude)
-                actions = planned_actions(entries, parent_entries)
+                if any(entry["before"] is not None for entry in entries):
+                    # A link that exists is planned from its addresses and routes (its view, the routes the kernel
+                    # serves it); one that is only created is not (``needs_l3`` was false: no spec names any).
+                    entries, parent_entries = self.plan(specs, snapshots, parents, netns, purge, purge_exclude)
+                    actions = planned_actions(entries, parent_entries)
             if protect:
                 self.check_protected(entries, parent_entries, snapshots[netns], protect, netns)
             self.check_ipv6(entries)
