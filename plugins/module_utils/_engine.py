@@ -80,14 +80,18 @@ def ns_identity(ns):
 
 def canonical_namespaces(specs, netns):
     """Spell each namespace one way (the first spelling seen, ``netns`` first); a ``link_netns`` that is the
-    working namespace itself becomes None. Changes the specs in place."""
+    working namespace itself becomes None. Changes the specs in place. Each spelling is looked up once (a thousand
+    links usually name one namespace)."""
     spelling = {ns_identity(netns): netns}
+    canonical = {netns: netns}  # spelling as given -> the one kept
     for spec in specs:
         for key in ("netns", "link_netns"):
             ns = spec.get(key)
             if ns is None and key == "link_netns":
                 continue
-            spec[key] = spelling.setdefault(ns_identity(ns), ns)
+            if ns not in canonical:
+                canonical[ns] = spelling.setdefault(ns_identity(ns), ns)
+            spec[key] = canonical[ns]
         if spec.get("link_netns") == spec.get("netns"):
             spec["link_netns"] = None
 

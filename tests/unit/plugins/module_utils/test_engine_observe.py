@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ansible_collections.hostnet.macvlan.plugins.module_utils import _engine
 from ansible_collections.hostnet.macvlan.plugins.module_utils._engine import LinkEngine
 from ansible_collections.hostnet.macvlan.plugins.module_utils._model import normalize_link
 from ansible_collections.hostnet.macvlan.plugins.module_utils._observed import Snapshot
@@ -87,3 +88,28 @@ def test_a_creation_next_to_a_change_is_planned_again_too():
     )
     assert engine.plans == 2
     assert entries["mv9"]["before"]["addresses"] == ["192.0.2.9/24"]
+
+
+def test_each_spelling_of_a_namespace_is_looked_up_once_and_spelled_one_way(monkeypatch):
+    identities = {None: ("host",), "red": ("red",), "/run/netns/red": ("red",), "blue": ("blue",)}
+    looked_up = []
+
+    def identity(ns):
+        looked_up.append(ns)
+        return identities[ns]
+
+    monkeypatch.setattr(_engine, "ns_identity", identity)
+    specs = [
+        {"netns": "red", "link_netns": "blue"},
+        {"netns": "/run/netns/red", "link_netns": "/run/netns/red"},
+        {"netns": "red", "link_netns": None},
+        {"netns": None, "link_netns": "red"},
+    ]
+    _engine.canonical_namespaces(specs, "red")
+    assert [(s["netns"], s["link_netns"]) for s in specs] == [
+        ("red", "blue"),
+        ("red", None),  # link_netns the working namespace itself: None
+        ("red", None),
+        (None, "red"),  # the host's own namespace is not red
+    ]
+    assert sorted(looked_up, key=str) == sorted(["red", "blue", "/run/netns/red", None], key=str)
