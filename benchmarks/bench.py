@@ -40,7 +40,7 @@ PYTHON = sys.executable
 BIN = Path(PYTHON).parent
 STATE_MODULE = ROOT / "plugins" / "modules" / "macvlan_state.py"
 LINK_MODULE = ROOT / "plugins" / "modules" / "macvlan.py"
-# The do-nothing module with macvlan_state's argument spec (a benchmark fixture, loaded through ANSIBLE_LIBRARY).
+# The fixture modules bench_noop and bench_bare (macvlan_state's argument spec; loaded through ANSIBLE_LIBRARY).
 LIBRARY = HERE / "library"
 ROLE = ROOT / "roles" / "macvlan_topology" / "tasks" / "main.yml"
 IMAGES_SCRIPT = ROOT / "scripts" / "images.sh"
@@ -54,6 +54,8 @@ SERIES = (
     "ping",
     "noop",
     "aftermath",
+    "bare",
+    "state_none",
     "command_loop",
     "macvlan_loop",
     "state",
@@ -95,6 +97,13 @@ PLAYS = {
         links: "{{ bench_links }}"
         netns: "{{ bench_ns | default(omit, true) }}"
 """,
+    "bare": """\
+  tasks:
+    - name: The least a verified create costs, one request per link and one read-back (benchmark fixture)
+      bench_bare:
+        links: "{{ bench_links }}"
+        netns: "{{ bench_ns }}"
+""",
     "command_loop": """\
   tasks:
     - name: Naive loop, one ip link add per link (benchmark fixture)
@@ -122,6 +131,14 @@ PLAYS = {
         links: "{{ bench_links }}"
         netns: "{{ bench_ns | default(omit, true) }}"
 """,
+    "state_none": """\
+  tasks:
+    - name: All links in one macvlan_state task, no link in the result
+      hostnet.macvlan.macvlan_state:
+        links: "{{ bench_links }}"
+        netns: "{{ bench_ns | default(omit, true) }}"
+        return_links: none
+""",
     "role": """\
   roles:
     - role: hostnet.macvlan.macvlan_topology
@@ -137,9 +154,11 @@ PLAYS = {
 MAIN_ACTION = {
     "ping": "ansible.builtin.ping",
     "noop": "bench_noop",
+    "bare": "bench_bare",
     "command_loop": "ansible.builtin.command",
     "macvlan_loop": "hostnet.macvlan.macvlan",
     "state": "hostnet.macvlan.macvlan_state",
+    "state_none": "hostnet.macvlan.macvlan_state",
     "role": "hostnet.macvlan.macvlan_state",
 }
 
@@ -537,6 +556,16 @@ class Bench:
         self.expect_changed(m, False, "bench_noop")
         self.record("noop", "run", n, rep, m)
 
+    def bare(self, n, rep):
+        """The least a verified create costs through Ansible (benchmarks/library/bench_bare.py): one link dump, the
+        same create request as macvlan_state's per link, one read-back dump, the created names as the result."""
+        links = _lab.link_specs(n, self.parents)
+        with _lab.Lab(self.parents, "bare") as lab:
+            m = self.playbook("bare", links, lab.ns)
+            self.expect(lab, n, "bench_bare")
+            self.expect_changed(m, True, "bench_bare")
+            self.record("bare", "create", n, rep, m)
+
     def command_loop(self, n, rep):
         links = _lab.link_specs(n, self.parents)
         with _lab.Lab(self.parents, "cmd") as lab:
@@ -569,6 +598,16 @@ class Bench:
             m = self.playbook("state", links, lab.ns)
             self.expect_changed(m, False, "macvlan_state rerun")
             self.record("state", "rerun", n, rep, m)
+
+    def state_none(self, n, rep):
+        """macvlan_state's create with ``return_links: none``: the create without the created links in the result
+        (against the state series: what carrying them through Ansible costs)."""
+        links = _lab.link_specs(n, self.parents)
+        with _lab.Lab(self.parents, "state-none") as lab:
+            m = self.playbook("state_none", links, lab.ns)
+            self.expect(lab, n, "macvlan_state return_links none")
+            self.expect_changed(m, True, "macvlan_state return_links none")
+            self.record("state_none", "create", n, rep, m)
 
     def role(self, n, rep):
         links = _lab.link_specs(n, self.parents)
@@ -1016,7 +1055,7 @@ def main(argv=None):
             if (name == "playbooks" and interleaved) or name in series:
                 settle(name)
             if name == "playbooks":
-                # ping, noop, aftermath, state and role, interleaved: for each N and run, one of each.
+                # The one-task playbooks (INTERLEAVED), interleaved: for each N and run, one of each.
                 if not interleaved:
                     continue
                 t0 = time.time()
@@ -1024,7 +1063,9 @@ def main(argv=None):
                     "ping": bench.ping,
                     "noop": bench.noop,
                     "aftermath": bench.aftermath,
+                    "bare": bench.bare,
                     "state": bench.state,
+                    "state_none": bench.state_none,
                     "role": bench.role,
                 }
                 for n in args.sizes:

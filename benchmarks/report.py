@@ -29,12 +29,14 @@ LABELS = {
     ("ping", "run"): "ansible.builtin.ping playbook (Ansible's floor)",
     ("noop", "run"): "do-nothing module, macvlan_state's arguments (fixture)",
     ("aftermath", "run"): "do-nothing module started as ip -batch exits (the kernel's aftermath)",
+    ("bare", "create"): "bare verified create (fixture: a request per link, one read-back)",
     ("command_loop", "create"): "naive: loop of command: ip link add",
     ("macvlan_loop", "create"): "loop of macvlan module, one task per link",
     ("macvlan_loop", "rerun"): "loop of macvlan module, rerun (no change)",
     ("state", "create"): "macvlan_state, all links in one task",
     ("state", "rerun"): "macvlan_state, rerun (no change)",
     ("state", "check"): "macvlan_state --check (plans N creations)",
+    ("state_none", "create"): "macvlan_state, all links in one task, return_links: none",
     ("role", "create"): "macvlan_topology role",
     ("role", "rerun"): "macvlan_topology role, rerun (no change)",
     ("process", "create"): "macvlan_state module process, no Ansible",
@@ -50,12 +52,14 @@ PLOTTED = [
     ("ping", "run"),
     ("noop", "run"),
     ("aftermath", "run"),
+    ("bare", "create"),
     ("command_loop", "create"),
     ("macvlan_loop", "create"),
     ("macvlan_loop", "rerun"),
     ("state", "create"),
     ("state", "rerun"),
     ("state", "check"),
+    ("state_none", "create"),
     ("role", "create"),
     ("role", "rerun"),
     ("process", "create"),
@@ -87,7 +91,7 @@ ROLE_OVER_TASK_MAX_S = 0.3
 SLOPE_FROM_N = 16
 # The one-task playbooks bench.py runs interleaved (for each N and run, one of each, in this order), so that the
 # differences the targets are made of are taken under the same load.
-INTERLEAVED = ("ping", "noop", "aftermath", "state", "role")
+INTERLEAVED = ("ping", "noop", "aftermath", "bare", "state", "state_none", "role")
 
 
 def is_fleet(key):
@@ -381,6 +385,18 @@ def floor_targets(summary, sizes):
             )
         else:
             entry[prefix + "value"] = entry[prefix + "measured"] = None
+        # Not the verdict: the same ratio for the bare verified create (fixture), the least any module that creates
+        # the links and reads them back pays through Ansible on this machine, and for macvlan_state's create
+        # without the created links in its result.
+        for key, label in (
+            (("bare", "create"), "the bare verified create (fixture)"),
+            (("state_none", "create"), "macvlan_state with return_links: none"),
+        ):
+            other = slope(key, field)
+            entry["inputs"]["%s_%s_ms_per_link" % ("_".join(key), field)] = other[0] * 1e3 if other else None
+            if entry[prefix + "measured"] and other:
+                least = other[0] - noop_fit[0]
+                entry[prefix + "measured"] += "; %s %.3f ms/link: %.2f×" % (label, least * 1e3, least / floor_fit[0])
     out.append(entry)
 
     # (c) the role against one macvlan_state task with the same links
@@ -413,7 +429,8 @@ def floor_targets(summary, sizes):
 
 def floors_table(summary, sizes):
     """The floors and the series measured against them, at every N, and the differences the targets use."""
-    keys = [("ping", "run"), ("noop", "run"), ("aftermath", "run"), ("state", "rerun"), ("state", "create")]
+    keys = [("ping", "run"), ("noop", "run"), ("aftermath", "run"), ("bare", "create"), ("state", "rerun")]
+    keys += [("state", "create"), ("state_none", "create")]
     keys += [("role", "rerun"), ("role", "create")]
     if not any(summary.get(k) for k in keys[:2]):
         return []
@@ -432,7 +449,15 @@ def floors_table(summary, sizes):
         ("do-nothing module − ping (Ansible carrying the links)", ("noop", "run"), ("ping", "run")),
         ("do-nothing module right after ip -batch − the same on a quiet kernel", ("aftermath", "run"), ("noop", "run")),
         ("macvlan_state rerun − do-nothing module (ours, unchanged)", ("state", "rerun"), ("noop", "run")),
+        ("bare verified create − do-nothing module (the least a create costs)", ("bare", "create"), ("noop", "run")),
         ("macvlan_state create − do-nothing module (ours, create)", ("state", "create"), ("noop", "run")),
+        ("macvlan_state create − bare verified create (the collection's own)", ("state", "create"), ("bare", "create")),
+        ("… with return_links: none − bare verified create", ("state_none", "create"), ("bare", "create")),
+        (
+            "macvlan_state create − the same with return_links: none (the links in the result)",
+            ("state", "create"),
+            ("state_none", "create"),
+        ),
         ("role rerun − macvlan_state rerun (the role's own)", ("role", "rerun"), ("state", "rerun")),
         ("role create − macvlan_state create (the role's own)", ("role", "create"), ("state", "create")),
     ):
@@ -453,6 +478,19 @@ def floors_table(summary, sizes):
         lines[-1] += (
             " The aftermath row is the do-nothing module's playbook started the moment `ip -batch` has created the N "
             "links (no wait for a quiet kernel)."
+        )
+    if summary.get(("bare", "create")):
+        lines[-1] += (
+            " The bare verified create (`benchmarks/library/bench_bare.py`, a fixture) does only what any module that "
+            "creates the links and says what it did must do: one dump of the links, macvlan_state's own create "
+            "request per link, one dump to read them back, the created names as its result (no plan, lock, journal, "
+            "rollback, addresses, routes or result views)."
+        )
+    if summary.get(("state_none", "create")):
+        lines[-1] += (
+            " The return_links: none row is macvlan_state's create with no link in its result (its actions and counts "
+            "only): against the create with the default (the created links, brief when they are many), what carrying "
+            "the links through Ansible costs."
         )
     return lines
 
@@ -496,6 +534,7 @@ def kernel_floor(summary, sizes):
         "aftermath_wall": minus(slope(after, "wall_s"), slope(noop, "wall_s")),
         "kernel_cpu_after_ip_batch": minus(slope(after, "kernel_s"), slope(noop, "kernel_s")),
         "state_create_over_noop_wall": minus(slope(state, "wall_s"), slope(noop, "wall_s")),
+        "bare_create_over_noop_wall": minus(slope(("bare", "create"), "wall_s"), slope(noop, "wall_s")),
     }
     return {"by_n": rows, "ms_per_link": slopes}
 
@@ -519,6 +558,7 @@ def kernel_floor_lines(summary, sizes):
         ("aftermath_wall", "wall a playbook pays for the kernel's work after ip -batch (noisy)"),
         ("kernel_cpu_after_ip_batch", "the kernel's CPU time after ip -batch exits"),
         ("state_create_over_noop_wall", "macvlan_state create − do-nothing module, wall (the issue's numerator)"),
+        ("bare_create_over_noop_wall", "bare verified create (fixture) − do-nothing module, wall (the least of it)"),
     )
     return [
         "",
@@ -1076,9 +1116,11 @@ def plot(meta, summary, path):
         "ping": "tab:gray",
         "noop": "tab:olive",
         "aftermath": "tab:cyan",
+        "bare": "tab:pink",
         "command_loop": "tab:red",
         "macvlan_loop": "tab:orange",
         "state": "tab:blue",
+        "state_none": "navy",
         "role": "tab:green",
         "process": "tab:purple",
         "phases": "tab:brown",
