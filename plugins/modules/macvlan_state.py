@@ -129,6 +129,9 @@ options:
       - Which links RV(links) holds. V(changed) (the default) holds the links the task changes (or would change, in
         check mode), so the result of an unchanged run of a thousand links stays a few kilobytes; V(all) holds
         every listed and purged link; V(none) holds none. RV(links_total) and RV(links_changed) count them all.
+      - The controller handles every link in the result (ansible-core 2.19 decodes, copies and converts each of
+        its values), so a task that creates or changes a thousand links takes about 0.1 to 0.5 s longer with them
+        than with V(none), which keeps RV(actions) and the counts.
     type: str
     choices: [changed, all, none]
     default: changed
