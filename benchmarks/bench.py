@@ -559,12 +559,16 @@ class Bench:
     def bare(self, n, rep):
         """The least a verified create costs through Ansible (benchmarks/library/bench_bare.py): one link dump, the
         same create request as macvlan_state's per link, one read-back dump, the created names as the result."""
+        self.create_once("bare", n, rep, "bench_bare")
+
+    def create_once(self, kind, n, rep, what):
+        """The one-task playbook ``kind`` creates the N links in a fresh namespace: recorded as ``kind``'s create."""
         links = _lab.link_specs(n, self.parents)
-        with _lab.Lab(self.parents, "bare") as lab:
-            m = self.playbook("bare", links, lab.ns)
-            self.expect(lab, n, "bench_bare")
-            self.expect_changed(m, True, "bench_bare")
-            self.record("bare", "create", n, rep, m)
+        with _lab.Lab(self.parents, kind.replace("_", "-")) as lab:
+            m = self.playbook(kind, links, lab.ns)
+            self.expect(lab, n, what)
+            self.expect_changed(m, True, what)
+            self.record(kind, "create", n, rep, m)
 
     def command_loop(self, n, rep):
         links = _lab.link_specs(n, self.parents)
@@ -602,12 +606,7 @@ class Bench:
     def state_none(self, n, rep):
         """macvlan_state's create with ``return_links: none``: the create without the created links in the result
         (against the state series: what carrying them through Ansible costs)."""
-        links = _lab.link_specs(n, self.parents)
-        with _lab.Lab(self.parents, "state-none") as lab:
-            m = self.playbook("state_none", links, lab.ns)
-            self.expect(lab, n, "macvlan_state return_links none")
-            self.expect_changed(m, True, "macvlan_state return_links none")
-            self.record("state_none", "create", n, rep, m)
+        self.create_once("state_none", n, rep, "macvlan_state return_links none")
 
     def role(self, n, rep):
         links = _lab.link_specs(n, self.parents)

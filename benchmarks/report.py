@@ -474,24 +474,30 @@ def floors_table(summary, sizes):
         "interleaved with the macvlan_state and role playbooks (for each N and run: %s), so the differences are "
         "taken under the same load." % ", ".join(name for name in INTERLEAVED if any(k[0] == name for k in summary)),
     ]
-    if summary.get(("aftermath", "run")):
-        lines[-1] += (
-            " The aftermath row is the do-nothing module's playbook started the moment `ip -batch` has created the N "
-            "links (no wait for a quiet kernel)."
-        )
-    if summary.get(("bare", "create")):
-        lines[-1] += (
-            " The bare verified create (`benchmarks/library/bench_bare.py`, a fixture) does only what any module that "
+    # What each optional series is, when the run has it.
+    notes = (
+        (
+            ("aftermath", "run"),
+            "The aftermath row is the do-nothing module's playbook started the moment `ip -batch` has created the N "
+            "links (no wait for a quiet kernel).",
+        ),
+        (
+            ("bare", "create"),
+            "The bare verified create (`benchmarks/library/bench_bare.py`, a fixture) does only what any module that "
             "creates the links and says what it did must do: one dump of the links, macvlan_state's own create "
             "request per link, one dump to read them back, the created names as its result (no plan, lock, journal, "
-            "rollback, addresses, routes or result views)."
-        )
-    if summary.get(("state_none", "create")):
-        lines[-1] += (
-            " The return_links: none row is macvlan_state's create with no link in its result (its actions and counts "
+            "rollback, addresses, routes or result views).",
+        ),
+        (
+            ("state_none", "create"),
+            "The return_links: none row is macvlan_state's create with no link in its result (its actions and counts "
             "only): against the create with the default (the created links, brief when they are many), what carrying "
-            "the links through Ansible costs."
-        )
+            "the links through Ansible costs.",
+        ),
+    )
+    for key, note in notes:
+        if summary.get(key):
+            lines[-1] += " " + note
     return lines
 
 
