@@ -6,7 +6,7 @@
 bench.py loads it through ANSIBLE_LIBRARY (benchmarks/library) as ``bench_bare``. It takes ``macvlan_state``'s
 argument spec (``_options.STATE_OPTIONS``, imported, as ``bench_noop`` does) and does only what any module that
 creates links and says what it did must do: in the namespace ``netns``, one dump of the links, one RTM_NEWLINK per
-missing link (the collection's own request, ``_rtnl.create_link_request``: the same bytes macvlan_state sends),
+missing link (``_netlink.Session.apply``'s create step: the request macvlan_state sends),
 one dump to read them back, a check that each is there with its parent, kind, mode and state, and a result that
 names the links it created. No normalisation beyond the defaults, no plan, no lock, no journal, no rollback (a
 failure leaves what was created), no addresses or routes, no result views: it is a floor, not a module to use.
@@ -17,8 +17,8 @@ Ansible at the least; macvlan_state's create beyond it is the collection's own w
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.hostnet.macvlan.plugins.module_utils import _netns, _rtnl
-from ansible_collections.hostnet.macvlan.plugins.module_utils._options import STATE_OPTIONS
+from ansible_collections.hostnet.macvlan.plugins.module_utils import _netlink
+from ansible_collections.hostnet.macvlan.plugins.module_utils._options import STATE_LINK_OPTIONS, STATE_OPTIONS
 
 DOCUMENTATION = r"""
 module: bench_bare
@@ -44,15 +44,8 @@ links_total:
   type: int
 """
 
-DEFAULTS = {"type": "macvlan", "mode": "bridge", "link_state": "up"}
-
-
-def dump_links(sock):
-    return {link["name"]: link for link in sock.dump(_rtnl.link_dump_request, _rtnl.RTM_NEWLINK, parse_link)}
-
-
-def parse_link(buf, start, end):
-    return _rtnl.parse_link(buf, start, end, True)
+# The options a creation needs, with macvlan_state's defaults (the link options' own).
+DEFAULTS = {key: STATE_LINK_OPTIONS[key]["default"] for key in ("type", "mode", "link_state")}
 
 
 def main():
@@ -60,21 +53,19 @@ def main():
     wanted = [dict(DEFAULTS, **{k: v for k, v in link.items() if v is not None}) for link in module.params["links"]]
     netns = module.params["netns"]
     invocation = {"module_args": {"links": "%d entries, not echoed" % len(wanted), "netns": netns}}
+    ns = netns or None
     try:
-        sock = _netns.in_netns(netns or None, "netns", _rtnl.RtnlSocket)
-        try:
-            before = dump_links(sock)
+        # The engine's own reads and create step (the Session macvlan_state uses), nothing around them.
+        with _netlink.Session() as session:
+            session.open(ns)
+            before = {link["name"]: link for link in session.dump_links(ns)}
             created = []
             for spec in wanted:
-                if spec["name"] in before:
-                    continue
-                parent_index = before[spec["parent"]]["ifindex"]
-                sock.request(lambda seq, spec=spec, index=parent_index: _rtnl.create_link_request(spec, index, seq))
-                created.append(spec)
-            after = dump_links(sock) if created else before
-        finally:
-            sock.close()
-    except (_rtnl.RtnlError, _netns.NetlinkFailure, KeyError) as exc:
+                if spec["name"] not in before:
+                    session.apply({"op": "create", "ns": ns, "link_ns": ns, "name": spec["name"], "spec": spec})
+                    created.append(spec)
+            after = {link["name"]: link for link in session.dump_links(ns)} if created else before
+    except (_netlink.NetlinkFailure, KeyError) as exc:
         module.fail_json(msg="bench_bare: %s" % exc, invocation=invocation)
     wrong = []
     for spec in created:
