@@ -216,6 +216,8 @@ def loadavg():
 KERNEL_QUIET_SHARE = 0.05  # of one CPU, in system + irq + softirq time over one window
 KERNEL_QUIET_WINDOW_S = 1.0
 KERNEL_QUIET_MAX_S = 12.0
+# The machine-speed probe at the start and the end of a run (speed_probe).
+SPEED_PROBE_S = 10.0
 
 
 def kernel_time():
@@ -308,6 +310,35 @@ def machine_info():
     if commit.returncode == 0:
         info["commit"] = commit.stdout.strip()
     return info
+
+
+def speed_probe(seconds=SPEED_PROBE_S):
+    """The machine's speed over ``seconds``: the CPU time of one fixed piece of Python work (about 40 ms), taken
+    every 0.2 s. On a VM it moves with whatever shares the host's cores; its spread bounds how closely one run of a
+    playbook can be timed (docs/benchmarks.md). Milliseconds: min, median, max and the count of samples."""
+
+    def work():
+        start = time.process_time()
+        total = 0
+        for i in range(200000):
+            total += i * i % 7
+        table = {}
+        for i in range(40000):
+            table[str(i)] = i
+        return (time.process_time() - start) * 1e3
+
+    samples = []
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        samples.append(work())
+        time.sleep(0.2)
+    samples.sort()
+    return {
+        "min_ms": round(samples[0], 1),
+        "median_ms": round(samples[len(samples) // 2], 1),
+        "max_ms": round(samples[-1], 1),
+        "samples": len(samples),
+    }
 
 
 def wait_for_quiet(threshold, max_wait):
@@ -1002,6 +1033,7 @@ def main(argv=None):
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "machine": machine_info(),
         "load": load,
+        "speed": {"start": speed_probe()},
         "config": {
             "sizes": list(args.sizes),
             "series": series,
@@ -1102,6 +1134,7 @@ def main(argv=None):
             print("[%s] fleet: deleting its namespaces (--fleet-keep keeps them for the next run)" % now())
             _fleet.remove_all()
     meta["load_at_end"] = loadavg()
+    meta.setdefault("speed", {})["end"] = speed_probe()
     meta["duration_s"] = round(time.time() - started, 1)
     meta["notes"] = bench.notes
     if error is not None:
