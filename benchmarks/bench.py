@@ -1058,6 +1058,8 @@ def main(argv=None):
             "fleet_steps": args.fleet_steps,
             "fleet_prefix": args.fleet_prefix,
             "quick": args.quick,
+            # the interleaved playbooks ran round by round (each round every N), not N by N
+            "interleave": "rounds",
             "interpreter": PYTHON,
         },
     }
@@ -1086,7 +1088,7 @@ def main(argv=None):
             if (name == "playbooks" and interleaved) or name in series:
                 settle(name)
             if name == "playbooks":
-                # The one-task playbooks (INTERLEAVED), interleaved: for each N and run, one of each.
+                # The one-task playbooks (INTERLEAVED), interleaved: for each run and N, one of each.
                 if not interleaved:
                     continue
                 t0 = time.time()
@@ -1099,10 +1101,15 @@ def main(argv=None):
                     "state_none": bench.state_none,
                     "role": bench.role,
                 }
-                for n in args.sizes:
-                    for rep in range(bench.reps(kind, n)):
-                        for each in interleaved:
-                            attempt(bench, funcs[each], n, rep)
+                # Round by round: each round runs every N once (one of each playbook), so the machine's speed,
+                # which drifts over minutes, is shared by the sizes as well as by the series (the create slope is
+                # fitted across N: sizes run one after the other put the drift into the slope).
+                rounds = max(bench.reps(kind, n) for n in args.sizes)
+                for rep in range(rounds):
+                    for n in args.sizes:
+                        if rep < bench.reps(kind, n):
+                            for each in interleaved:
+                                attempt(bench, funcs[each], n, rep)
                 meta.setdefault("series_s", {})["+".join(interleaved)] = round(time.time() - t0, 1)
                 continue
             if name not in series:

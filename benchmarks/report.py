@@ -100,8 +100,9 @@ CONFIDENCE = 0.90
 BOOTSTRAP_RESAMPLES = 2000
 BOOTSTRAP_SEED = 11
 MIN_RUNS_FOR_INTERVAL = 3
-# The one-task playbooks bench.py runs interleaved (for each N and run, one of each, in this order), so that the
-# differences the targets are made of are taken under the same load.
+# The one-task playbooks bench.py runs interleaved (round by round, each round every N, for each N one of each, in
+# this order; N by N before the eleventh run), so that the differences the targets are made of are taken under the
+# same load.
 INTERLEAVED = ("ping", "noop", "aftermath", "bare", "state", "state_none", "role")
 
 
@@ -387,7 +388,7 @@ def floor_targets(summary, sizes):
     not measured; see ``verdict``), the same from CPU time (cpu_value, cpu_interval, cpu_measured, cpu_result: user
     + system time of the whole process tree) and the inputs.
 
-    Paired: the interleaved series' runs of one number ran next to each other (for each N and run: noop, bare,
+    Paired: the interleaved series' runs of one number ran next to each other (for each N of a round: noop, bare,
     state, ...), so a difference is taken run by run and its median over the runs is the estimate; the medians of
     each series (unpaired, as earlier reports gave them) are in the text too.
     """
@@ -531,8 +532,9 @@ def floor_targets(summary, sizes):
     return out
 
 
-def floors_table(summary, sizes):
-    """The floors and the series measured against them, at every N, and the differences the targets use."""
+def floors_table(summary, sizes, rounds=False):
+    """The floors and the series measured against them, at every N, and the differences the targets use.
+    ``rounds``: bench.py ran them round by round (each run: every N, one of each), not N by N."""
     keys = [("ping", "run"), ("noop", "run"), ("aftermath", "run"), ("bare", "create"), ("state", "rerun")]
     keys += [("state", "create"), ("state_none", "create")]
     keys += [("role", "rerun"), ("role", "create")]
@@ -575,8 +577,12 @@ def floors_table(summary, sizes):
         "ANSIBLE_LIBRARY, not part of the collection) takes macvlan_state's argument spec (imported from "
         "`plugins/module_utils/_options.py`) and the same `links` and `netns` arguments, validates them and returns "
         "`changed=false` with a small result: what Ansible costs to carry the links to a module and back. They run "
-        "interleaved with the macvlan_state and role playbooks (for each N and run: %s), so the differences are "
-        "taken under the same load." % ", ".join(name for name in INTERLEAVED if any(k[0] == name for k in summary)),
+        "interleaved with the macvlan_state and role playbooks (%s: %s), so the differences are taken under the "
+        "same load."
+        % (
+            "round by round, each round every N, for each N one of each" if rounds else "for each N and run",
+            ", ".join(name for name in INTERLEAVED if any(k[0] == name for k in summary)),
+        ),
     ]
     # What each optional series is, when the run has it.
     notes = (
@@ -903,7 +909,7 @@ def markdown(meta, summary, baseline=None, baseline_label=None):
     out += kernel_floor_lines(summary, sizes)
     out += ["", "## Earlier targets (measured, not asserted)", ""]
     out.append(table(["target", "measured", "result"], targets(summary, sizes)))
-    out += floors_table(summary, sizes)
+    out += floors_table(summary, sizes, meta.get("config", {}).get("interleave") == "rounds")
 
     out += ["", "## Wall time (seconds, median of runs)", ""]
     rows = []
