@@ -55,6 +55,14 @@ def test_verdict_takes_the_whole_interval():
     assert report.verdict(None, None, 0.3) == "not measured"
 
 
+def test_a_slope_below_zero_decides_nothing():
+    # a cost per link below zero is drift between the sizes, not a measurement: never "met"
+    assert report.verdict(-0.1, (-0.35, 0.43), 2.0, slope=True) == report.NEGATIVE_SLOPE
+    assert report.verdict(-0.1, None, 2.0, slope=True) == report.NEGATIVE_SLOPE
+    assert report.verdict(-0.1, (-0.35, 0.43), 2.0) == "met"  # a difference may be below zero
+    assert report.verdict(0.5, (-0.05, 1.2), 2.0, slope=True) == "met"
+
+
 def test_slope_ratio_of_exact_lines():
     sizes = [16, 256, 1024]
     over = [[0.001 * n + 0.5] * 3 for n in sizes]  # 1 ms/link
@@ -117,3 +125,17 @@ def test_create_slope_ratio_is_paired_at_each_size():
     assert slope["interval"] == (pytest.approx(2.0), pytest.approx(2.0))
     assert slope["result"] == "missed"
     assert slope["measured"].startswith("paired 2.00× (90 % interval 2.00× … 2.00×)")
+
+
+def test_the_earlier_slope_target_gets_an_interval_and_refuses_a_negative_slope():
+    sizes = [16, 1024]
+    floor = records("floor", "create", 16, [0.01] * 5) + records("floor", "create", 1024, [0.3] * 5)
+    steady = records("state", "create", 16, [1.0, 1.1, 1.0, 1.1, 1.0]) + records("state", "create", 1024, [1.5] * 5)
+    rows = {row[0]: row for row in report.targets(report.summarize(floor + steady), sizes)}
+    slope = rows["macvlan_state slope within 2× of ip -batch's"]
+    assert "90 % interval" in slope[1]
+    assert slope[2] == "met"
+    # the runs at 16 links ran while the machine was slower than at 1024: a slope below zero
+    drifted = records("state", "create", 16, [1.6] * 5) + records("state", "create", 1024, [1.5] * 5)
+    rows = {row[0]: row for row in report.targets(report.summarize(floor + drifted), sizes)}
+    assert rows["macvlan_state slope within 2× of ip -batch's"][2] == report.NEGATIVE_SLOPE
