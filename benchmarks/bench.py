@@ -20,6 +20,7 @@ import json
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -332,11 +333,10 @@ def speed_probe(seconds=SPEED_PROBE_S):
     while time.perf_counter() < end:
         samples.append(work())
         time.sleep(0.2)
-    samples.sort()
     return {
-        "min_ms": round(samples[0], 1),
-        "median_ms": round(samples[len(samples) // 2], 1),
-        "max_ms": round(samples[-1], 1),
+        "min_ms": round(min(samples), 1),
+        "median_ms": round(statistics.median(samples), 1),
+        "max_ms": round(max(samples), 1),
         "samples": len(samples),
     }
 
@@ -1104,12 +1104,10 @@ def main(argv=None):
                 # Round by round: each round runs every N once (one of each playbook), so the machine's speed,
                 # which drifts over minutes, is shared by the sizes as well as by the series (the create slope is
                 # fitted across N: sizes run one after the other put the drift into the slope).
-                rounds = max(bench.reps(kind, n) for n in args.sizes)
-                for rep in range(rounds):
+                for rep in range(args.playbook_reps):
                     for n in args.sizes:
-                        if rep < bench.reps(kind, n):
-                            for each in interleaved:
-                                attempt(bench, funcs[each], n, rep)
+                        for each in interleaved:
+                            attempt(bench, funcs[each], n, rep)
                 meta.setdefault("series_s", {})["+".join(interleaved)] = round(time.time() - t0, 1)
                 continue
             if name not in series:

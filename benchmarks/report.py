@@ -241,9 +241,6 @@ def ordered_keys(summary):
 # ---------------------------------------------------------------------------------------------------------
 
 
-STATE_AND_FLOOR = (("state", "create"), ("floor", "create"))
-
-
 def targets(summary, sizes):
     top = max(sizes) if sizes else None
     mid = 256 if 256 in sizes else (max(n for n in sizes if n <= 256) if any(n <= 256 for n in sizes) else None)
@@ -255,20 +252,20 @@ def targets(summary, sizes):
     floor_fit = series_fit(summary, ("floor", "create"))
     state_fit = series_fit(summary, ("state", "create"))
     if floor_fit and state_fit:
-        ratio = state_fit[0] / floor_fit[0]
-        # Its interval as for issue 11's targets (the two series ran apart, so each N's runs are resampled on
-        # their own): a slope through sizes measured minutes apart carries the machine's drift.
-        common = sorted(n for n in summary[("state", "create")] if n in summary[("floor", "create")])
-        runs = [run_values(summary[key][n].get("by_rep") or {}, "wall_s") for key in STATE_AND_FLOOR for n in common]
-        interval = None
-        if len(common) >= 2:
-            k = len(common)
-            interval = bootstrap_interval(lambda s: slope_ratio(common, s[:k], s[k:]), runs)
+        # With its interval as for issue 11's targets (the two series did not run side by side: each N's runs are
+        # resampled on their own).
+        states, floors = summary[("state", "create")], summary[("floor", "create")]
+        common = sorted(n for n in states if n in floors)
+        ratio, interval = slope_ratio_with_interval(
+            common,
+            [run_values(states[n].get("by_rep") or {}, "wall_s") for n in common],
+            [run_values(floors[n].get("by_rep") or {}, "wall_s") for n in common],
+        )
         rows.append(
             [
                 "macvlan_state slope within 2× of ip -batch's",
                 "%.2f ms/link vs %.2f ms/link: %.1f× (%s)"
-                % (state_fit[0] * 1e3, floor_fit[0] * 1e3, ratio, fmt_interval(interval, "×")),
+                % (state_fit[0] * 1e3, floor_fit[0] * 1e3, state_fit[0] / floor_fit[0], fmt_interval(interval, "×")),
                 verdict(ratio, interval, 2.0, slope=True),
             ]
         )
@@ -391,6 +388,16 @@ def slope_ratio(sizes, numerators, floors):
     return over[0] / floor[0]
 
 
+def slope_ratio_with_interval(sizes, numerators, floors):
+    """(``slope_ratio``, its bootstrap interval) from one list of runs per N of ``sizes`` in ``numerators`` and in
+    ``floors``; (None, None) without two sizes or with a size that has no run."""
+    if len(sizes) < 2 or not all(numerators) or not all(floors):
+        return None, None
+    k = len(sizes)
+    interval = bootstrap_interval(lambda s: slope_ratio(sizes, s[:k], s[k:]), list(numerators) + list(floors))
+    return slope_ratio(sizes, numerators, floors), interval
+
+
 def fmt_interval(interval, unit="s", digits=3):
     if interval is None:
         return "no interval (fewer than %d runs)" % MIN_RUNS_FOR_INTERVAL
@@ -474,15 +481,9 @@ def floor_targets(summary, sizes):
     def ratio_of(key, field):
         """(point estimate, interval) of key's create slope over the do-nothing module's, paired run by run at
         each N, against ip -batch's slope; (None, None) without two sizes."""
-        if len(slope_sizes) < 2:
-            return None, None
         numerators = [paired_differences(runs(key, n), runs(("noop", "run"), n), field) for n in slope_sizes]
         floors = [run_values(runs(("floor", "create"), n), field) for n in slope_sizes]
-        if not all(numerators) or not all(floors):
-            return None, None
-        k = len(slope_sizes)
-        interval = bootstrap_interval(lambda s: slope_ratio(slope_sizes, s[:k], s[k:]), numerators + floors)
-        return slope_ratio(slope_sizes, numerators, floors), interval
+        return slope_ratio_with_interval(slope_sizes, numerators, floors)
 
     for field, prefix in (("wall_s", ""), ("cpu_s", "cpu_")):
         state_fit = series_fit(summary, ("state", "create"), field, SLOPE_FROM_N)
