@@ -136,7 +136,11 @@ class _Locked:
 
 class _Signals:
     """During the transaction, SIGTERM, SIGHUP and SIGINT raise ``Interrupted`` (so the rollback runs); during the
-    rollback they are held off (noted, not acted on) so that the rollback finishes."""
+    rollback they are held off (noted, not acted on) so that the rollback finishes.
+
+    Within one step (``step()``: the kernel request and the journal entry of its undo) a signal is held until the
+    step is journaled, then raised: raised in between, after the kernel had done the step, it would leave a change
+    the journal does not know, which the rollback could not undo. A step is one netlink request and its answer."""
 
     SIGNALS = ("SIGTERM", "SIGHUP", "SIGINT")
 
@@ -144,12 +148,29 @@ class _Signals:
         self.rolling_back = False
         self.received = []
         self._previous = {}
+        self._in_step = False
+        self._held = None
 
     def _handler(self, signum, _frame):
         name = signal.Signals(signum).name
         self.received.append(name)
-        if not self.rolling_back:
-            raise Interrupted("the module was interrupted by %s" % name)
+        if self.rolling_back:
+            return
+        if self._in_step:
+            self._held = self._held or name
+            return
+        raise Interrupted("the module was interrupted by %s" % name)
+
+    @contextlib.contextmanager
+    def step(self):
+        """One step, signals held until it is done (or has failed: its own error then goes on to the rollback)."""
+        self._in_step = True
+        try:
+            yield
+        finally:
+            self._in_step = False
+        if self._held is not None:
+            raise Interrupted("the module was interrupted by %s" % self._held)
 
     def __enter__(self):
         for name in self.SIGNALS:
@@ -439,8 +460,9 @@ class LinkEngine:
                         context.captures[ns] = self.session.capture(ns)
                     for action in actions:
                         for step in _journal.expand(action):
-                            effect = self.session.apply(step)
-                            journal.add(step, _journal.undo_for(step, effect, context))
+                            with signals.step():
+                                effect = self.session.apply(step)
+                                journal.add(step, _journal.undo_for(step, effect, context))
                     step = None
                     after = read_back()
                     if confirm is not None:

@@ -729,3 +729,16 @@ def test_sigterm_mid_run_still_rolls_back(lab, ansible, faults, host):
     run.assert_fired()
     assert_clean_failure(run.result)
     assert_same(host, before)
+
+
+def test_sigterm_after_the_kernel_did_a_step_undoes_that_step_too(lab, ansible, faults, host):
+    """SIGTERM the moment the kernel has created the 9th link, before the engine has journaled it: the signal is
+    held until the step is journaled, so the rollback deletes that link too (raised at once, it left the link
+    behind)."""
+    before = full_dump(host)
+    fault = {"method": "apply", "at": 9, "raise": "signal:TERM", "after": True}
+    run = faults.run(ansible, "macvlan_state", fault, netns=host, **twenty_links())
+    run.assert_fired()
+    msg = assert_clean_failure(run.result)
+    assert "interrupted by SIGTERM" in msg, msg
+    assert_same(host, before)

@@ -17,9 +17,10 @@ then wraps ``Session.apply(self, action)`` and ``Session.observe(self, ns, ...)`
 - ``signal:TERM`` (any signal name): ``os.kill(os.getpid(), SIGTERM)``; if the process survives, the call
   goes on;
 
-and, unless it raised, calls through. It fires once: the rollback's own calls run normally. Every call is
-appended to ``log`` (JSON lines, with the time) so a test can prove the fault fired where and when it meant it
-to. A ``before_cmd`` that waits for a file makes a barrier: the concurrency tests hold runs inside their
+and, unless it raised, calls through. With ``"after": true`` it calls through first and fires when the call has
+returned (the kernel has done the step; a signal then arrives before the engine journals it). It fires once: the
+rollback's own calls run normally. Every call is appended to ``log`` (JSON lines, with the time) so a test can
+prove the fault fired where and when it meant it to. A ``before_cmd`` that waits for a file makes a barrier: the concurrency tests hold runs inside their
 transaction with it.
 
 Python reads one ``sitecustomize`` module (the first on sys.path): being first replaces Debian's
@@ -102,6 +103,10 @@ def _install(raw):
     def wrap(method, original):
         @functools.wraps(original)
         def wrapper(self, *args, **kwargs):
+            if fault.get("after"):
+                result = original(self, *args, **kwargs)
+                trigger(method, args)
+                return result
             trigger(method, args)
             return original(self, *args, **kwargs)
 
