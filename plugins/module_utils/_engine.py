@@ -16,12 +16,11 @@ replays the journal backwards, then fails with the cause and a short report of w
 not be. The rollback itself never raises.
 """
 
-import contextlib
 import errno
 import os
-import signal
 
 from ansible_collections.hostnet.macvlan.plugins.module_utils import _confirm, _journal, _lock, _model, _netlink, _plan
+from ansible_collections.hostnet.macvlan.plugins.module_utils._signals import Interrupted, Signals
 
 CAP_NET_ADMIN = 12
 
@@ -32,10 +31,6 @@ class EngineError(Exception):
     def __init__(self, msg, **result):
         super().__init__(msg)
         self.result = result
-
-
-class Interrupted(Exception):
-    """A signal that ends the process arrived during the transaction (raised from the signal handler)."""
 
 
 class ReadBackMismatch(Exception):
@@ -131,60 +126,6 @@ class _Locked:
     def __exit__(self, *exc):
         if self._locks is not None:
             self._locks.release()
-        return False
-
-
-class _Signals:
-    """During the transaction, SIGTERM, SIGHUP and SIGINT raise ``Interrupted`` (so the rollback runs); during the
-    rollback they are held off (noted, not acted on) so that the rollback finishes.
-
-    Within one step (``step()``: the kernel request and the journal entry of its undo) a signal is held until the
-    step is journaled, then raised: raised in between, after the kernel had done the step, it would leave a change
-    the journal does not know, which the rollback could not undo. A step is one netlink request and its answer."""
-
-    SIGNALS = ("SIGTERM", "SIGHUP", "SIGINT")
-
-    def __init__(self):
-        self.rolling_back = False
-        self.received = []
-        self._previous = {}
-        self._in_step = False
-        self._held = None
-
-    def _handler(self, signum, _frame):
-        name = signal.Signals(signum).name
-        self.received.append(name)
-        if self.rolling_back:
-            return
-        if self._in_step:
-            self._held = self._held or name
-            return
-        raise Interrupted("the module was interrupted by %s" % name)
-
-    @contextlib.contextmanager
-    def step(self):
-        """One step, signals held until it is done (or has failed: its own error then goes on to the rollback)."""
-        self._in_step = True
-        try:
-            yield
-        finally:
-            self._in_step = False
-        if self._held is not None:
-            raise Interrupted("the module was interrupted by %s" % self._held)
-
-    def __enter__(self):
-        for name in self.SIGNALS:
-            signum = getattr(signal, name, None)
-            if signum is None:
-                continue
-            with contextlib.suppress(ValueError, OSError):  # not the main thread: signals cannot be caught here
-                self._previous[signum] = signal.signal(signum, self._handler)
-        return self
-
-    def __exit__(self, *exc):
-        for signum, previous in self._previous.items():
-            with contextlib.suppress(ValueError, OSError, TypeError):
-                signal.signal(signum, previous)
         return False
 
 
@@ -451,7 +392,7 @@ class LinkEngine:
         a pending change that reverts by itself unless confirmed (``self.confirmation`` then holds its summary);
         failing to arm it rolls back too."""
         journal = _journal.Journal()
-        signals = _Signals()
+        signals = Signals()
         step = None
         try:
             with signals:

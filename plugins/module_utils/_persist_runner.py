@@ -25,11 +25,19 @@ import re
 import stat
 import tempfile
 
-from ansible_collections.hostnet.macvlan.plugins.module_utils import _model, _netlink, _persist, _plan, _results
+from ansible_collections.hostnet.macvlan.plugins.module_utils import (
+    _journal,
+    _model,
+    _netlink,
+    _persist,
+    _plan,
+    _results,
+)
 from ansible_collections.hostnet.macvlan.plugins.module_utils import _persist_ifupdown as _ifupdown
 from ansible_collections.hostnet.macvlan.plugins.module_utils import _persist_networkd as _networkd
 from ansible_collections.hostnet.macvlan.plugins.module_utils import _persist_nm as _nm
 from ansible_collections.hostnet.macvlan.plugins.module_utils._lock import LockError, NamespaceLocks
+from ansible_collections.hostnet.macvlan.plugins.module_utils._signals import Interrupted, Signals
 
 SYSTEMD_RUNNING = "/run/systemd/system"
 NETIF_LINKS = "/run/systemd/netif/links"
@@ -70,12 +78,19 @@ def _listdir(path):
 
 
 def _read_text(path, limit=_MAX_READ):
+    """The text of a regular file (not following a symbolic link), or None: a directory, a FIFO, a device or a
+    file that cannot be read is skipped (as ifupdown's ``source`` does), never waited on."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
+        fd = os.open(path, flags)
     except OSError:
         return None
     try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
         data = os.read(fd, limit + 1)
+    except OSError:
+        return None
     finally:
         os.close(fd)
     if len(data) > limit:
@@ -268,8 +283,8 @@ def _check_real(base, path):
         )
 
 
-def _makedirs(base, folder):
-    """Create folder (and base) with mode 0755, whatever the umask."""
+def _makedirs(base, folder, journal):
+    """Create folder (and base) with mode 0755, whatever the umask; each directory created is journaled."""
     missing = []
     current = folder
     while not os.path.isdir(current):
@@ -279,12 +294,14 @@ def _makedirs(base, folder):
             break
         current = parent
     for path in reversed(missing):
-        try:
-            os.mkdir(path, _persist.DIR_MODE)
-        except OSError as exc:
-            if exc.errno != errno.EEXIST:
-                raise
-            continue
+        with journal.step():
+            try:
+                os.mkdir(path, _persist.DIR_MODE)
+            except OSError as exc:
+                if exc.errno != errno.EEXIST:
+                    raise
+                continue
+            journal.add("mkdir", path)
         os.chmod(path, _persist.DIR_MODE)
 
 
@@ -301,14 +318,137 @@ def _fsync_dir(folder):
         os.close(fd)
 
 
-def write(base, path, want):
-    """Write one file (or symbolic link) atomically: a temporary file in the same directory, fsync, rename.
-    Returns the directory (the caller fsyncs it once for all its files)."""
+def _identity(path):
+    """(device, inode) of what is at path (not following a symbolic link), or None."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino
+
+
+class FileJournal:
+    """The files ``apply`` changed, each change recorded as it is made (within one ``step``, which holds off a
+    signal until the change is journaled), and how to put it back exactly.
+
+    A file that is replaced or removed is kept first, as a hard link (replaced) or by renaming it (removed), under a
+    hidden name in its own directory (``.<name>.<pid>.hostnet-macvlan-undo``: no network stack reads such a name).
+    It is the same inode, so content, mode, owner and extended attributes come back byte for byte. A new file is
+    removed again while it is still the one this run wrote; a directory this run created is removed again; a
+    directory it removed is made again. ``commit`` drops the kept files; ``rollback`` restores in reverse order and
+    never raises."""
+
+    SUFFIX = ".hostnet-macvlan-undo"
+
+    def __init__(self, signals):
+        self.signals = signals
+        self.entries = []  # [op, path, kept path or mode, identity of what this run put at path]
+
+    def __len__(self):
+        return len(self.entries)
+
+    def step(self):
+        return self.signals.step()
+
+    def add(self, op, path, extra=None, identity=None):
+        self.entries.append([op, path, extra, identity])
+
+    def keep_name(self, path):
+        folder, name = posixpath.split(path)
+        return posixpath.join(folder, ".%s.%d%s" % (name, os.getpid(), self.SUFFIX))
+
+    def done(self):
+        """[{path, state}] of the files changed so far (directories left out), as ``apply`` reports them."""
+        states = {"create": "written", "replace": "written", "remove": "removed"}
+        return [{"path": step[1], "state": states[step[0]]} for step in self.entries if step[0] in states]
+
+    def folders(self):
+        return {posixpath.dirname(entry[1]) for entry in self.entries}
+
+    def commit(self):
+        """The run succeeded: drop the kept files."""
+        for step in self.entries:
+            if step[0] in ("replace", "remove"):
+                _unlink_quietly(step[2])
+
+    def rollback(self):
+        """Undo every journaled change, newest first. Returns (restored, problems): lines for the report."""
+        restored, problems = [], []
+        for op, path, extra, identity in reversed(self.entries):
+            try:
+                line = self._undo(op, path, extra, identity)
+            except OSError as exc:
+                problems.append("%s: %s" % (path, exc.strerror or exc))
+                continue
+            if line.startswith("NOT "):
+                problems.append(line[4:])
+            elif line:
+                restored.append(line)
+        for folder in sorted(self.folders()):
+            _fsync_dir(folder)
+        return restored, problems
+
+    @staticmethod
+    def _undo(op, path, extra, identity):
+        current = _identity(path)
+        if op == "mkdir":
+            try:
+                os.rmdir(path)
+            except OSError as exc:
+                if exc.errno == errno.ENOENT:
+                    return ""
+                raise
+            return "%s removed (a directory this run created)" % path
+        if op == "rmdir":
+            if current is None:
+                os.mkdir(path, extra)
+                os.chmod(path, extra)
+            return "%s made again" % path
+        if op == "create":
+            if current is None:
+                return ""
+            if current != identity:
+                return "NOT %s: it was changed by someone else after this run wrote it (left as it is)" % path
+            os.unlink(path)
+            return "%s removed (this run created it)" % path
+        if op == "replace":
+            kept = _identity(extra)
+            if kept is None:
+                return "NOT %s: its previous version %s is gone" % (path, extra)
+            if current == kept:  # the rename never happened: the file is still the old one
+                os.unlink(extra)
+                return ""
+            if current is not None and current != identity:
+                return "NOT %s: it was changed by someone else after this run wrote it (the previous version is %s)" % (
+                    path,
+                    extra,
+                )
+            os.rename(extra, path)
+            return "%s restored" % path
+        # remove
+        if _identity(extra) is None:
+            return ""  # the rename never happened: the file is still at path
+        if current is not None:
+            return "NOT %s: someone else wrote it after this run removed it (the previous version is %s)" % (
+                path,
+                extra,
+            )
+        os.rename(extra, path)
+        return "%s restored (this run had removed it)" % path
+
+
+def write(base, path, want, journal):
+    """Write one file (or symbolic link) atomically: a temporary file in the same directory, fsync, rename; the file
+    it replaces is kept for the rollback (``FileJournal``). Returns the directory (the caller fsyncs it once for all
+    its files)."""
     if not _persist.inside(base, path):
         raise _persist.PersistError("refusing to write %s: it is not inside %s" % (path, base))
     folder = posixpath.dirname(path)
-    _makedirs(base, folder)
+    _makedirs(base, folder, journal)
     _check_real(base, path)
+    found = entry(path)
+    if found is not None and found.kind not in ("file", "symlink"):
+        raise _persist.PersistError("refusing to write %s: it is a %s" % (path, _KINDS.get(found.kind, found.kind)))
     name = posixpath.basename(path)
     if "symlink" in want:
         tmp = posixpath.join(folder, ".%s.%d.tmp" % (name, os.getpid()))
@@ -327,11 +467,23 @@ def write(base, path, want):
             _unlink_quietly(tmp)
             raise
     try:
-        os.rename(tmp, path)
+        written = _identity(tmp)
+        with journal.step():
+            if os.path.lexists(path):
+                kept = journal.keep_name(path)
+                _unlink_quietly(kept)
+                os.link(path, kept, follow_symlinks=False)
+                journal.add("replace", path, kept, written)
+            else:
+                journal.add("create", path, None, written)
+            os.rename(tmp, path)
     except BaseException:
         _unlink_quietly(tmp)
         raise
     return folder
+
+
+_KINDS = {"dir": "directory", "other": "special file (not a regular file)"}
 
 
 def _unlink_quietly(path):
@@ -339,7 +491,7 @@ def _unlink_quietly(path):
         os.unlink(path)
 
 
-def remove(base, path):
+def remove(base, path, journal):
     if not _persist.inside(base, path):
         raise _persist.PersistError("refusing to remove %s: it is not inside %s" % (path, base))
     _check_real(base, path)
@@ -348,44 +500,123 @@ def remove(base, path):
         return False
     if found.kind == "dir":
         raise _persist.PersistError("refusing to remove %s: it is a directory" % path)
-    os.unlink(path)
+    kept = journal.keep_name(path)
+    _unlink_quietly(kept)
+    with journal.step():
+        journal.add("remove", path, kept)
+        os.rename(path, kept)
     return True
 
 
-def _describe(entry_or_want):
-    if entry_or_want is None:
+def _describe(stepor_want):
+    if stepor_want is None:
         return ""
-    if isinstance(entry_or_want, dict):
-        if "symlink" in entry_or_want:
-            return "symbolic link to %s\n" % entry_or_want["symlink"]
-        return entry_or_want["content"]
-    if entry_or_want.kind == "symlink":
-        return "symbolic link to %s\n" % entry_or_want.target
-    if entry_or_want.kind == "file":
-        return entry_or_want.content if entry_or_want.content is not None else "(unreadable)\n"
-    return "(%s)\n" % entry_or_want.kind
+    if isinstance(stepor_want, dict):
+        if "symlink" in stepor_want:
+            return "symbolic link to %s\n" % stepor_want["symlink"]
+        return stepor_want["content"]
+    if stepor_want.kind == "symlink":
+        return "symbolic link to %s\n" % stepor_want.target
+    if stepor_want.kind == "file":
+        return stepor_want.content if stepor_want.content is not None else "(unreadable)\n"
+    return "(%s)\n" % stepor_want.kind
+
+
+def _step_error(exc, doing, path):
+    """A file step's failure as a PersistError that names the file."""
+    if isinstance(exc, _persist.PersistError):
+        return exc
+    return _persist.PersistError("%s %s failed: %s" % (doing, path, exc.strerror or exc))
 
 
 def apply(plan, listing, changes, backend, settings):
-    """Write and remove what the drift report lists; returns [{path, state}] of what was done."""
+    """Write and remove what the drift report lists, as one transaction: any failure (an error, a signal) undoes
+    every change already made, then raises PersistError with the cause and what was restored. Returns [{path,
+    state}] of what was done."""
+    signals = Signals()
+    journal = FileJournal(signals)
+    try:
+        with signals:
+            try:
+                done = _apply(plan, listing, changes, backend, settings, journal)
+            except BaseException as exc:
+                signals.rolling_back = True
+                _rollback(exc, journal)
+    except Interrupted as exc:  # between the failure and the rollback's start
+        _rollback(exc, journal)
+    journal.commit()
+    return done
+
+
+def _apply(plan, listing, changes, backend, settings, journal):
     done = []
     folders = set()
     for path, state in changes:
         if state in ("missing", "differs"):
-            folders.add(write(plan.bases[path], path, plan.files[path]))
+            try:
+                folders.add(write(plan.bases[path], path, plan.files[path], journal))
+            except (OSError, _persist.PersistError) as exc:
+                raise _step_error(exc, "writing", path) from None
             done.append({"path": path, "state": "written"})
     for path, state in changes:
-        if state == "extra" and remove(plan.bases[path], path):
+        if state != "extra":
+            continue
+        try:
+            removed = remove(plan.bases[path], path, journal)
+        except (OSError, _persist.PersistError) as exc:
+            raise _step_error(exc, "removing", path) from None
+        if removed:
             folders.add(posixpath.dirname(path))
             done.append({"path": path, "state": "removed"})
-    # The renames and unlinks reach the disk with one fsync of each directory they changed.
-    for folder in sorted(folders):
-        _fsync_dir(folder)
     if backend == "networkd":
         for folder in _networkd.prune_dirs(plan, listing, settings.prefix, settings.dirs["networkd_dir"]):
-            with contextlib.suppress(OSError):
-                os.rmdir(folder)
+            mode = entry(folder)
+            if mode is None or mode.kind != "dir" or _listdir(folder):
+                continue
+            info = os.lstat(folder)
+            with journal.step():
+                try:
+                    os.rmdir(folder)
+                except OSError:
+                    continue
+                journal.add("rmdir", folder, stat.S_IMODE(info.st_mode))
+            folders.add(posixpath.dirname(folder))
+    # The renames and unlinks reach the disk with one fsync of each directory they changed.
+    for folder in sorted(folders | journal.folders()):
+        _fsync_dir(folder)
     return done
+
+
+class RolledBack(_persist.PersistError):
+    """A failed write or removal, after the rollback: ``result`` holds the files done and what was restored."""
+
+    def __init__(self, msg, result):
+        super().__init__(msg)
+        self.result = result
+
+
+def _rollback(exc, journal):
+    """Undo the journal; raise RolledBack with the cause and the report."""
+    if isinstance(exc, (SystemExit, GeneratorExit)):
+        raise exc
+    if isinstance(exc, (_persist.PersistError, Interrupted)):
+        message = str(exc)
+    else:
+        message = "persisting failed: %s: %s" % (type(exc).__name__, exc)
+    done = journal.done()
+    if not journal:
+        raise RolledBack("%s. Nothing had been changed" % message, {"files": done}) from None
+    restored, problems = journal.rollback()
+    if problems:
+        report = "%d of %d files restored; NOT restored: %s" % (
+            len(restored),
+            len(restored) + len(problems),
+            "; ".join(_journal.summarize(problems)),
+        )
+    else:
+        report = "; ".join(_journal.summarize(restored))
+    result = {"files": done, "rolled_back": _journal.summarize(restored, 200), "not_restored": problems}
+    raise RolledBack("%s. Rolled back: %s" % (message, report), result) from None
 
 
 def reload_stack(module, backend, done, settings):
@@ -497,7 +728,7 @@ def run_persist_module(module):
                 done = apply(plan, listing, changes, backend, settings)
             ran = reload_stack(module, backend, done, settings)
     except _persist.PersistError as exc:
-        _results.fail_json(module, str(exc))
+        _results.fail_json(module, str(exc), **getattr(exc, "result", {}))
     except LockError as exc:
         _results.fail_json(module, str(exc))
     except OSError as exc:

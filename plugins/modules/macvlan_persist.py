@@ -32,6 +32,9 @@ description:
   - Writes atomically (a temporary file in the same directory, fsync, rename), files mode 0644 (keyfiles 0600),
     directories it creates 0755, under the lock of the host's network namespace that the collection's modules
     share, so concurrent runs take turns.
+  - The writes and removals of one task are one transaction - a failure part-way (a file that cannot be written,
+    a full disk, SIGTERM) puts every file back as it was, byte for byte, and the task fails naming the file, with
+    RV(rolled_back). Reloading the stack afterwards is not part of it.
   - Every value written comes from the normalised desired state (MAC addresses lower case, addresses and routes
     in canonical spelling); a value that a stack would read as something else (a newline, C([), C(=), a path
     separator, a glob, a scope id in an address) is refused with an error that names the option and the value,
@@ -268,6 +271,20 @@ reloaded:
   type: list
   elements: str
   sample: [networkctl reload]
+rolled_back:
+  description:
+    - On failure part-way, what the rollback did to put every file back as it was, last change first (at most 200
+      lines). C(files) then lists what had been done before the failure.
+  returned: failure after a file was changed
+  type: list
+  elements: str
+  sample: ["/etc/network/interfaces.d/60-hostnet-macvlan-link-mv-web restored"]
+not_restored:
+  description: On failure, the files the rollback could not restore, and why (empty when everything was restored).
+  returned: failure after a file was changed
+  type: list
+  elements: str
+  sample: []
 """
 
 from ansible.module_utils.basic import AnsibleModule

@@ -9,6 +9,7 @@ must report no drift.
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import os
 import shutil
@@ -17,11 +18,15 @@ import subprocess
 import time
 from pathlib import Path
 
+import faults_helpers
 import pytest
+from faults_helpers import barrier
 from role_helpers import parse_ini, section, sections
 
 from ansible_collections.hostnet.macvlan.plugins.module_utils import _lock
 from ansible_collections.hostnet.macvlan.plugins.module_utils._lock import LockError, NamespaceLocks
+
+faults = faults_helpers.faults  # the fixture: fault injection into the module process
 
 PREFIX = "60-hostnet-macvlan-"
 OTHER = "60-hostnet-macvlan-host-access-"
@@ -540,41 +545,146 @@ def test_concurrent_runs_keep_each_others_files(ansible_default, tmp_path):
     assert not ok(ansible_default.run("macvlan_persist", check=True, **writer))["changed"]
 
 
-def test_concurrent_runs_take_turns_on_the_host_lock(ansible_default, tmp_path):
-    """Run A holds the host lock while it waits: its interfaces file is a FIFO, which ifupdown's check reads after
-    A has scanned and planned, before it writes. Run B, started meanwhile, writes nothing until A is done."""
-    fifo = tmp_path / "interfaces-fifo"
-    os.mkfifo(fifo)
-    # Held open for writing by the test: A's read blocks until the test writes (and never sees an early EOF).
-    hold = os.open(fifo, os.O_RDWR)
-    first_args = args(
-        tmp_path, "ifupdown", links=[{"name": "mv-a", "parent": "p0"}], parents=[], interfaces_file=str(fifo)
-    )
+def test_concurrent_runs_take_turns_on_the_host_lock(ansible_default, faults, tmp_path):
+    """Run A holds the host lock while it waits: the fault hook holds its first file write at a barrier, after A
+    has scanned and planned. Run B, started meanwhile, writes nothing until A is done."""
+    go = tmp_path / "go"
+    first_args = args(tmp_path, "ifupdown", links=[{"name": "mv-a", "parent": "p0"}], parents=[])
     second_args = args(tmp_path, "networkd", links=[{"name": "mv-b", "parent": "p0"}], parents=[], lock_timeout=120)
-    first = playbook_process(ansible_default, tmp_path, "first", first_args)
-    second = None
-    try:
-        # Run A's module holds the lock (not a run of another test in a parallel worker: its command line names
-        # this test's Ansible temporary directory).
-        deadline = time.monotonic() + 120
-        while not _host_lock_held_by(str(tmp_path)):
-            assert first.poll() is None and time.monotonic() < deadline, "run A did not take the lock"
-            time.sleep(0.05)
-        second = playbook_process(ansible_default, tmp_path, "second", second_args)
-        time.sleep(8)
-        assert _host_lock_held_by(str(tmp_path)), "run A let the lock go before it read its interfaces file"
-        assert second.poll() is None, "run B finished while run A held the lock"
-        assert not (tmp_path / "networkd").exists(), "run B wrote while run A held the lock"
-    finally:
-        os.write(hold, ("source %s/*\n" % (tmp_path / "ifupdown")).encode())
-    for proc in (first, second):
-        out = proc.communicate(timeout=300)[0]
-        assert proc.returncode == 0, out[-3000:]
-    os.close(hold)
+    fault = {"method": "write", "at": 1, "before_cmd": barrier(go)}
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        first = pool.submit(faults.run, ansible_default, "macvlan_persist", fault, **first_args)
+        second = None
+        try:
+            # Run A's module holds the lock (not a run of another test in a parallel worker: its command line
+            # names this test's Ansible temporary directory).
+            deadline = time.monotonic() + 120
+            while not _host_lock_held_by(str(tmp_path)):
+                assert not first.done() and time.monotonic() < deadline, "run A did not take the lock"
+                time.sleep(0.05)
+            second = playbook_process(ansible_default, tmp_path, "second", second_args)
+            time.sleep(8)
+            assert _host_lock_held_by(str(tmp_path)), "run A let the lock go before it wrote"
+            assert second.poll() is None, "run B finished while run A held the lock"
+            assert not (tmp_path / "networkd").exists(), "run B wrote while run A held the lock"
+        finally:
+            go.touch()
+        run_a = first.result(timeout=300)
+    run_a.assert_fired()
+    ok(run_a.result)
+    out = second.communicate(timeout=300)[0]
+    assert second.returncode == 0, out[-3000:]
     assert (tmp_path / "ifupdown" / (PREFIX + "link-mv-a")).exists()
     b_file = tmp_path / "networkd" / (PREFIX + "link-mv-b.netdev")
     assert b_file.exists()
     assert os.stat(b_file).st_mtime >= os.stat(tmp_path / "ifupdown" / (PREFIX + "link-mv-a")).st_mtime
+
+
+# --- a failure part-way rolls the files back ------------------------------------------------------------
+
+
+def whole_tree(tmp_path):
+    """Everything under the module's directories and the interfaces file, bytes and modes (hidden files too)."""
+    return {option: tree(path) for option, path in dirs(tmp_path).items() if option != "interfaces_file"}
+
+
+def own_files(tmp_path, backend):
+    folder = {"networkd": "networkd", "networkmanager": "nm", "ifupdown": "ifupdown"}[backend]
+    return sorted(p for p in (tmp_path / folder).rglob("*") if p.is_file() and p.name.startswith(PREFIX))
+
+
+def renumbered(links, host):
+    """The same links with other addresses: every link's file changes."""
+    out = []
+    for index, link in enumerate(links):
+        link = dict(link)
+        link["addresses"] = ["192.0.2.%d/24" % (host + index)]
+        out.append(link)
+    return out
+
+
+TWO = [{"name": "mv0", "parent": "p0"}, {"name": "mv1", "parent": "p0"}]
+
+
+@pytest.mark.parametrize("backend", ["networkd", "networkmanager", "ifupdown"])
+def test_a_file_that_cannot_be_written_rolls_back_the_files_already_written(ansible_default, tmp_path, backend):
+    """mv1's file has become a directory: the run, which had already rewritten mv0's file, fails naming mv1's
+    path, and every file is as it was, byte for byte (no kept copy or temporary file left)."""
+    ok(ansible_default.run("macvlan_persist", **args(tmp_path, backend, links=renumbered(TWO, 10), parents=[])))
+    victim = next(p for p in own_files(tmp_path, backend) if "mv1" in p.name)
+    victim.unlink()
+    (victim / "x").mkdir(parents=True)
+    before = whole_tree(tmp_path)
+    result = ansible_default.run("macvlan_persist", **args(tmp_path, backend, links=renumbered(TWO, 20), parents=[]))
+    assert result.get("failed") and "refusing to write %s: it is a directory" % victim in result["msg"], result
+    assert "Rolled back: " in result["msg"] and "mv0" in result["msg"], result["msg"]
+    assert [f["state"] for f in result["files"]] == ["written"] and "mv0" in result["files"][0]["path"]
+    assert result["rolled_back"] and result["not_restored"] == []
+    assert whole_tree(tmp_path) == before
+
+
+@pytest.mark.parametrize("backend", ["networkd", "networkmanager", "ifupdown"])
+def test_a_write_error_part_way_rolls_back_new_replaced_and_removed_files(ansible_default, faults, tmp_path, backend):
+    """A run that replaces two files, creates new ones and removes one (purge) fails with ENOSPC at its last
+    write: the replaced files come back with their content and mode, the new ones are gone, the removed one is
+    back, and directories the run made are removed again."""
+    first = renumbered(TWO + [{"name": "mv2", "parent": "p0"}], 10)
+    ok(ansible_default.run("macvlan_persist", **args(tmp_path, backend, links=first, parents=[])))
+    for path in own_files(tmp_path, backend):
+        path.chmod(0o640)  # a mode the module would not write: a restored file must keep it
+    before = whole_tree(tmp_path)
+    second = renumbered(TWO + [{"name": "mv3", "parent": "p0"}, {"name": "mv4", "parent": "p1"}], 30)
+    module_args = args(tmp_path, backend, links=second, parents=[], purge=True)
+    planned = ok(ansible_default.run("macvlan_persist", check=True, **module_args))
+    writes = [f for f in planned["files"] if f["state"] != "extra"]
+    assert any(f["state"] == "extra" for f in planned["files"]) and len(writes) >= 4, planned["files"]
+    run = faults.run(
+        ansible_default, "macvlan_persist", {"method": "write", "at": len(writes), "raise": "oserror:28"}, **module_args
+    )
+    run.assert_fired()
+    result = run.result
+    assert result.get("failed") and "No space left on device" in result["msg"], result
+    assert "writing %s failed" % run.fired["path"] in result["msg"], result["msg"]
+    assert "Rolled back: " in result["msg"] and result["not_restored"] == [], result["msg"]
+    assert len(result["files"]) == len(writes) - 1
+    assert whole_tree(tmp_path) == before
+    # The same run without the fault succeeds, and its rerun changes nothing.
+    converge(ansible_default, **module_args)
+
+
+@pytest.mark.parametrize("after", [False, True], ids=["before-the-rename", "after-the-rename"])
+def test_sigterm_part_way_rolls_back_the_files(ansible_default, faults, tmp_path, after):
+    """SIGTERM while the module writes its fourth file (before it, and just after the file replaced the old one):
+    the module reports the signal and that it rolled back, and every file is as before."""
+    ok(ansible_default.run("macvlan_persist", **args(tmp_path, "networkd", links=renumbered(TWO, 10), parents=[])))
+    before = whole_tree(tmp_path)
+    many = renumbered([{"name": "mv%d" % i, "parent": "p0"} for i in range(6)], 40)
+    fault = {"method": "write", "at": 4, "raise": "signal:TERM", "after": after}
+    run = faults.run(ansible_default, "macvlan_persist", fault, **args(tmp_path, "networkd", links=many, parents=[]))
+    run.assert_fired()
+    result = run.result
+    assert result.get("failed") and "interrupted by SIGTERM" in result["msg"], result
+    assert "Rolled back: " in result["msg"] and result["not_restored"] == [], result["msg"]
+    assert len(result["files"]) == (4 if after else 3)
+    assert whole_tree(tmp_path) == before
+
+
+@pytest.mark.parametrize("kind", ["directory", "fifo"])
+def test_auto_skips_what_is_not_a_file_in_a_sourced_directory(ansible_default, tmp_path, kind):
+    """``source .../*`` in the interfaces file matches a directory or a FIFO: ifupdown skips it (with a warning),
+    and so does the backend detection: no error, no wait."""
+    sourced = tmp_path / "ifupdown"
+    sourced.mkdir()
+    (sourced / "uplink").write_text("auto p9\niface p9 inet manual\n")
+    if kind == "directory":
+        (sourced / "old").mkdir()
+    else:
+        os.mkfifo(sourced / "old")
+    module_args = args(tmp_path, "auto", links=[{"name": "mv-a", "parent": "p0"}], parents=[])
+    Path(module_args["interfaces_file"]).write_text("source %s/*\n" % sourced)
+    for check in (True, False):
+        result = ok(ansible_default.run("macvlan_persist", check=check, **module_args))
+        assert result["backend"] in ("ifupdown", "networkd", "networkmanager", "none"), result
 
 
 def _host_lock_held_by(marker):

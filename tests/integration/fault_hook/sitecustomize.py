@@ -8,11 +8,14 @@ module's Python inherits the environment) and describe one fault as JSON in ``HO
 
 Without that variable this file does nothing. With it, a ``sys.meta_path`` finder waits for the import of the
 collection's ``_netlink`` module (from AnsiballZ's zip or from a directory), lets the real loader execute it,
-then wraps ``Session.apply(self, action)`` and ``Session.observe(self, ns, ...)``. At the ``at``-th call
+then wraps ``Session.apply(self, action)`` and ``Session.observe(self, ns, ...)``; likewise, in the
+persistence module's ``_persist_runner``, the functions ``write(base, path, want, journal)`` and
+``remove(base, path, journal)`` (methods ``write`` and ``remove``: one file each). At the ``at``-th call
 (1-based) of ``method`` (counting only actions whose ``op`` matches, when ``op`` is given) it runs
 ``before_cmd`` (a shell command), then raises:
 
 - ``errno:N``: the module's own ``NetlinkFailure(os.strerror(N), N)`` from ``_netns``;
+- ``oserror:N``: ``OSError(N, os.strerror(N))`` (a file step failing: 28 is ENOSPC);
 - ``RuntimeError`` / ``struct.error``: that exception;
 - ``signal:TERM`` (any signal name): ``os.kill(os.getpid(), SIGTERM)``; if the process survives, the call
   goes on;
@@ -31,6 +34,7 @@ chained.
 import os
 
 TARGET = "ansible_collections.hostnet.macvlan.plugins.module_utils._netlink"
+PERSIST_TARGET = "ansible_collections.hostnet.macvlan.plugins.module_utils._persist_runner"
 NETNS = "ansible_collections.hostnet.macvlan.plugins.module_utils._netns"
 
 
@@ -66,6 +70,8 @@ def _install(raw):
         entry = {"method": method, "call": calls, "op": op, "pid": os.getpid()}
         if method == "observe" and args:
             entry["ns"] = args[0]
+        if method in ("write", "remove") and len(args) > 1:
+            entry["path"] = args[1]
         matches = not state["fired"] and method == fault.get("method")
         if matches and fault.get("op") is not None:
             matches = op == fault["op"]
@@ -91,6 +97,9 @@ def _install(raw):
             code = int(what.split(":", 1)[1])
             failure = importlib.import_module(NETNS).NetlinkFailure
             raise failure(os.strerror(code), code)
+        if what.startswith("oserror:"):
+            code = int(what.split(":", 1)[1])
+            raise OSError(code, os.strerror(code))
         if what == "RuntimeError":
             raise RuntimeError("injected by the test fault hook")
         if what == "struct.error":
@@ -100,22 +109,27 @@ def _install(raw):
             return
         raise ValueError("HOSTNET_TEST_FAULT: unknown raise %r" % what)
 
-    def wrap(method, original):
+    def wrap(method, original, bound=True):
         @functools.wraps(original)
-        def wrapper(self, *args, **kwargs):
+        def wrapper(*args, **kwargs):
+            shown = args[1:] if bound else args
             if fault.get("after"):
-                result = original(self, *args, **kwargs)
-                trigger(method, args)
+                result = original(*args, **kwargs)
+                trigger(method, shown)
                 return result
-            trigger(method, args)
-            return original(self, *args, **kwargs)
+            trigger(method, shown)
+            return original(*args, **kwargs)
 
         return wrapper
 
     def patch(module):
-        session = module.Session
-        for method in ("apply", "observe"):
-            setattr(session, method, wrap(method, getattr(session, method)))
+        if module.__name__ == PERSIST_TARGET:
+            for function in ("write", "remove"):
+                setattr(module, function, wrap(function, getattr(module, function), bound=False))
+        else:
+            session = module.Session
+            for method in ("apply", "observe"):
+                setattr(session, method, wrap(method, getattr(session, method)))
         log({"installed": True, "module": module.__name__, "loader": type(module.__spec__.loader).__name__})
 
     class Loader:
@@ -137,7 +151,7 @@ def _install(raw):
 
     class HostnetFaultFinder:
         def find_spec(self, fullname, path=None, target=None):
-            if fullname != TARGET:
+            if fullname not in (TARGET, PERSIST_TARGET):
                 return None
             for finder in sys.meta_path:
                 if finder is self or not hasattr(finder, "find_spec"):
