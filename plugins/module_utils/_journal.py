@@ -23,7 +23,7 @@ carried out by ``_netlink.Session.apply``:
 
 import contextlib
 
-from ansible_collections.hostnet.macvlan.plugins.module_utils import _plan
+from ansible_collections.hostnet.macvlan.plugins.module_utils import _model, _plan
 
 # Steps after which only a capture can undo what the kernel dropped: deletions, removed addresses and routes
 # (the kernel drops routes with the addresses they depend on), a move to another namespace or a link taken down
@@ -151,6 +151,11 @@ def undo_for(step, effect, context):
     if op == "move_netns":
         undo = [{"op": "move_netns", "ns": step["link_ns"], "link_ns": ns, "name": name, "kind": step.get("kind")}]
         view = context.view(ns, name)
+        # A link entering a namespace gets that namespace's IPv6 defaults: its own settings go back while it is
+        # still down (before link-local addresses are made), in the order a re-created link gets them.
+        for key in _model.IPV6_OPTIONS:
+            if view is not None and view.get(key) is not None:
+                undo.append(_set(step, "set_" + key, None, view[key]))
         if view is not None and view.get("link_state") == "up":
             undo.append(_set(step, "set_link_state", "down", "up"))
         l3 = context.l3(ns, name)

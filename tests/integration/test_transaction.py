@@ -391,6 +391,35 @@ def test_purged_link_is_restored_exactly(lab, ansible, faults, host, failure):
     assert_same(host, before)
 
 
+@pytest.mark.parametrize(
+    "setting",
+    [("link", "set", "mv0", "addrgenmode", "none"), ("sysctl", "net.ipv6.conf.mv0.disable_ipv6=1")],
+    ids=["addrgenmode-none", "disable_ipv6"],
+)
+def test_a_link_moved_back_by_the_rollback_keeps_its_ipv6_settings(lab, ansible, faults, host, setting):
+    """A link with IPv6 settings of its own (no link-local generation, or IPv6 off) is moved into link_netns and
+    the run then fails. The kernel gives a link that changes namespace that namespace's IPv6 defaults: the
+    rollback moves it back and sets its own again before it is up, so both namespaces' dumps are as before (no
+    link-local address, no fe80::/64 route it never had)."""
+    other = quiet_netns(lab, "other")
+    lab.ip(host, "link", "add", "mv0", "link", "p0", "type", "macvlan", "mode", "bridge")
+    if setting[0] == "sysctl":
+        subprocess.run(["ip", "netns", "exec", host, "sysctl", "-qw", setting[1]], check=True)
+    else:
+        lab.ip(host, *setting)
+    lab.ip(host, "link", "set", "mv0", "up")
+    lab.ip(host, "address", "add", "10.9.0.2/24", "dev", "mv0")
+    before, before_other = full_dump(host), full_dump(other)
+    links = [{"name": "mv0", "parent": "p0", "link_netns": other, "addresses": ["10.9.0.2/24", "10.9.1.2/24"]}]
+    fault = {"method": "apply", "op": "add_address", "at": 1, "raise": "errno:22"}
+    run = faults.run(ansible, "macvlan_state", fault, netns=host, links=links)
+    run.assert_fired()
+    assert any(e.get("op") == "move_netns" for e in run.before_fault("apply")), run.log
+    assert_clean_failure(run.result)
+    assert_same(host, before)
+    assert_same(other, before_other)
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # 6. Serialization: a lock per namespace.
 # ---------------------------------------------------------------------------------------------------------------
