@@ -656,6 +656,16 @@ class Session:
                 raise
             self._create(ns, link_ns, dict(spec, ifindex=None))
         problems = []
+        if spec.get("mode") == "passthru" and spec.get("mac_address"):
+            # A new passthru link has its parent's address (the one in the request is ignored); one the link had
+            # of its own is set again, and with it the parent's, as before the run.
+            link = self.lookup(link_ns, spec["name"])
+            if link is not None and link["mac_address"] != spec["mac_address"]:
+                step = {"op": "set_mac_address", "ns": link_ns, "name": spec["name"], "after": spec["mac_address"]}
+                try:
+                    self.apply(step)
+                except NetlinkFailure as exc:
+                    problems.append("%s: mac_address %s not restored: %s" % (spec["name"], spec["mac_address"], exc))
         for key in ipv6:
             step = {"op": "set_" + key, "ns": link_ns, "name": spec["name"], "before": None, "after": spec[key]}
             try:

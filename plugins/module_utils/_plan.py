@@ -395,18 +395,31 @@ def ipv6_wanted(spec):
     return [key for key in IPV6_ORDER if spec.get(key) is not None]
 
 
+def passthru_mac_later(spec):
+    """Whether a new link's MAC address is set after its creation: the kernel gives a new passthru link its
+    parent's address and ignores one in the creation request (set afterwards, it sets the parent's too)."""
+    return spec.get("mode") == "passthru" and spec.get("mac_address") is not None
+
+
 def _created_then_set(create, spec, base):
     """A new link with IPv6 options: created down, its IPv6 settings set, then brought up (a link that must never
-    have a link-local or SLAAC address does not get one for a moment). The settings of a new link are journaled
-    with no undo of their own: deleting the link undoes them."""
+    have a link-local or SLAAC address does not get one for a moment). A new passthru link with a MAC address:
+    created, then its address set. The settings of a new link are journaled with no undo of their own: deleting
+    the link undoes them (the kernel gives the parent its own address back when its passthru link goes)."""
     wanted = ipv6_wanted(spec)
-    if not wanted:
+    mac_later = passthru_mac_later(spec)
+    if not wanted and not mac_later:
         return [create]
     actions = []
-    up = spec["link_state"] == "up"
+    up = spec["link_state"] == "up" and bool(wanted)
+    created = dict(create["spec"])
     if up:
-        create = dict(create, spec=dict(create["spec"], link_state="down"))
-    actions.append(create)
+        created["link_state"] = "down"
+    if mac_later:
+        created["mac_address"] = None
+    actions.append(dict(create, spec=created))
+    if mac_later:
+        actions.append(dict(base, op="set_mac_address", before=None, after=spec["mac_address"], new=True))
     for key in wanted:
         actions.append(dict(base, op="set_" + key, before=None, after=spec[key], new=True))
     if up:
@@ -712,6 +725,12 @@ def describe(action):
         )
     if op == "set_flags":
         return "set flags of %s: %s -> %s%s" % (name, flag_names(action["before"]), flag_names(action["after"]), where)
+    if op == "set_mac_address" and action.get("new"):
+        return "set mac address of new passthru link %s (and with it of its parent): %s%s" % (
+            name,
+            action["after"],
+            where,
+        )
     if op.startswith("set_") and action.get("new"):
         return "set %s of %s: %s (before it comes up)%s" % (
             op[4:].replace("_", " "),

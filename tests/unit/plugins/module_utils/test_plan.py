@@ -41,6 +41,18 @@ def test_create_when_missing():
     )
 
 
+def test_a_new_passthru_link_gets_its_mac_address_after_the_creation():
+    """The kernel ignores the address in a passthru link's creation request (the link takes its parent's): the
+    address is a step of its own, journaled with the creation's undo (deleting the link)."""
+    actions, before, after = plan(snap(), mode="passthru", mac_address="02:aa:bb:cc:dd:ee")
+    assert ops(actions) == ["create", "set_mac_address"]
+    assert actions[0]["spec"]["mac_address"] is None
+    assert actions[1]["after"] == "02:aa:bb:cc:dd:ee" and actions[1]["new"] is True
+    assert after["mac_address"] == "02:aa:bb:cc:dd:ee"
+    assert "new passthru link mv0 (and with it of its parent): 02:aa:bb:cc:dd:ee" in _plan.describe(actions[1])
+    assert ops(plan(snap(), mode="bridge", mac_address="02:aa:bb:cc:dd:ee")[0]) == ["create"]
+
+
 def test_no_change_is_empty_plan():
     actions, before, after = plan(snap(mv("mv0", 5)))
     assert actions == []
