@@ -72,6 +72,32 @@ MODES = {"vepa": 1, "bridge": 2, "private": 3, "passthru": 4, "source": 5}
 WANTS = "multi-user.target.wants"
 
 
+# The methods with which NetworkManager applies a connection's static routes of that family.
+ROUTED_METHODS = ("manual", "auto")
+
+
+def routes_left_out(index, spec):
+    """A warning naming the routes ``keyfile`` cannot persist, or None: NetworkManager applies IPv4 routes only to a
+    connection with an IPv4 address (ipv4.method=manual), IPv6 routes only when it manages IPv6 with an address
+    or router advertisements (ipv6.method manual or auto)."""
+    addresses = spec.get("addresses") or []
+    v6 = [a for a in addresses if ":" in a]
+    left = []
+    for route in _persist.ordered_routes(spec.get("routes")):
+        if ":" in route["dest"]:
+            if ipv6_method(spec, v6) not in ROUTED_METHODS:
+                left.append(route["dest"])
+        elif not any(":" not in a for a in addresses):
+            left.append(route["dest"])
+    if not left:
+        return None
+    return (
+        "links[%d] (%s): routes not persisted: %s (NetworkManager applies a connection's IPv4 routes only with an "
+        "IPv4 address, and its IPv6 routes only with an IPv6 address or ipv6_accept_ra; the kernel keeps them until "
+        "the next reboot)" % (index, spec["name"], ", ".join(left))
+    )
+
+
 def keyfile(spec, prefix):
     connection_id = prefix + spec["name"]
     v4 = [a for a in spec.get("addresses") or [] if ":" not in a]
@@ -110,10 +136,10 @@ def keyfile(spec, prefix):
         else:
             method = "manual" if addresses else "disabled"
         lines.append("method=%s\n" % method)
-        if not addresses:
-            continue
         for number, address in enumerate(addresses, 1):
             lines.append("address%d=%s\n" % (number, address))
+        if method not in ROUTED_METHODS:
+            continue  # routes_left_out() names them
         for number, route in enumerate(family_routes, 1):
             lines.append(
                 "route%d=%s,%s,%d\n" % (number, route["dest"], route.get("gateway") or any_gateway, route["metric"])
@@ -231,6 +257,9 @@ def plan(desired, prefix, directory, systemd_dir, listing):
         _persist.report_not_persisted(result, index, spec, HANDLED | {"ipv6_addr_gen_mode"}, STACK)
         for warning in ipv6_warnings(index, spec):
             result.warn(warning)
+        left_out = routes_left_out(index, spec)
+        if left_out:
+            result.warn(left_out)
         if spec["link_state"] == "down":
             result.warn(
                 "links[%d] (%s): link_state down is persisted as autoconnect=false: after a reboot the link exists "

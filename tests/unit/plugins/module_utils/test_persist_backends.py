@@ -241,6 +241,23 @@ def test_networkmanager_purge_and_the_promisc_unit():
     assert {wants, unit} <= plan.remove
 
 
+def test_networkmanager_routes_it_cannot_apply_are_named_not_dropped():
+    """NetworkManager applies IPv4 routes only with an IPv4 address and IPv6 routes only with ipv6.method manual or
+    auto: such routes are written where it applies them, and a warning names the others."""
+    links = [
+        {"name": "mv0", "parent": "eth1", "addresses": ["192.0.2.1/24"], "routes": [{"dest": "2001:db8:1::/64"}]},
+        {"name": "mv1", "parent": "eth1", "routes": [{"dest": "203.0.113.0/24"}]},
+        {"name": "mv2", "parent": "eth1", "ipv6_accept_ra": True, "routes": [{"dest": "2001:db8:2::/64"}]},
+    ]
+    plan = plan_nm(desired(links=links, parents=[]))
+    text = {name: plan.files[NM + "/" + PREFIX + "link-%s.nmconnection" % name]["content"] for name in ("mv0", "mv2")}
+    assert "2001:db8:1::/64" not in text["mv0"] and "address1=192.0.2.1/24" in text["mv0"]
+    assert "[ipv6]\nmethod=auto\nroute1=2001:db8:2::/64,::,1024\n" in text["mv2"]
+    warned = [w for w in plan.warnings if "routes not persisted" in w]
+    assert [w.split(":")[0] for w in warned] == ["links[0] (mv0)", "links[1] (mv1)"], plan.warnings
+    assert "2001:db8:1::/64" in warned[0] and "203.0.113.0/24" in warned[1]
+
+
 def test_networkmanager_unit_instance_names_are_escaped():
     plan = plan_nm(desired(links=[], parents=[{"name": "br-lan.1"}, {"name": ".x@y"}]))
     names = sorted(p.rsplit("/", 1)[1] for p in plan.files if "wants" in p)
