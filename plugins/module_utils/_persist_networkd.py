@@ -182,8 +182,21 @@ def parent_network(parent):
     )
 
 
-def promisc(value):
-    return "%s[Link]\nPromiscuous=%s\n" % (_persist.HEADER, "yes" if value else "no")
+# The line of a parent's drop-in that names the parent: a drop-in left in a .network.d that is no longer the
+# parent's (networkd_parent_network changed, or what networkd reports) is found by it and removed.
+PARENT_LINE = "# Parent: "
+
+
+def promisc(value, parent):
+    return "%s%s%s\n[Link]\nPromiscuous=%s\n" % (_persist.HEADER, PARENT_LINE, parent, "yes" if value else "no")
+
+
+def dropin_parent(content):
+    """The parent a drop-in of ours names (``PARENT_LINE``), or None (not ours, or written before it was named)."""
+    for line in (content or "").splitlines()[:3]:
+        if line.startswith(PARENT_LINE):
+            return line[len(PARENT_LINE) :].strip() or None
+    return None
 
 
 # systemd-networkd reads ActivationPolicy= (a parent's link_state) from systemd 248 on.
@@ -199,7 +212,7 @@ def parent_settings(parent):
         lines.append("ActivationPolicy=%s\n" % parent["link_state"])
     if not lines:
         return None
-    return "%s[Link]\n%s" % (_persist.HEADER, "".join(lines))
+    return "%s%s%s\n[Link]\n%s" % (_persist.HEADER, PARENT_LINE, parent["name"], "".join(lines))
 
 
 def check_network_name(value, option):
@@ -344,7 +357,7 @@ def plan(desired, prefix, directory, listing, mapping=None, reported=None, syste
         path = _persist.join(dropin_dir(parent), names.promisc)
         asked = desired.parents[parent]["promisc"] if parent in desired.parents else None
         if asked is True:
-            result.write(directory, path, promisc(True))
+            result.write(directory, path, promisc(True, parent))
             if parent in nopromisc:
                 result.warn(
                     "links[%d] (%s): nopromisc is not persisted: systemd-networkd sets it from the parent's "
@@ -352,13 +365,14 @@ def plan(desired, prefix, directory, listing, mapping=None, reported=None, syste
                 )
         elif parent in nopromisc:
             entry = listing.get(path)
-            if asked is None and entry is not None and entry.kind == "file" and entry.content == promisc(True):
+            on = entry is not None and entry.kind == "file" and "\nPromiscuous=yes\n" in (entry.content or "")
+            if asked is None and on:
                 result.warn(
                     "links[%d] (%s): nopromisc is not persisted: %s's promiscuous flag is persisted on (list it in "
                     "parents with promisc false to change that)" % (nopromisc[parent] + (parent,))
                 )
             else:
-                result.write(directory, path, promisc(False))
+                result.write(directory, path, promisc(False, parent))
         elif asked is False and path in listing:
             result.drop(directory, path)
 
@@ -399,7 +413,10 @@ def plan(desired, prefix, directory, listing, mapping=None, reported=None, syste
             if name is None and base in (names.promisc, names.settings):
                 # A drop-in of ours at a place that is no longer the parent's .network: stale when parents names it.
                 parent = names.own_parent_name(rel[0][:-2])
-                if parent is not None and parent in desired.parents and networks.get(parent) != rel[0][:-2]:
+                if parent is None and listing[path].kind == "file":
+                    parent = dropin_parent(listing[path].content)
+                where = networks.get(parent)
+                if parent is not None and (parent in desired.parents or where) and where != rel[0][:-2]:
                     result.drop(directory, path)
                 continue
         else:

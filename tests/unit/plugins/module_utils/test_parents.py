@@ -230,7 +230,9 @@ def test_networkd_drop_in_follows_parents():
     desired = want([{"name": "eth1", "promisc": False, "mtu": 9000, "link_state": "up"}])
     plan = networkd.plan(desired, PREFIX, ND, {}, {"eth1": "10-eth1.network"}, None, 252)
     path = ND + "/10-eth1.network.d/" + PREFIX + "parent.conf"
-    assert plan.files[path]["content"] == (_persist.HEADER + "[Link]\nMTUBytes=9000\nActivationPolicy=up\n")
+    assert plan.files[path]["content"] == (
+        _persist.HEADER + "# Parent: eth1\n[Link]\nMTUBytes=9000\nActivationPolicy=up\n"
+    )
     assert not any(p.endswith("promisc.conf") for p in plan.files)  # promisc false: no flag file
     assert plan.warnings == []
     on_disk = listing_of(plan)
@@ -239,6 +241,22 @@ def test_networkd_drop_in_follows_parents():
     assert path in gone.remove
     kept = networkd.plan(want([]), PREFIX, ND, on_disk, {"eth1": "10-eth1.network"})
     assert path not in kept.remove and path not in kept.files
+
+
+def test_networkd_drop_ins_left_where_the_parent_no_longer_is_are_removed():
+    """eth1's drop-ins (its flag, its MTU) went into 10-eth1.network.d while networkd_parent_network named that file;
+    once it does not (networkd now reports another .network, or none), they are written at the new place and
+    removed from the old one, which networkd would otherwise still apply to eth1."""
+    asked = [{"name": "eth1", "promisc": True, "mtu": 9000}]
+    on_disk = listing_of(networkd.plan(want(asked), PREFIX, ND, {}, {"eth1": "10-eth1.network"}, None, 252))
+    old = [ND + "/10-eth1.network.d/" + PREFIX + name for name in ("promisc.conf", "parent.conf")]
+    assert set(old) <= set(on_disk)
+    moved = networkd.plan(want(asked), PREFIX, ND, on_disk, None, None, 252)
+    assert set(old) <= moved.remove
+    new = ND + "/" + PREFIX + "parent-eth1.network.d/" + PREFIX + "promisc.conf"
+    assert "Promiscuous=yes" in moved.files[new]["content"]
+    # A parent that is neither listed nor has links here: its drop-ins stay where they are.
+    assert not set(old) & networkd.plan(want([]), PREFIX, ND, on_disk, None, None, 252).remove
 
 
 def test_networkd_says_when_link_state_is_not_read():
