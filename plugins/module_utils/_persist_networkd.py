@@ -19,6 +19,7 @@ ActivationPolicy=): drop-ins override the administrator's settings of that paren
 """
 
 import posixpath
+from fnmatch import fnmatchcase
 
 from ansible_collections.hostnet.macvlan.plugins.module_utils import _persist
 
@@ -272,17 +273,45 @@ class _Names:
         return None
 
 
+def matched_names(content):
+    """The interface name globs of a .network whose [Match] section matches by ``Name=`` alone, else None (other
+    match keys, a negated glob, no Name=: which interfaces it configures is not decided by the name)."""
+    section, globs, others = None, [], False
+    for raw in (content or "").splitlines():
+        line = raw.strip()
+        if not line or line[0] in "#;":
+            continue
+        if line.startswith("["):
+            section = line
+            continue
+        if section != "[Match]" or "=" not in line:
+            continue
+        key, value = (part.strip() for part in line.split("=", 1))
+        if key != "Name":
+            others = True
+        elif not value:
+            globs = []  # an empty assignment resets the list
+        else:
+            globs += value.split()
+    if others or not globs or any(g.startswith("!") for g in globs):
+        return None
+    return globs
+
+
 def _resolve_networks(desired, names, directory, listing, mapping, reported, parents):
-    """{parent: .network file name} for each parent: the user's mapping, else the file networkd reports, else a
-    recognised parent .network of the collection (ours or another prefix's, first in lexical order, as networkd
-    reads them), else our own."""
+    """{parent: .network file name} for each parent: the user's mapping, else the file networkd reports, else the
+    .network networkd would choose among those in ``directory`` (first in lexical order: a recognised parent
+    .network of the collection, ours or another prefix's, or the administrator's that matches the parent by name),
+    else our own (only then: written, it would take the parent from an administrator's file that sorts after it)."""
     recognised = {}
     for path, entry in listing.items():
         if posixpath.dirname(path) != directory or entry.kind != "file" or not path.endswith(".network"):
             continue
         base = posixpath.basename(path)
+        globs = None if (entry.content or "").startswith(_persist.HEADER) else matched_names(entry.content)
         for parent in parents:
-            if base.endswith("parent-%s.network" % parent) and entry.content == parent_network(parent):
+            ours = base.endswith("parent-%s.network" % parent) and entry.content == parent_network(parent)
+            if ours or (globs and any(fnmatchcase(parent, glob) for glob in globs)):
                 recognised.setdefault(parent, []).append(base)
     out = {}
     for parent in parents:

@@ -120,7 +120,8 @@ def scan_networkd(directory, prefix):
     listing = {}
     for name in _listdir(directory):
         path = posixpath.join(directory, name)
-        found = entry(path, read=name.startswith(prefix) or (name.endswith(".network") and "parent-" in name))
+        # Every .network is read: which one configures a parent is decided by its [Match] (``_networkd``).
+        found = entry(path, read=name.startswith(prefix) or name.endswith(".network"))
         if found is None:
             continue
         listing[path] = found

@@ -147,8 +147,10 @@ options:
         O(networkd_dir), and the file itself is never changed. The empty string writes the collection's own
         minimal C(.network) for that parent.
       - Parents not listed - the C(.network) systemd-networkd reports for the parent in its state
-        (C(/run/systemd/netif/links/<ifindex>)), else a parent C(.network) of the collection already in
-        O(networkd_dir) (of this prefix or another), else the collection's own C(<prefix>parent-<parent>.network).
+        (C(/run/systemd/netif/links/<ifindex>)), else the first C(.network) in O(networkd_dir), in lexical order as
+        networkd reads them, that is a parent C(.network) of the collection (of this prefix or another) or matches
+        the parent by C(Name=) alone in its C([Match]) section, else the collection's own
+        C(<prefix>parent-<parent>.network).
     type: dict
     default: {}
   networkmanager_dir:

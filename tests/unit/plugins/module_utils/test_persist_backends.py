@@ -187,6 +187,29 @@ def test_networkd_shares_a_parent_network_of_another_prefix():
     assert nd(PREFIX + "parent-eth1.network") in plan.files
 
 
+@pytest.mark.parametrize(
+    "match, used",
+    [
+        ("Name=eth1", True),
+        ("Name=eth0 eth*", True),
+        ("Name=\nName=eth1", True),
+        ("Name=eth2", False),
+        ("Name=eth1\nMACAddress=52:54:00:00:00:01", False),
+        ("Name=!eth2", False),
+    ],
+)
+def test_networkd_attaches_to_the_administrators_network_that_networkd_would_choose(match, used):
+    """networkd does not report a .network for eth1 (not running: an image build) and no mapping is given: the
+    administrator's 70-eth1.network, which matches eth1 by name, is the one networkd will use, so the links attach
+    there; the collection's own parent .network (60-..., it would sort first and take eth1 from the administrator's
+    configuration) is written only when no file matches by name alone."""
+    admin = {nd("70-eth1.network"): file_entry("[Match]\n%s\n\n[Network]\nDHCP=yes\n" % match)}
+    plan = plan_nd(desired(links=[{"name": "mv-a", "parent": "eth1"}], parents=[]), admin)
+    attached = nd("70-eth1.network.d/" + PREFIX + "link-mv-a.conf") in plan.files
+    own = nd(PREFIX + "parent-eth1.network") in plan.files
+    assert (attached, own) == (used, not used), sorted(plan.files)
+
+
 def test_networkd_link_moved_to_another_parent_or_namespace_loses_its_old_files():
     on_disk = listing_of(plan_nd(desired(links=[{"name": "mv-a", "parent": "eth1"}], parents=[])))
     plan = plan_nd(desired(links=[{"name": "mv-a", "parent": "eth2"}], parents=[]), on_disk)
