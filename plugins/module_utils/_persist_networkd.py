@@ -200,8 +200,19 @@ def dropin_parent(content):
     return None
 
 
-# systemd-networkd reads ActivationPolicy= (a parent's link_state) from systemd 248 on.
+# systemd-networkd reads ActivationPolicy= (a parent's link_state, a link's link_state down) from systemd 248 on.
 ACTIVATION_POLICY_SYSTEMD = 248
+
+
+def needs_systemd_version(desired):
+    """Whether the files depend on the host's systemd version: a setting networkd reads only from some version on
+    (bclim, ipv6_addr_gen_mode, ActivationPolicy= for a link or a parent)."""
+    for dummy, spec in desired.persisted:
+        if spec.get("bclim") is not None or spec.get("ipv6_addr_gen_mode") is not None:
+            return True
+        if spec["link_state"] == "down":
+            return True
+    return any(parent.get("link_state") is not None for parent in desired.parents.values())
 
 
 def parent_settings(parent):
@@ -367,6 +378,12 @@ def plan(desired, prefix, directory, listing, mapping=None, reported=None, syste
         _persist.report_not_persisted(result, index, spec, HANDLED | {"bclim", "ipv6_addr_gen_mode"}, STACK)
         for warning in ipv6_warnings(index, spec, systemd_version):
             result.warn(warning)
+        if spec["link_state"] == "down" and systemd_version and systemd_version < ACTIVATION_POLICY_SYSTEMD:
+            result.warn(
+                "links[%d] (%s): link_state down is not persisted: systemd-networkd reads ActivationPolicy= from "
+                "systemd %d on, and this host has systemd %d (the link comes up at boot)"
+                % (index, name, ACTIVATION_POLICY_SYSTEMD, systemd_version)
+            )
         bclim = spec.get("bclim")
         if bclim is not None and (systemd_version or 0) < BCLIM_SYSTEMD:
             result.warn(

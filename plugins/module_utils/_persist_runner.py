@@ -62,7 +62,7 @@ class Settings:
         self.backend = params["backend"]
         self.reload = params["reload"]
         self.lock_timeout = params["lock_timeout"]
-        self.systemd_version = None  # read when a networkd plan has bclim or ipv6_addr_gen_mode (``systemd_version``)
+        self.systemd_version = None  # read when a networkd plan has a setting that depends on it (``systemd_version``)
 
 
 # --- reading ------------------------------------------------------------------------------------------
@@ -712,10 +712,7 @@ def run_persist_module(module):
                 )
                 _results.exit_json(module, changed=False, backend="none", backend_reason=reason, files=[], reloaded=[])
         _persist.validate_prefix(settings.prefix, backend)
-        if backend == "networkd" and any(
-            spec.get("bclim") is not None or spec.get("ipv6_addr_gen_mode") is not None
-            for dummy, spec in desired.persisted
-        ):
+        if backend == "networkd" and _networkd.needs_systemd_version(desired):
             settings.systemd_version = systemd_version(module)
         if module.check_mode:
             listing, plan = scan_and_plan(backend, desired, settings)

@@ -269,6 +269,22 @@ def test_networkd_says_when_link_state_is_not_read():
     ]
 
 
+def test_networkd_reads_the_systemd_version_for_every_activation_policy():
+    """ActivationPolicy= (networkd 248 and later) is written for a parent's link_state and for a link that is
+    down: either makes the run read the host's systemd version, and on 247 both are reported."""
+    assert networkd.needs_systemd_version(want([{"name": "eth1", "promisc": False, "link_state": "up"}]))
+    assert not networkd.needs_systemd_version(want([{"name": "eth1", "promisc": True}]))
+    down = _persist.prepare({"links": [{"name": "mv0", "parent": "eth1", "link_state": "down"}], "parents": []})
+    assert networkd.needs_systemd_version(down)
+    plan = networkd.plan(down, PREFIX, ND, {}, None, None, 247)
+    assert "ActivationPolicy=down\n" in text_of(plan, PREFIX + "link-mv0.network")
+    assert plan.warnings == [
+        "links[0] (mv0): link_state down is not persisted: systemd-networkd reads ActivationPolicy= from systemd "
+        "248 on, and this host has systemd 247 (the link comes up at boot)"
+    ]
+    assert networkd.plan(down, PREFIX, ND, {}, None, None, 252).warnings == []
+
+
 def test_networkmanager_unit_per_parent():
     plan = nm.plan(want([{"name": "br-lan", "promisc": False, "mtu": 9000}]), PREFIX, NM, SD, {})
     unit = SD + "/" + PREFIX + "parent-br\\x2dlan.service"
