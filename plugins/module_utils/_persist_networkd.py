@@ -207,10 +207,9 @@ ACTIVATION_POLICY_SYSTEMD = 248
 def needs_systemd_version(desired):
     """Whether the files depend on the host's systemd version: a setting networkd reads only from some version on
     (bclim, ipv6_addr_gen_mode, ActivationPolicy= for a link or a parent)."""
-    for dummy, spec in desired.persisted:
-        if spec.get("bclim") is not None or spec.get("ipv6_addr_gen_mode") is not None:
-            return True
-        if spec["link_state"] == "down":
+    for entry in desired.persisted:
+        spec = entry[1]
+        if spec.get("bclim") is not None or spec.get("ipv6_addr_gen_mode") is not None or spec["link_state"] == "down":
             return True
     return any(parent.get("link_state") is not None for parent in desired.parents.values())
 
