@@ -159,6 +159,14 @@ def validate_prefix(prefix, backend=None):
             )
     if prefix.startswith("."):
         fail("prefix", prefix, "must not start with '.': the network stacks ignore hidden files")
+    if not re.fullmatch(r"[A-Za-z0-9_.@+:-]+", prefix):
+        fail(
+            "prefix",
+            prefix,
+            "must be made of ASCII letters, digits, '_', '.', '@', '+', ':' and '-': other characters are read as "
+            "patterns by the shell globs that select the files (ifupdown's source lines, the rollout's snapshot) or "
+            "split by Ansible's list options",
+        )
     if backend == "ifupdown" and not re.fullmatch(r"[A-Za-z0-9_-]+", prefix):
         fail(
             "prefix",

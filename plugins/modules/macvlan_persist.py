@@ -131,7 +131,9 @@ options:
     description:
       - Name prefix of every file the task writes or removes. Runs with different prefixes own different files
         (for example the macvlan_host_access role uses its own).
-      - A plain file name prefix - printable ASCII, no C(/), not starting with C(.). With V(ifupdown) only ASCII
+      - A plain file name prefix - ASCII letters, digits, C(_), C(.), C(@), C(+), C(:) and C(-), not starting with
+        C(.) (no glob characters, which the shell globs that select the files would read as patterns). With
+        V(ifupdown) only ASCII
         letters, digits, C(_) and C(-) (the characters source-directory reads); with V(networkmanager) those and
         C(.) and C(:) (it starts the name of the promisc unit).
     type: str

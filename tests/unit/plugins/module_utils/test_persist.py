@@ -162,6 +162,10 @@ def test_parents_listed_twice_and_bad_purge_exclude_are_refused():
         ("60-é-", "printable ASCII"),
         (".60-x-", "must not start with '.'"),
         ("x" * 101, "too long"),
+        ("60-mv[1]-", "read as patterns by the shell globs"),
+        ("60-mv*-", "read as patterns by the shell globs"),
+        ("60-a,b-", "split by Ansible's list options"),
+        ("60-mv?-", "ASCII letters, digits"),
     ],
 )
 def test_bad_prefixes_are_refused(prefix, reason):
