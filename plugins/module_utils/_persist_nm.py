@@ -243,16 +243,42 @@ def parent_of(content):
     return None
 
 
-def plan(desired, prefix, directory, systemd_dir, listing):
+def keyfile_uuid(content):
+    """The ``uuid=`` of a keyfile's [connection] section, or None."""
+    section = None
+    for raw in (content or "").splitlines():
+        line = raw.strip()
+        if line.startswith("["):
+            section = line
+        elif section == "[connection]" and line.startswith("uuid="):
+            return line[5:].strip()
+    return None
+
+
+def plan(desired, prefix, directory, systemd_dir, listing, uuids=None):
     """The owned keyfiles in ``directory`` and the promisc unit and its links in ``systemd_dir`` (absolute,
     validated). ``listing``: {path: _persist.Entry}: our keyfiles (with content), our unit and the links in
-    ``systemd_dir/multi-user.target.wants``."""
+    ``systemd_dir/multi-user.target.wants``. ``uuids``: {path: uuid} of every keyfile in ``directory``: a keyfile
+    of this plan whose UUID another file has (the collection's, written with another prefix whose id spells the
+    same) is refused, as NetworkManager would load only one of them."""
     result = _persist.Plan("networkmanager")
     _persist.check_desired(desired, STACK)
     link_prefix = prefix + "link-"
+    holders = {}
+    for other, value in sorted((uuids or {}).items()):
+        holders.setdefault(value, other)
 
     for index, spec in desired.persisted:
         path = _persist.join(directory, "%s%s.nmconnection" % (link_prefix, spec["name"]))
+        connection_id = prefix + spec["name"]
+        holder = holders.get(_persist.stable_uuid(connection_id))
+        if holder is not None and holder != path:
+            raise _persist.PersistError(
+                "links[%d].name: %r cannot be persisted with prefix %r for NetworkManager: its connection id %s (and "
+                "the UUID derived from it) is that of %s, written with another prefix; NetworkManager would load "
+                "only one of the two. Rename the link or use another prefix"
+                % (index, spec["name"], prefix, connection_id, holder)
+            )
         result.write(directory, path, keyfile(spec, prefix), _persist.SECRET_MODE)
         _persist.report_not_persisted(result, index, spec, HANDLED | {"ipv6_addr_gen_mode"}, STACK)
         for warning in ipv6_warnings(index, spec):

@@ -144,6 +144,18 @@ def scan_prefixed(directory, prefix):
     return listing
 
 
+def keyfile_uuids(directory):
+    """{path: uuid} of the NetworkManager keyfiles in ``directory`` (read to find a UUID two files would share)."""
+    found = {}
+    for name in _listdir(directory):
+        if name.endswith(".nmconnection"):
+            path = posixpath.join(directory, name)
+            value = _nm.keyfile_uuid(_read_text(path))
+            if value:
+                found[path] = value
+    return found
+
+
 def scan_systemd(directory, prefix):
     listing = {}
     unit = posixpath.join(directory, prefix + "promisc@.service")
@@ -254,7 +266,7 @@ def scan_and_plan(backend, desired, settings):
         directory = settings.dirs["networkmanager_dir"]
         listing = scan_prefixed(directory, prefix)
         listing.update(scan_systemd(settings.dirs["systemd_dir"], prefix))
-        plan = _nm.plan(desired, prefix, directory, settings.dirs["systemd_dir"], listing)
+        plan = _nm.plan(desired, prefix, directory, settings.dirs["systemd_dir"], listing, keyfile_uuids(directory))
     else:
         directory = settings.dirs["ifupdown_dir"]
         listing = scan_prefixed(directory, prefix)

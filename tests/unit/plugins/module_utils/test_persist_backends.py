@@ -281,6 +281,29 @@ def test_networkmanager_routes_it_cannot_apply_are_named_not_dropped():
     assert "2001:db8:1::/64" in warned[0] and "203.0.113.0/24" in warned[1]
 
 
+def test_networkmanager_refuses_a_connection_uuid_another_prefix_already_has():
+    """The topology's link host-access-mv (default prefix) and the host-access role's shim mv (its own prefix) spell
+    the same connection id, so the same UUID, and NetworkManager would load one of them only: whichever run comes
+    second is refused, naming the link, the prefix and the other file; a rerun of the first is not."""
+    topology = desired(links=[{"name": "host-access-mv", "parent": "eth1"}], parents=[])
+    shim = desired(links=[{"name": "mv", "parent": "eth1"}], parents=[])
+    for first, first_prefix, second, second_prefix in (
+        (topology, PREFIX, shim, HOST_ACCESS),
+        (shim, HOST_ACCESS, topology, PREFIX),
+    ):
+        written = plan_nm(first, prefix=first_prefix)
+        uuids = {
+            path: nm.keyfile_uuid(want["content"])
+            for path, want in written.files.items()
+            if path.endswith(".nmconnection")
+        }
+        assert nm.plan(first, first_prefix, NM, SD, listing_of(written), uuids).files == written.files
+        with pytest.raises(_persist.PersistError) as err:
+            nm.plan(second, second_prefix, NM, SD, {}, uuids)
+        assert str(err.value).startswith("links[0].name: ")
+        assert "with prefix %r" % second_prefix in str(err.value) and next(iter(uuids)) in str(err.value)
+
+
 def test_networkmanager_unit_instance_names_are_escaped():
     plan = plan_nm(desired(links=[], parents=[{"name": "br-lan.1"}, {"name": ".x@y"}]))
     names = sorted(p.rsplit("/", 1)[1] for p in plan.files if "wants" in p)
