@@ -21,6 +21,7 @@ on the first such change: a run that changes nothing, check mode and the facts m
 
 import contextlib
 import errno
+import ipaddress
 import os
 import traceback
 from importlib.util import find_spec
@@ -493,11 +494,21 @@ class Session:
     def _op_set_link_state(self, action):
         self._set_flag(action, IFF_UP, action["after"] == "up")
 
+    def _set_flag_if_needed(self, action, bit, key):
+        """Set a flag another program may have set meanwhile (``ip link set ... promisc on`` between this run's
+        observe and its step): False when it is already as wanted, so the rollback does not switch off a flag this
+        run did not set. One RTM_GETLINK; these steps are few (a parent's, or a link's when asked)."""
+        link = self.lookup(action["ns"], action["name"])
+        if link is not None and link[key] == action["after"]:
+            return False
+        self._set_flag(action, bit, action["after"])
+        return None
+
     def _op_set_promisc(self, action):
-        self._set_flag(action, IFF_PROMISC, action["after"])
+        return self._set_flag_if_needed(action, IFF_PROMISC, "promisc")
 
     def _op_set_allmulticast(self, action):
-        self._set_flag(action, _rtnl.IFF_ALLMULTI, action["after"])
+        return self._set_flag_if_needed(action, _rtnl.IFF_ALLMULTI, "allmulticast")
 
     def _op_set_multicast(self, action):
         self._set_flag(action, _rtnl.IFF_MULTICAST, action["after"])
@@ -656,6 +667,14 @@ class Session:
                 raise
             self._create(ns, link_ns, dict(spec, ifindex=None))
         problems = []
+        if spec.get("ifalias"):
+            # The kernel takes an alias only on a link that exists (it drops one in the creation request).
+            msg = self._link_msg(link_ns, spec["name"])
+            msg["attrs"].append(("IFLA_IFALIAS", spec["ifalias"]))
+            try:
+                self._newlink(link_ns, msg)
+            except NetlinkFailure as exc:
+                problems.append("%s: alias %r not restored: %s" % (spec["name"], spec["ifalias"], exc))
         if spec.get("mode") == "passthru" and spec.get("mac_address"):
             # A new passthru link has its parent's address (the one in the request is ignored); one the link had
             # of its own is set again, and with it the parent's, as before the run.
@@ -690,6 +709,7 @@ class Session:
         old = action.get("index")
         moved = index if old is not None and index != old else None
         problems = list(action.get("lost", ()))
+        problems += self._make_way_for_primaries(ns, name, index, action.get("addresses", ()))
         for raw in action.get("addresses", ()):
             problem = self._replay(ns, _rtnl.RTM_NEWADDR, raw, moved)
             if problem:
@@ -700,6 +720,38 @@ class Session:
                 problems.append(
                     "%s: route %s (table %s) not restored: %s" % (name, route["dest"], route["table"], problem)
                 )
+        return problems
+
+    def _make_way_for_primaries(self, ns, name, index, raws):
+        """IPv4 keeps one primary address per subnet, the others secondary in the order they came. Removing the
+        primary removes the secondaries too, or (``promote_secondaries``, systemd's default) promotes the next one,
+        which then holds the subnet's routes as their source. A captured primary that is missing while addresses
+        of its subnet are there (all of them captured ones: never an address the run does not know) gets its place
+        back: those addresses are removed here, and the replay adds them all again in the captured order."""
+        captured = [_rtnl.captured_address(raw) for raw in raws]
+        v4 = [(cidr, flags) for family, cidr, flags in captured if family == _rtnl.AF_INET]
+        if not any(not flags & _rtnl.IFA_F_SECONDARY for dummy, flags in v4):
+            return []
+        current = [
+            record["address"]
+            for record in self._dump(ns, _rtnl.address_dump_request, _rtnl.RTM_NEWADDR, _rtnl.capture_address)
+            if record["index"] == index and record["family"] == _rtnl.AF_INET
+        ]
+        ours = {cidr for cidr, dummy in v4}
+        problems = []
+        for cidr, flags in v4:
+            if flags & _rtnl.IFA_F_SECONDARY or cidr in current:
+                continue
+            subnet = ipaddress.ip_interface(cidr).network
+            same = [a for a in current if ipaddress.ip_interface(a).network == subnet]
+            if not same or not set(same) <= ours:
+                continue
+            for address in same:
+                try:
+                    self._op_del_address({"ns": ns, "name": name, "address": address})
+                except NetlinkFailure as exc:
+                    problems.append("%s: address %s could not make way for primary %s: %s" % (name, address, cidr, exc))
+            current = [a for a in current if a not in same]
         return problems
 
     def _replay(self, ns, msg_type, raw, index):

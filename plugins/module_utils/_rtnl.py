@@ -61,6 +61,7 @@ AF_INET = 2
 AF_INET6 = 10
 IFF_UP = 0x1
 IFF_PROMISC = 0x100
+IFA_F_SECONDARY = 0x01
 IFA_F_PERMANENT = 0x80
 
 IFF_LOOPBACK = 0x8
@@ -446,6 +447,15 @@ def capture_address(buf, start, end):
     }
 
 
+def captured_address(raw):
+    """(family, 'address/prefixlen', header flags) of an address body that ``capture_address`` kept."""
+    body = bytes.fromhex(raw)
+    family, prefixlen, flags, _scope, _index = IFADDRMSG.unpack_from(body, 0)
+    attrs = attributes(body, IFADDRMSG.size, len(body))
+    span = attrs.get(IFA_LOCAL) or attrs.get(IFA_ADDRESS)
+    return family, "%s/%d" % (_ip(body, family, span), prefixlen), flags
+
+
 def capture_route(buf, start, end):
     """Every route as {'oif', 'family', 'table', 'proto', 'dest', 'prefsrc', 'multipath', 'raw'} (``raw``: the body
     in hex, for ``replay_request``); cached clones are left out."""
@@ -596,8 +606,6 @@ def create_link_request(spec, parent_index, seq, target_fd=None):
         attrs += nla(IFLA_TXQLEN, U32.pack(spec["txqlen"]))
     if spec.get("group"):
         attrs += nla(IFLA_GROUP, U32.pack(spec["group"]))
-    if spec.get("ifalias"):
-        attrs += nla(IFLA_IFALIAS, spec["ifalias"].encode() + b"\0")
     if spec.get("master_index"):
         attrs += nla(IFLA_MASTER, U32.pack(spec["master_index"]))
     flags = IFF_UP if spec.get("link_state") == "up" else 0

@@ -78,6 +78,8 @@ options:
             C(IFLA_MAX_MTU), Linux 4.19 and later; C(ip -d link) shows them as minmtu and maxmtu), or when it is
             lowered below the MTU of a link on the parent (the MTU asked for in O(links), or the current MTU of a
             link the task does not change or does not list), because the kernel would lower that link's MTU too.
+          - Links on the parent in network namespaces the task does not involve (moved there by a container runtime)
+            are not seen - the kernel lowers their MTU too, and a rollback cannot raise it again.
         type: int
       link_state:
         description:

@@ -327,6 +327,7 @@ def build_rich_link(lab, ns):
     commands = [
         ("link", "add", "mvx", "link", "p0", "address", MVX_MAC, "mtu", "1400", "type", "macvlan", "mode", "private"),
         ("link", "set", "mvx", "up"),
+        ("link", "set", "mvx", "alias", "uplink of vm7"),
         ("addr", "add", "192.0.2.10/24", "dev", "mvx", "noprefixroute"),
         ("addr", "add", "192.0.2.11/24", "dev", "mvx", "label", "mvx:lab"),
         ("addr", "add", "2001:db8:5::10/64", "dev", "mvx", "nodad"),
@@ -370,7 +371,7 @@ def build_rich_link(lab, ns):
 
 @pytest.mark.parametrize("failure", ["read-back", "later-step"])
 def test_purged_link_is_restored_exactly(lab, ansible, faults, host, failure):
-    """Item 5: macvlan_state with purge deletes mvx (built with iproute2: noprefixroute, nodad, a label, a
+    """Item 5: macvlan_state with purge deletes mvx (built with iproute2: an alias, noprefixroute, nodad, a label, a
     finite lifetime, routes in table 100 with proto 42, src and metric, a local-type route, an onlink gateway, a
     scope host route, IPv6 routes) and then fails: at the read-back, or at the creation of a link that takes
     mvx's MAC address (so mvx is deleted first). The full dump after the rollback is as before: same ifindex,
@@ -458,6 +459,59 @@ def test_the_rollback_gives_a_passthru_link_and_its_parent_their_mac_address_aga
     assert_clean_failure(run.result)
     assert macs(host) == before
     assert kinds(host)["mvp"][0] == "macvlan"
+
+
+def test_the_rollback_leaves_on_a_promisc_flag_another_program_set_meanwhile(lab, ansible, faults, host):
+    """Between the run's observe and its step that makes p0 promiscuous, another program runs `ip link set p0
+    promisc on` (and creates a veth named mv1, so the run then fails): the step found the flag on and changed
+    nothing, so the rollback leaves it on."""
+    args = {
+        "parents": [{"name": "p0", "promisc": True}],
+        "links": [{"name": "mv0", "parent": "p0"}, {"name": "mv1", "parent": "p0"}],
+    }
+    foreign = "ip -n %s link set p0 promisc on && ip -n %s link add mv1 type veth peer name mv1peer" % (host, host)
+    fault = {"method": "apply", "op": "set_promisc", "at": 1, "before_cmd": foreign}
+    run = faults.run(ansible, "macvlan_state", fault, netns=host, **args)
+    run.assert_fired()
+    assert_clean_failure(run.result)
+    p0 = ip_json("-n", host, "-d", "link", "show", "p0")[0]
+    assert "PROMISC" in p0["flags"] and p0["promiscuity"] == 1, p0
+    assert "mv0" not in kinds(host)
+
+
+@pytest.mark.parametrize("promote", [1, 0])
+def test_a_removed_primary_address_comes_back_as_the_primary(lab, ansible, faults, host, promote):
+    """mv0 has 10.0.0.2/24 (primary), .3 and .4 (secondaries); the run asks for .3 and .4 only, removes .2 and then
+    fails. With promote_secondaries (systemd's default) the kernel had promoted .3, and the subnet's routes had
+    taken it as their source; without, it had removed the secondaries with the primary. Either way the rollback
+    gives back the same primary, the same secondaries in order and the same routes: the dump equals the one
+    before."""
+    subprocess.run(
+        [
+            "ip",
+            "netns",
+            "exec",
+            host,
+            "sysctl",
+            "-qw",
+            "net.ipv4.conf.all.promote_secondaries=%d" % promote,
+            "net.ipv4.conf.default.promote_secondaries=%d" % promote,
+        ],
+        check=True,
+    )
+    lab.ip(host, "link", "add", "mv0", "link", "p0", "type", "macvlan", "mode", "bridge")
+    lab.ip(host, "link", "set", "mv0", "up")
+    for address in ("10.0.0.2/24", "10.0.0.3/24", "10.0.0.4/24"):
+        lab.ip(host, "address", "add", address, "dev", "mv0")
+    before = full_dump(host)
+    links = [{"name": "mv0", "parent": "p0", "addresses": ["10.0.0.3/24", "10.0.0.4/24"]}]
+    run = faults.run(
+        ansible, "macvlan_state", {"method": "observe", "at": 2, "raise": "errno:16"}, netns=host, links=links
+    )
+    run.assert_fired()
+    assert any(e.get("op") == "del_address" for e in run.before_fault("apply")), run.log
+    assert_clean_failure(run.result)
+    assert_same(host, before)
 
 
 # ---------------------------------------------------------------------------------------------------------------
