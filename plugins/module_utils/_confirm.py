@@ -77,7 +77,7 @@ def _path(change_id):
 
 def _make_state_dir():
     """The state directory and its journal directory, root-only (0700) whatever the umask."""
-    for directory in (state_dir(), _pending_dir()):
+    for directory in (state_dir(), _pending_dir(), _reverted_dir()):
         os.makedirs(directory, mode=0o700, exist_ok=True)
         os.chmod(directory, 0o700)
 
@@ -150,8 +150,19 @@ def pending(netns_filter=None):
     return sorted(found, key=lambda item: item.get("created", 0))
 
 
+# Lines of a change's actions (and of a revert's report) that results carry: a change of thousands of links stays
+# a few kilobytes in every result that shows it (AWX drops job events over 700,000 bytes); the counts say how many.
+RESULT_LINES = 50
+
+
+def _lines(lines):
+    return _journal.summarize(list(lines or []), RESULT_LINES)
+
+
 def summary(data):
-    """What a pending change looks like in results: id, deadline, namespaces, what it applied."""
+    """What a pending change looks like in results: id, deadline, namespaces, what it applied (the first
+    ``RESULT_LINES`` lines, and how many in all)."""
+    actions = data.get("actions", [])
     return {
         "id": data["id"],
         "deadline": data["deadline"],
@@ -159,8 +170,20 @@ def summary(data):
         "timeout": data["timeout"],
         "namespaces": [entry["ns"] for entry in data.get("namespaces", ())],
         "method": data.get("revert", {}).get("method"),
-        "actions": data.get("actions", []),
+        "actions": _lines(actions),
+        "actions_total": len(actions),
     }
+
+
+def brief_record(record):
+    """A revert's record as results carry it: its lists cut to ``RESULT_LINES`` lines, with their counts."""
+    if not record:
+        return record
+    out = dict(record)
+    for key in ("actions", "restored", "not_restored"):
+        out[key] = _lines(record.get(key))
+        out[key + "_total"] = record.get(key + "_total", len(record.get(key) or []))  # kept briefly: as counted
+    return out
 
 
 def _iso(epoch):
@@ -179,7 +202,39 @@ def check_pending(namespaces):
 
 
 def last_revert():
-    return _read_json(os.path.join(state_dir(), "last_revert.json"))
+    """The record of the latest revert, brief (``brief_record``)."""
+    return brief_record(_read_json(os.path.join(state_dir(), "last_revert.json")))
+
+
+# Records of reverted changes kept, by id (the newest): a confirm of any of them fails, naming when it reverted.
+REVERTED_KEPT = 100
+
+
+def _reverted_dir():
+    return os.path.join(state_dir(), "reverted")
+
+
+def reverted(change_id):
+    """The brief record of change ``change_id`` if it reverted (one of the last ``REVERTED_KEPT``), else None."""
+    if not valid_id(change_id):
+        return None
+    return brief_record(_read_json(os.path.join(_reverted_dir(), "%s.json" % change_id)))
+
+
+def _keep_reverted(record):
+    """Keep the record by id, and only the newest ``REVERTED_KEPT`` of them (and of the revert logs)."""
+    _write_json(os.path.join(_reverted_dir(), "%s.json" % record["id"]), brief_record(record))
+    for directory, suffix in ((_reverted_dir(), ".json"), (state_dir(), ".log")):
+        try:
+            names = [name for name in os.listdir(directory) if name.endswith(suffix)]
+        except OSError:
+            continue
+        paths = [os.path.join(directory, name) for name in names]
+        with contextlib.suppress(OSError):
+            paths.sort(key=os.path.getmtime)
+        for path in paths[:-REVERTED_KEPT]:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -414,18 +469,19 @@ def _change_lock(change_id, timeout=600):
 
 
 def confirm(change_ids, check_mode=False):
-    """Keep the given pending changes: disarm their reverts and remove their journals. Returns their summaries
-    (those that were still pending)."""
-    done = []
+    """Keep the given pending changes: disarm their reverts and remove their journals. Returns (their summaries,
+    the ids no longer pending when their turn came: a revert that held the change's lock first has undone them)."""
+    done, lost = [], []
     for change_id in change_ids:
         with _change_lock(change_id) as data:
             if data is None:
+                lost.append(change_id)
                 continue
             if not check_mode:
                 _disarm(data)
                 os.unlink(_path(change_id))
             done.append(summary(data))
-    return done
+    return done, lost
 
 
 def revert(change_id, reason, lock_timeout=600):
@@ -462,6 +518,8 @@ def revert(change_id, reason, lock_timeout=600):
             "not_restored": problems,
         }
         _write_json(os.path.join(state_dir(), "last_revert.json"), record)
+        with contextlib.suppress(OSError):
+            _keep_reverted(record)
         if (data.get("revert") or {}).get("method") == "systemd" and reason == "asked":
             _disarm(data)
         os.unlink(_path(change_id))

@@ -13,6 +13,7 @@ result. Each ``run_*_module`` is the whole of one module after its argument spec
 from ansible_collections.hostnet.macvlan.plugins.module_utils import (
     _confirm,
     _engine,
+    _journal,
     _model,
     _netlink,
     _plan,
@@ -149,18 +150,28 @@ def run_confirm_module(module):
         _confirm.require_access()
     except (_model.ModelError, _confirm.ConfirmError) as exc:
         fail_json(module, str(exc))
+    if ns is not None and _confirm.identity(ns) is None:
+        fail_json(module, "netns: %r does not exist (no such network namespace)" % ns)
     candidates = _confirm.pending([ns] if ns is not None else None)
     if change_id is not None:
         candidates = [data for data in candidates if data["id"] == change_id]
     last = _confirm.last_revert()
     result = {"changed": bool(candidates), "last_revert": last}
-    if change_id is not None and not candidates and last and last.get("id") == change_id and not params["revert"]:
+
+    def gone(one):
+        record = _confirm.reverted(one) or (last if last and last.get("id") == one else None)
+        when = " at %s (%s)" % (record.get("reverted_at_iso"), record.get("reason")) if record else ""
         fail_json(
             module,
-            "change %s is no longer pending: it reverted at %s (%s), so there is nothing to confirm; the change is "
-            "gone" % (change_id, last.get("reverted_at_iso"), last.get("reason")),
-            **result,
+            "change %s is no longer pending: it reverted%s, so there is nothing to confirm; the change is gone"
+            % (one, when),
+            **dict(result, changed=False, reverted_change=record),
         )
+
+    if change_id is not None and not candidates and not params["revert"] and _confirm.reverted(change_id):
+        gone(change_id)
+    if change_id is not None and not candidates and not params["revert"] and last and last.get("id") == change_id:
+        gone(change_id)
     ids = [data["id"] for data in candidates]
     try:
         if params["revert"]:
@@ -171,12 +182,21 @@ def run_confirm_module(module):
                     if record is not None:
                         records.append(record)
                 result["last_revert"] = _confirm.last_revert()
-            result["reverted"] = records if not module.check_mode else [_confirm.summary(d) for d in candidates]
+            briefs = [_confirm.brief_record(record) for record in records]
+            result["reverted"] = briefs if not module.check_mode else [_confirm.summary(d) for d in candidates]
             problems = [line for record in records for line in record["not_restored"]]
             if problems:
-                fail_json(module, "the revert could not restore everything: %s" % "; ".join(problems), **result)
+                fail_json(
+                    module,
+                    "the revert could not restore everything: %s" % "; ".join(_journal.summarize(problems)),
+                    **result,
+                )
         else:
-            result["confirmed"] = _confirm.confirm(ids, check_mode=module.check_mode)
+            result["confirmed"], lost = _confirm.confirm(ids, check_mode=module.check_mode)
+            if lost:
+                # A revert took the change's lock first (its deadline passed while this task waited): it is undone.
+                result["changed"] = bool(result["confirmed"])
+                gone(lost[0])
     except (_confirm.ConfirmError, OSError) as exc:
         fail_json(module, str(exc), **result)
     exit_json(module, **result)

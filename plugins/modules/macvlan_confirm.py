@@ -35,11 +35,14 @@ options:
   id:
     description:
       - The change to confirm, as returned in C(confirm.id) by M(hostnet.macvlan.macvlan_state).
+      - A change that reverted (its deadline passed, even while this task waited for the change's lock) fails the
+        task, saying when it reverted - never a silent success.
     type: str
   netns:
     description:
       - Confirm the pending changes of this network namespace (a name from C(ip netns list) or a path such as
-        C(/proc/PID/ns/net); compared by identity, so any spelling of the namespace works).
+        C(/proc/PID/ns/net); compared by identity, so any spelling of the namespace works). A namespace that does
+        not exist is an error.
     type: str
   revert:
     description:
@@ -105,20 +108,29 @@ confirmed:
       description: How the revert was armed - V(systemd) (a transient timer) or V(process) (a detached process).
       type: str
     actions:
-      description: What the change applied.
+      description: What the change applied - the first 50 lines (the last one saying how many more).
       type: list
       elements: str
+    actions_total:
+      description: How many steps the change applied.
+      type: int
   sample:
     - {id: 20261129T231500-1a2b3c4d, deadline: 1795990590.5, deadline_iso: "2026-11-29T23:16:30Z", timeout: 90,
        namespaces: [null], method: systemd, actions: ["create macvlan mv0 on eth0 (mode bridge, up) in the host namespace"]}
 reverted:
-  description: With O(revert=true), what each revert restored (C(restored)) and could not (C(not_restored)).
+  description:
+    - With O(revert=true), what each revert restored (C(restored)) and could not (C(not_restored)), each list its
+      first 50 lines, with C(restored_total) and C(not_restored_total).
   returned: when O(revert=true)
   type: list
   elements: dict
   sample: [{id: 20261129T231500-1a2b3c4d, reason: asked, restored: ["delete macvlan mv0 (created by this run) in the host namespace"], not_restored: []}]
 last_revert:
-  description: The last revert of a pending change on this host (by its timer or asked), or null.
+  description:
+    - The last revert of a pending change on this host (by its timer or asked), or null. Its lists are cut to 50
+      lines as in RV(reverted).
+    - Every revert is also kept by id (the last 100), so that confirming any change that reverted fails, saying
+      when and why.
   returned: always
   type: dict
   sample: {id: 20261129T231500-1a2b3c4d, reason: confirm_timeout of 90 s expired, reverted_at_iso: "2026-11-29T23:16:30Z"}

@@ -143,8 +143,8 @@ truncated:
 pending_confirm:
   description:
     - Changes made with C(confirm_timeout) in this namespace that are not confirmed yet (they revert by themselves
-      at their deadline), with C(id), C(deadline), C(deadline_iso), C(timeout), C(namespaces), C(method) and
-      C(actions). Empty without root (the journals are root-only).
+      at their deadline), with C(id), C(deadline), C(deadline_iso), C(timeout), C(namespaces), C(method),
+      C(actions) (its first 50 lines) and C(actions_total). Empty without root (the journals are root-only).
   returned: always
   type: list
   elements: dict
@@ -153,7 +153,8 @@ last_revert:
   description:
     - The last time a pending change of this host was reverted (by its timer or asked) - C(id), C(reason),
       C(reverted_at_iso), C(namespaces), C(actions) (what the change had applied), C(restored) and
-      C(not_restored). Null when none was.
+      C(not_restored), each list its first 50 lines, with C(actions_total), C(restored_total) and
+      C(not_restored_total). Null when none was.
   returned: always
   type: dict
   sample: {id: 20261129T231500-1a2b3c4d, reason: confirm_timeout of 90 s expired, reverted_at_iso: "2026-11-29T23:16:31Z",

@@ -226,7 +226,8 @@ confirm:
   description:
     - With O(confirm_timeout), the pending change - its C(id) (give it to M(hostnet.macvlan.macvlan_confirm)), its
       C(deadline) (seconds since the epoch) and C(deadline_iso), C(timeout), C(namespaces), C(method) (V(systemd)
-      or V(process)) and C(actions). Null when nothing changed (nothing to confirm) or without confirm.
+      or V(process)), C(actions) (its first 50 lines; RV(actions) has them all) and C(actions_total). Null when
+      nothing changed (nothing to confirm) or without confirm.
   returned: success
   type: dict
   sample: {id: 20261129T231500-1a2b3c4d, deadline: 1795990590.5, deadline_iso: "2026-11-29T23:16:30Z", timeout: 90,

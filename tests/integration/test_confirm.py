@@ -8,6 +8,7 @@ dump (oracle.py): after a revert it equals the one taken before the change.
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import os
 import stat
@@ -166,6 +167,44 @@ def test_confirming_a_change_that_reverted_fails_saying_so(lab, ansible_default,
     assert "confirm_timeout of 1 s expired" in result["msg"]
     nothing = ansible_default.run("macvlan_confirm")
     assert nothing["changed"] is False and nothing["confirmed"] == []
+
+
+def test_confirming_an_older_change_that_reverted_fails_too(lab, ansible_default, host, state):
+    """Two changes revert one after the other: confirming the first (no longer the last revert) fails too."""
+    first = ansible_default.run("macvlan_state", **change(host, 1))["confirm"]
+    wait_reverted(state, first["id"])
+    second = ansible_default.run("macvlan_state", **change(host, 1))["confirm"]
+    wait_reverted(state, second["id"])
+    assert first["id"] != second["id"]
+    result = ansible_default.run("macvlan_confirm", id=first["id"])
+    assert result["failed"] is True and result["changed"] is False, result
+    assert "change %s is no longer pending: it reverted at" % first["id"] in result["msg"]
+
+
+def test_a_confirm_that_waited_while_its_change_reverted_fails(lab, ansible_default, host, state):
+    """The deadline passes while a run holds the namespace lock: the revert takes the change's lock and waits for
+    the namespace. A confirm started meanwhile waits for the change's lock; once the revert is done, it finds the
+    change gone and fails (it reported success before, and a rollout would then have persisted the undone change)."""
+    before = full_dump(host)
+    armed = ansible_default.run("macvlan_state", **change(host, 6))["confirm"]
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        with holding_lock(host):
+            assert time.time() < armed["deadline"], "the machine is too slow for this test's 6 s"
+            time.sleep(max(0.0, armed["deadline"] - time.time()) + 2)  # the revert holds the change's lock now
+            confirming = pool.submit(ansible_default.run, "macvlan_confirm", id=armed["id"])
+            time.sleep(3)
+            assert not confirming.done(), "the confirm did not wait for the change's lock"
+        result = confirming.result(timeout=120)  # the namespace lock released: the revert, then the confirm
+    assert result["failed"] is True and result["changed"] is False and result.get("confirmed") == [], result
+    assert "change %s is no longer pending: it reverted at" % armed["id"] in result["msg"]
+    wait_reverted(state, armed["id"])
+    assert_same(host, before)
+
+
+def test_confirm_in_a_namespace_that_does_not_exist_is_refused(lab, ansible_default, host, state):
+    result = ansible_default.run("macvlan_confirm", netns="hmv-no-such-namespace")
+    assert result["failed"] is True
+    assert result["msg"] == "netns: 'hmv-no-such-namespace' does not exist (no such network namespace)"
 
 
 @pytest.mark.parametrize("timeout", [-1, 86401])

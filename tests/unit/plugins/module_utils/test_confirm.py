@@ -61,12 +61,30 @@ def test_the_pending_check_names_the_change_and_what_to_do(state):
 
 def test_confirm_removes_the_journal_and_reports_what_was_pending(state):
     pending_change()
-    assert _confirm.confirm(["20261129T120000-0000abcd"], check_mode=True)[0]["id"] == "20261129T120000-0000abcd"
+    assert _confirm.confirm(["20261129T120000-0000abcd"], check_mode=True)[0][0]["id"] == "20261129T120000-0000abcd"
     assert _confirm.pending()  # check mode kept it
-    done = _confirm.confirm(["20261129T120000-0000abcd"])
-    assert done[0]["namespaces"] == [None] and done[0]["deadline_iso"] == "2033-05-18T03:33:20Z"
+    done, lost = _confirm.confirm(["20261129T120000-0000abcd"])
+    assert done[0]["namespaces"] == [None] and done[0]["deadline_iso"] == "2033-05-18T03:33:20Z" and lost == []
     assert _confirm.pending() == []
-    assert _confirm.confirm(["20261129T120000-0000abcd"]) == []  # nothing pending any more: nothing to do
+    # Nothing pending any more when its turn came (confirmed, or reverted meanwhile): the caller says which.
+    assert _confirm.confirm(["20261129T120000-0000abcd"]) == ([], ["20261129T120000-0000abcd"])
+
+
+def test_a_reverted_change_is_known_by_its_id_and_results_stay_brief(state):
+    """Every revert is kept by id (a confirm of any of them fails saying so, not only of the last one), and the
+    records and summaries results carry hold at most RESULT_LINES lines of each list, with the counts."""
+    pending_change()
+    data = json.loads((state / "pending" / "20261129T120000-0000abcd.json").read_text())
+    data["actions"] = ["create macvlan mv%d on p0" % i for i in range(5000)]
+    (state / "pending" / "20261129T120000-0000abcd.json").write_text(json.dumps(data))
+    brief = _confirm.summary(_confirm.pending()[0])
+    assert len(brief["actions"]) == _confirm.RESULT_LINES and brief["actions_total"] == 5000
+    assert brief["actions"][-1] == "... and %d more" % (5000 - _confirm.RESULT_LINES + 1)
+    _confirm.revert("20261129T120000-0000abcd", "asked")
+    record = _confirm.reverted("20261129T120000-0000abcd")
+    assert record["reason"] == "asked" and record["actions_total"] == 5000
+    assert len(json.dumps(record)) < 10000 and len(json.dumps(_confirm.last_revert())) < 10000
+    assert _confirm.reverted("20261129T120000-00000000") is None and _confirm.reverted("../x") is None
 
 
 def test_a_revert_of_an_empty_journal_records_what_it_did(state):
