@@ -247,22 +247,27 @@ def replay(journal, session):
     """Undo everything the journal holds (last first). Never raises: returns (restored, problems), lines that
     say what was undone and what could not be."""
     restored = []
-    problems = []
+    problems = []  # (the link whose addresses and routes a restore_l3 step could not all put back, or None; line)
     with contextlib.suppress(Exception):  # a rollback never crashes
         session.forget_all()
     for step in journal.undo_steps():
         if step["op"] == "cannot":
-            problems.append("%s: cannot be restored: %s" % (step["name"], step["why"]))
+            problems.append((None, "%s: cannot be restored: %s" % (step["name"], step["why"])))
             continue
         try:
             result = session.apply(step)
         except Exception as exc:  # noqa: BLE001 (a rollback never crashes; it reports)
-            problems.append("%s: %s FAILED (%s)" % (step.get("name"), describe(step), _reason(exc)))
+            problems.append((None, "%s: %s FAILED (%s)" % (step.get("name"), describe(step), _reason(exc))))
             continue
         restored.append(describe(step))
+        key = (step.get("ns"), step.get("name")) if step["op"] == "restore_l3" else None
+        if key is not None and not result:
+            # Everything of the link is back now: what an earlier restore of it could not do (IPv6 addresses while
+            # its MTU was still below 1280, say) is done, not a problem.
+            problems = [item for item in problems if item[0] != key]
         if isinstance(result, list):
-            problems.extend(result)
-    return restored, problems
+            problems.extend((key, line) for line in result)
+    return restored, [line for dummy, line in problems]
 
 
 def _reason(exc):

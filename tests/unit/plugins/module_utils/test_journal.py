@@ -245,6 +245,38 @@ def test_replay_undoes_the_last_step_first_and_reports_what_it_could_not():
     assert problems[1].startswith("eth1: set promisc of eth1: True -> False in netns ns1 FAILED (ValueError: boom)")
 
 
+def test_what_a_later_restore_of_the_same_link_put_back_is_not_reported():
+    """Undoing "take p0 down" restores its addresses while its MTU is still 1200 (IPv6 refuses them); undoing the
+    lower MTU then restores them all: the first restore's problems are not reported, another link's are."""
+
+    class Session(FakeSession):
+        def __init__(self):
+            super().__init__()
+            self.l3 = 0
+
+        def apply(self, action):
+            if action["op"] != "restore_l3":
+                return super().apply(action)
+            self.l3 += 1
+            if action["name"] == "ex":
+                return ["ex: address not restored: Invalid argument"]
+            return ["p0: address not restored: Invalid argument"] if self.l3 == 1 else []
+
+    l3 = {"index": 3, "addresses": [], "routes": [], "lost": []}
+    ctx = context()
+    ctx.captures["ns1"] = type("Capture", (), {"l3": staticmethod(lambda name: l3)})()
+    journal = _journal.Journal()
+    for s in (
+        step("set_mtu", before=1500, after=1200, name="ex"),
+        step("set_mtu", before=1500, after=1200, name="p0"),
+        step("set_link_state", before="up", after="down", name="p0"),
+    ):
+        journal.add(s, _journal.undo_for(s, True, ctx))
+    restored, problems = _journal.replay(journal, Session())
+    assert [line for line in restored if "restore the addresses" in line] != []
+    assert problems == ["ex: address not restored: Invalid argument"]
+
+
 def test_replay_never_raises():
     journal = journal_of(step("set_mtu", before=1400, after=1500))
     restored, problems = _journal.replay(journal, FakeSession(fail=("set_mtu",), crash=True))
