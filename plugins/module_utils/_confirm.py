@@ -31,6 +31,7 @@ import contextlib
 import json
 import os
 import shutil
+import stat
 import sys
 import time
 import uuid
@@ -75,10 +76,35 @@ def _path(change_id):
     return os.path.join(_pending_dir(), "%s.json" % change_id)
 
 
+def _check_private(directory):
+    """A directory of the state must be a directory (not a symbolic link), this user's (root's), and writable by no
+    one else: the journals in it are replayed and the code in it is run as root at a deadline. Returns False when it
+    does not exist; raises ConfirmError for anything else."""
+    try:
+        info = os.lstat(directory)
+    except FileNotFoundError:
+        return False
+    if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
+        why = "it is a symbolic link" if stat.S_ISLNK(info.st_mode) else "it is not a directory"
+    elif info.st_uid not in (0, os.geteuid()):
+        why = "it belongs to uid %d, not to root" % info.st_uid
+    elif info.st_mode & 0o022:
+        why = "others can write to it (mode %o)" % stat.S_IMODE(info.st_mode)
+    else:
+        return True
+    raise ConfirmError(
+        "refusing the state directory %s: %s. Its pending changes are replayed, and its code run, as root: it must be "
+        "a directory of root's that no one else can write to" % (directory, why)
+    )
+
+
 def _make_state_dir():
-    """The state directory and its journal directory, root-only (0700) whatever the umask."""
+    """The state directory and its journal directories, root-only (0700) whatever the umask, each checked
+    (``_check_private``) before it is used."""
     for directory in (state_dir(), _pending_dir(), _reverted_dir()):
-        os.makedirs(directory, mode=0o700, exist_ok=True)
+        if not _check_private(directory):
+            os.makedirs(directory, mode=0o700, exist_ok=True)
+            _check_private(directory)
         os.chmod(directory, 0o700)
 
 
@@ -129,6 +155,8 @@ def identity(ns):
 def pending(netns_filter=None):
     """Every pending change (the data of its journal file), oldest first; with ``netns_filter`` (a list of
     namespaces) only those touching one of them (compared by identity)."""
+    if not (_check_private(state_dir()) and _check_private(_pending_dir())):
+        return []
     try:
         names = sorted(os.listdir(_pending_dir()))
     except OSError:
@@ -487,6 +515,8 @@ def confirm(change_ids, check_mode=False):
 def revert(change_id, reason, lock_timeout=600):
     """Undo a pending change now (the armed revert, or ``macvlan_confirm`` with revert). Returns the record of
     what was restored, or None when the change is no longer pending. Never raises for a failed step."""
+    _check_private(state_dir())
+    _check_private(_pending_dir())
     with _change_lock(change_id, lock_timeout) as data:
         if data is None:
             return None

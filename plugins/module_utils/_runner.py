@@ -121,12 +121,16 @@ def run_info_module(module):
     except _netlink.NetlinkFailure as exc:
         fail_json(module, str(exc))
     links, parent_facts = collect_facts(snapshot, names, parents)
+    try:
+        pending = [_confirm.summary(data) for data in _confirm.pending([ns])]
+    except _confirm.ConfirmError as exc:
+        fail_json(module, str(exc))
     result = {
         "changed": False,
         "parents": parent_facts,
         "kernel": _netlink.kernel_release(),
         "pyroute2": _netlink.pyroute2_version(),
-        "pending_confirm": [_confirm.summary(data) for data in _confirm.pending([ns])],
+        "pending_confirm": pending,
         "last_revert": _confirm.last_revert(),
     }
     if module.params["state_links"]:
@@ -152,7 +156,10 @@ def run_confirm_module(module):
         fail_json(module, str(exc))
     if ns is not None and _confirm.identity(ns) is None:
         fail_json(module, "netns: %r does not exist (no such network namespace)" % ns)
-    candidates = _confirm.pending([ns] if ns is not None else None)
+    try:
+        candidates = _confirm.pending([ns] if ns is not None else None)
+    except _confirm.ConfirmError as exc:
+        fail_json(module, str(exc))
     if change_id is not None:
         candidates = [data for data in candidates if data["id"] == change_id]
     last = _confirm.last_revert()

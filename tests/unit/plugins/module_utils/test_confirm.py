@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 import time
 
@@ -48,6 +49,27 @@ def test_journals_are_root_only_files_in_a_root_only_directory(state):
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert stat.S_IMODE((state / "pending").stat().st_mode) == 0o700
     assert stat.S_IMODE(state.stat().st_mode) == 0o700
+
+
+@pytest.mark.parametrize("how", ["symlink", "writable"])
+def test_a_state_directory_others_could_write_is_refused(state, tmp_path, how):
+    """Pending journals are replayed, and the revert's code run, as root: a state directory that is a symbolic link
+    or that others can write to is refused, when arming (writing) and when reading pending changes."""
+    if how == "symlink":
+        elsewhere = tmp_path / "elsewhere"
+        elsewhere.mkdir(mode=0o700)
+        state.symlink_to(elsewhere)
+        expected = "it is a symbolic link"
+    else:
+        state.mkdir(mode=0o700)
+        state.chmod(0o777)
+        expected = "others can write to it (mode 777)"
+    with pytest.raises(_confirm.ConfirmError, match=r"refusing the state directory .*: %s" % re.escape(expected)):
+        _confirm.pending()
+    with pytest.raises(_confirm.ConfirmError, match=re.escape(expected)):
+        pending_change()
+    with pytest.raises(_confirm.ConfirmError, match=re.escape(expected)):
+        _confirm.revert("20261129T120000-0000abcd", "asked")
 
 
 def test_the_pending_check_names_the_change_and_what_to_do(state):
