@@ -145,7 +145,10 @@ def undo_for(step, effect, context):
     if effect is False:
         return []
     if op == "create":
-        return [{"op": "undo_create", "ns": step["link_ns"], "name": name, "kind": step["spec"]["type"]}]
+        undo = {"op": "undo_create", "ns": step["link_ns"], "name": name, "kind": step["spec"]["type"]}
+        if step["link_ns"] == ns:  # the parent is in the link's namespace: the undo checks it is still on it
+            undo["parent"] = step["spec"]["parent"]
+        return [undo]
     if op == "delete":
         return [context.restore(ns, name)]
     if op == "move_netns":

@@ -641,6 +641,14 @@ class Session:
                 "%s: left alone: it is now a %s, not the %s this run created"
                 % (action["name"], link["kind"] or "plain interface", action["kind"])
             ]
+        if action.get("parent"):
+            parent = self.lookup(action["ns"], action["parent"])
+            if parent is None or link.get("parent_ifindex") != parent["ifindex"]:
+                # Someone else deleted the run's link and made one of the same name and kind on another parent.
+                return [
+                    "%s: left alone: it is no longer on %s, where this run created it (someone else made it)"
+                    % (action["name"], action["parent"])
+                ]
         self._op_delete(action)
         return []
 

@@ -71,9 +71,14 @@ def step(op, **extra):
 
 
 def test_a_created_link_is_undone_by_deleting_only_that_link():
-    created = step("create", spec={"type": "macvtap", "name": "mv0"})
+    created = step("create", spec={"type": "macvtap", "name": "mv0", "parent": "eth1"})
     assert _journal.undo_for(created, True, context()) == [
-        {"op": "undo_create", "ns": "ns1", "name": "mv0", "kind": "macvtap"}
+        {"op": "undo_create", "ns": "ns1", "name": "mv0", "kind": "macvtap", "parent": "eth1"}
+    ]
+    # Created in another namespace (link_netns): its parent is not there to check.
+    moved = step("create", link_ns="ns2", spec={"type": "macvlan", "name": "mv0", "parent": "eth1"})
+    assert _journal.undo_for(moved, True, context()) == [
+        {"op": "undo_create", "ns": "ns2", "name": "mv0", "kind": "macvlan"}
     ]
 
 
