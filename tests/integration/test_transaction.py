@@ -177,6 +177,20 @@ def test_rollback_never_deletes_links_another_actor_created(lab, ansible_default
     }
 
 
+def test_rollback_leaves_a_link_another_actor_put_in_place_of_the_runs(lab, ansible_default, faults, host):
+    """The run creates o0 on p0; before its next step another actor deletes it and makes its own macvlan o0 on p9,
+    and the step then fails. The rollback's undo of "create o0" finds a macvlan o0, but not on p0: it leaves it
+    alone and says so."""
+    swap = "ip -n %s link del o0 && ip -n %s link add o0 link p9 type macvlan mode private" % (host, host)
+    fault = {"method": "apply", "at": 2, "before_cmd": swap, "raise": "errno:16"}
+    links = [{"name": "o%d" % i, "parent": "p0"} for i in range(3)]
+    run = faults.run(ansible_default, "macvlan_state", fault, netns=host, links=links)
+    run.assert_fired()
+    assert_clean_failure(run.result)
+    assert kinds(host)["o0"] == ("macvlan", "p9")
+    assert any("o0: left alone: it is no longer on p0" in line for line in run.result["not_restored"]), run.result
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # 2. Exceptions other than netlink errors roll back too.
 # ---------------------------------------------------------------------------------------------------------------
