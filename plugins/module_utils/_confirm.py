@@ -37,6 +37,7 @@ import time
 import uuid
 
 from ansible_collections.hostnet.macvlan.plugins.module_utils import _boot, _journal, _lock
+from ansible_collections.hostnet.macvlan.plugins.module_utils._signals import Signals
 
 MAX_TIMEOUT = 86400
 UNIT_PREFIX = "hostnet-macvlan-revert-"
@@ -52,6 +53,7 @@ HELPER_MODULES = (
     "_observed",
     "_plan",
     "_rtnl",
+    "_signals",
 )
 PACKAGE = _boot.PACKAGE
 BOOT = (
@@ -532,9 +534,16 @@ def revert(change_id, reason, lock_timeout=600):
                 problems.append("%s is not the namespace the change was made in" % _lock.describe(entry["ns"]))
         restored = []
         if not problems:
+            signals = Signals()
+            signals.rolling_back = True  # SIGTERM, SIGHUP, SIGINT are held off: a revert, once started, finishes
             try:
-                restored, replay_problems = _replay(data, namespaces, lock_timeout)
+                with signals:
+                    restored, replay_problems = _replay(data, namespaces, lock_timeout)
                 problems += replay_problems
+            except _lock.LockError as exc:
+                # A run of the collection holds a namespace longer than the wait: the change stays pending (its
+                # journal kept), so the revert can be tried again (``main`` does, and so can macvlan_confirm).
+                return {"id": change_id, "busy": str(exc), "not_restored": ["the revert could not run yet: %s" % exc]}
             except Exception as exc:  # noqa: BLE001 (a revert never crashes: it records why it could not run)
                 problems.append("the revert could not run: %s: %s" % (type(exc).__name__, exc))
         record = {
@@ -554,6 +563,10 @@ def revert(change_id, reason, lock_timeout=600):
             _disarm(data)
         os.unlink(_path(change_id))
         return record
+
+
+# Seconds between two tries of a revert whose namespaces stayed locked for its whole wait.
+RETRY_S = 30
 
 
 def _replay(data, namespaces, lock_timeout):
@@ -593,6 +606,13 @@ def main(argv):
         if data is not None:
             reason = "confirm_timeout of %s s expired" % data.get("timeout")
     record = revert(change_id, reason)
+    while record is not None and record.get("busy"):
+        # The namespaces stayed locked for the whole wait: keep trying, the change still pending (a confirm or an
+        # asked revert may also end it meanwhile).
+        _say("hostnet.macvlan: change %s: %s; trying again" % (change_id, record["busy"]))
+        sys.stdout.flush()
+        time.sleep(RETRY_S)
+        record = revert(change_id, reason)
     if record is None:
         _say("hostnet.macvlan: change %s was confirmed; nothing to revert" % change_id)
         return 0

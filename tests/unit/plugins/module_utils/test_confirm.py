@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from ansible_collections.hostnet.macvlan.plugins.module_utils import _confirm, _journal
+from ansible_collections.hostnet.macvlan.plugins.module_utils import _confirm, _journal, _lock
 
 
 @pytest.fixture
@@ -107,6 +107,21 @@ def test_a_reverted_change_is_known_by_its_id_and_results_stay_brief(state):
     assert record["reason"] == "asked" and record["actions_total"] == 5000
     assert len(json.dumps(record)) < 10000 and len(json.dumps(_confirm.last_revert())) < 10000
     assert _confirm.reverted("20261129T120000-00000000") is None and _confirm.reverted("../x") is None
+
+
+def test_a_revert_that_cannot_take_the_namespace_lock_keeps_the_change_pending(state, monkeypatch):
+    """The namespaces stay locked for the revert's whole wait: the change stays pending (its journal kept), so the
+    helper tries again and an asked revert can too; it is not dropped as if reverted."""
+
+    def locked(data, namespaces, lock_timeout):
+        raise _lock.LockError("the network namespace is locked by pid 4242")
+
+    monkeypatch.setattr(_confirm, "_replay", locked)
+    pending_change()
+    record = _confirm.revert("20261129T120000-0000abcd", "asked")
+    assert record["busy"] and "could not run yet" in record["not_restored"][0]
+    assert [data["id"] for data in _confirm.pending()] == ["20261129T120000-0000abcd"]
+    assert _confirm.last_revert() is None and _confirm.reverted("20261129T120000-0000abcd") is None
 
 
 def test_a_revert_of_an_empty_journal_records_what_it_did(state):
