@@ -433,16 +433,7 @@ class LinkEngine:
         if not rollback:
             raise EngineError("%s. Not rolled back (rollback is false)" % message, actions=done)
         restored, problems = _journal.replay(journal, self.session)
-        if not journal:
-            report = "nothing had been changed"
-        elif problems:
-            report = "%d of %d steps undone; NOT restored: %s" % (
-                len(restored),
-                len(restored) + len(problems),
-                "; ".join(_journal.summarize(problems)),
-            )
-        else:
-            report = "; ".join(_journal.summarize(restored))
+        report = _journal.report(restored, problems) if journal else "nothing had been changed"
         raise EngineError(
             "%s. Rolled back: %s" % (message, report),
             actions=done,

@@ -280,6 +280,18 @@ def _reason(exc):
     return text
 
 
+def report(restored, problems, what="steps undone"):
+    """The "Rolled back:" part of a failure's message: what was restored, or how much was and what was not."""
+    if not problems:
+        return "; ".join(summarize(restored))
+    return "%d of %d %s; NOT restored: %s" % (
+        len(restored),
+        len(restored) + len(problems),
+        what,
+        "; ".join(summarize(problems)),
+    )
+
+
 def summarize(lines, limit=SUMMARY_LINES):
     """At most ``limit`` lines, the rest counted."""
     if len(lines) <= limit:

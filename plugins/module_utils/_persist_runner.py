@@ -620,15 +620,8 @@ def _rollback(exc, journal):
     if not journal:
         raise RolledBack("%s. Nothing had been changed" % message, {"files": done}) from None
     restored, problems = journal.rollback()
-    if problems:
-        report = "%d of %d files restored; NOT restored: %s" % (
-            len(restored),
-            len(restored) + len(problems),
-            "; ".join(_journal.summarize(problems)),
-        )
-    else:
-        report = "; ".join(_journal.summarize(restored))
     result = {"files": done, "rolled_back": _journal.summarize(restored, 200), "not_restored": problems}
+    report = _journal.report(restored, problems, "files restored")
     raise RolledBack("%s. Rolled back: %s" % (message, report), result) from None
 
 
