@@ -168,11 +168,13 @@ def run_confirm_module(module):
     def gone(one):
         record = _confirm.reverted(one) or (last if last and last.get("id") == one else None)
         when = " at %s (%s)" % (record.get("reverted_at_iso"), record.get("reason")) if record else ""
+        details = dict(result)
+        details.update({"changed": False, "reverted_change": record})
         fail_json(
             module,
             "change %s is no longer pending: it reverted%s, so there is nothing to confirm; the change is gone"
             % (one, when),
-            **dict(result, changed=False, reverted_change=record),
+            **details,
         )
 
     if change_id is not None and not candidates and not params["revert"] and _confirm.reverted(change_id):

@@ -125,6 +125,11 @@ reverted:
   type: list
   elements: dict
   sample: [{id: 20261129T231500-1a2b3c4d, reason: asked, restored: ["delete macvlan mv0 (created by this run) in the host namespace"], not_restored: []}]
+reverted_change:
+  description: When the change to confirm had reverted (the task fails), the record of that revert, as in RV(last_revert).
+  returned: failure, when the change reverted
+  type: dict
+  sample: {id: 20261129T231500-1a2b3c4d, reason: confirm_timeout of 90 s expired, reverted_at_iso: "2026-11-29T23:16:30Z"}
 last_revert:
   description:
     - The last revert of a pending change on this host (by its timer or asked), or null. Its lists are cut to 50
