@@ -463,25 +463,26 @@ def write(base, path, want, journal):
     if found is not None and found.kind not in ("file", "symlink"):
         raise _persist.PersistError("refusing to write %s: it is a %s" % (path, _KINDS.get(found.kind, found.kind)))
     name = posixpath.basename(path)
-    if "symlink" in want:
-        tmp = posixpath.join(folder, ".%s.%d.tmp" % (name, os.getpid()))
-        if os.path.lexists(tmp):
-            os.unlink(tmp)
-        os.symlink(want["symlink"], tmp)
-    else:
-        fd, tmp = tempfile.mkstemp(prefix="." + name + ".", suffix=".tmp", dir=folder)
+    # One step: a signal is held until the file is in place and journaled (or the temporary file is gone).
+    with journal.step():
+        if "symlink" in want:
+            tmp = posixpath.join(folder, ".%s.%d.tmp" % (name, os.getpid()))
+            if os.path.lexists(tmp):
+                os.unlink(tmp)
+            os.symlink(want["symlink"], tmp)
+        else:
+            fd, tmp = tempfile.mkstemp(prefix="." + name + ".", suffix=".tmp", dir=folder)
+            try:
+                with os.fdopen(fd, "wb") as handle:
+                    handle.write(want["content"].encode("utf-8"))
+                    handle.flush()
+                    os.fchmod(handle.fileno(), want["mode"])
+                    os.fsync(handle.fileno())
+            except BaseException:
+                _unlink_quietly(tmp)
+                raise
         try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(want["content"].encode("utf-8"))
-                handle.flush()
-                os.fchmod(handle.fileno(), want["mode"])
-                os.fsync(handle.fileno())
-        except BaseException:
-            _unlink_quietly(tmp)
-            raise
-    try:
-        written = _identity(tmp)
-        with journal.step():
+            written = _identity(tmp)
             if os.path.lexists(path):
                 kept = journal.keep_name(path)
                 _unlink_quietly(kept)
@@ -490,9 +491,9 @@ def write(base, path, want, journal):
             else:
                 journal.add("create", path, None, written)
             os.rename(tmp, path)
-    except BaseException:
-        _unlink_quietly(tmp)
-        raise
+        except BaseException:
+            _unlink_quietly(tmp)
+            raise
     return folder
 
 

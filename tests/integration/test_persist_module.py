@@ -669,6 +669,37 @@ def test_sigterm_part_way_rolls_back_the_files(ansible_default, faults, tmp_path
     assert whole_tree(tmp_path) == before
 
 
+@pytest.mark.parametrize("written", [3, 20, 90, 400])
+def test_sigterm_from_outside_at_any_moment_leaves_the_files_as_they_were(ansible_default, tmp_path, written):
+    """A real SIGTERM from outside, wherever it lands (here: once the directory holds ``written`` entries, so at
+    four points of a 1500-link run, while a temporary file, a journal entry or a rename is under way): the files are
+    as before, with no temporary or kept file left. The module process is started as Ansible's local connection
+    starts it; the moment is not chosen by a hook, so each run hits another place of the code."""
+    nd = tmp_path / "networkd"
+    before = whole_tree(tmp_path)
+    module_args = args(tmp_path, "networkd", links=[{"name": "mv%d" % i, "parent": "p0"} for i in range(1500)])
+    arguments = tmp_path / "args.json"
+    arguments.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": module_args}))
+    module = Path(__file__).resolve().parents[2] / "plugins" / "modules" / "macvlan_persist.py"
+    proc = subprocess.Popen(
+        [ansible_default.python, str(module), str(arguments)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=dict(ansible_default.env, PYTHONPATH=os.environ.get("PYTHONPATH", "")),
+    )
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and not (nd.is_dir() and len(os.listdir(nd)) >= written):
+        assert time.monotonic() < deadline, "the module wrote nothing"
+        time.sleep(0.001)
+    assert proc.poll() is None, "the module finished before the signal: %s" % proc.stdout.read()[-2000:]
+    proc.terminate()
+    out = proc.communicate(timeout=120)[0].decode()
+    result = json.loads(out[out.index("{") :])
+    assert result.get("failed") and "interrupted by SIGTERM" in result["msg"], result.get("msg")
+    assert result["not_restored"] == [], result["not_restored"]
+    assert whole_tree(tmp_path) == before
+
+
 @pytest.mark.parametrize("kind", ["directory", "fifo"])
 def test_auto_skips_what_is_not_a_file_in_a_sourced_directory(ansible_default, tmp_path, kind):
     """``source .../*`` in the interfaces file matches a directory or a FIFO: ifupdown skips it (with a warning),
