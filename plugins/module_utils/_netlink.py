@@ -641,9 +641,11 @@ class Session:
                 "%s: left alone: it is now a %s, not the %s this run created"
                 % (action["name"], link["kind"] or "plain interface", action["kind"])
             ]
-        if action.get("parent"):
+        if action.get("parent") and link.get("parent_netnsid") is None:
+            # The link's parent is in its namespace (a parent moved away since leaves the link's own, created by
+            # this run, to be deleted): it must be the one the run created the link on.
             parent = self.lookup(action["ns"], action["parent"])
-            if parent is None or link.get("parent_ifindex") != parent["ifindex"]:
+            if parent is not None and link.get("parent_ifindex") != parent["ifindex"]:
                 # Someone else deleted the run's link and made one of the same name and kind on another parent.
                 return [
                     "%s: left alone: it is no longer on %s, where this run created it (someone else made it)"

@@ -91,10 +91,12 @@ def _settled(ns):
     return True
 
 
-def settle(ns, timeout=5):
+def settle(ns, timeout=30):
     """Wait (at most ``timeout`` s) until links brought up have their carrier, their IPv6 link-local address and
     the local routes that follow duplicate address detection: what the kernel adds asynchronously after a veth
-    pair comes up (linkwatch waits up to a second, DAD one or two more unless the namespace turned it off)."""
+    pair comes up (linkwatch waits up to a second, DAD one or two more unless the namespace turned it off). It
+    returns as soon as that is there; the long bound is for a machine under load (a clean-clone CI run saw a
+    "before" dump taken after 5 s still without the veths' link-local addresses)."""
     deadline = time.monotonic() + timeout
     while not _settled(ns) and time.monotonic() < deadline:
         time.sleep(0.05)
