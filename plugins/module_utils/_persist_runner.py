@@ -584,13 +584,15 @@ def _apply(plan, listing, changes, backend, settings, journal):
             done.append({"path": path, "state": "removed"})
     if backend == "networkd":
         for folder in _networkd.prune_dirs(plan, listing, settings.prefix, settings.dirs["networkd_dir"]):
-            mode = entry(folder)
-            if mode is None or mode.kind != "dir" or _listdir(folder):
+            try:
+                info = os.lstat(folder)
+            except OSError:
                 continue
-            info = os.lstat(folder)
+            if not stat.S_ISDIR(info.st_mode):
+                continue
             with journal.step():
                 try:
-                    os.rmdir(folder)
+                    os.rmdir(folder)  # refused while anything (of any prefix) is still in it
                 except OSError:
                     continue
                 journal.add("rmdir", folder, stat.S_IMODE(info.st_mode))

@@ -165,8 +165,11 @@ def run_confirm_module(module):
     last = _confirm.last_revert()
     result = {"changed": bool(candidates), "last_revert": last}
 
+    def reverted_record(one):
+        return _confirm.reverted(one) or (last if last and last.get("id") == one else None)
+
     def gone(one):
-        record = _confirm.reverted(one) or (last if last and last.get("id") == one else None)
+        record = reverted_record(one)
         when = " at %s (%s)" % (record.get("reverted_at_iso"), record.get("reason")) if record else ""
         details = dict(result)
         details.update({"changed": False, "reverted_change": record})
@@ -177,9 +180,7 @@ def run_confirm_module(module):
             **details,
         )
 
-    if change_id is not None and not candidates and not params["revert"] and _confirm.reverted(change_id):
-        gone(change_id)
-    if change_id is not None and not candidates and not params["revert"] and last and last.get("id") == change_id:
+    if change_id is not None and not candidates and not params["revert"] and reverted_record(change_id):
         gone(change_id)
     ids = [data["id"] for data in candidates]
     try:
