@@ -160,6 +160,7 @@ class LinkEngine:
             snapshots[ns] = self.session.observe(ns, addresses=l3, routes=l3)
             if ns != netns:
                 snapshots[ns].peer_nsid = self.session.peer_nsid(ns, netns)
+        snapshots[netns].peers = [snapshot for ns, snapshot in snapshots.items() if ns != netns]
         return snapshots
 
     def needs_l3(self, specs, purge=False, protect=None, views_of_unchanged=False):

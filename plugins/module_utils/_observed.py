@@ -40,6 +40,9 @@ class Snapshot:
         # The id under which this namespace knows the namespace the parents live in (set by the engine when
         # the two differ): a link here whose IFLA_LINK_NETNSID equals it has its parent there.
         self.peer_nsid = None
+        # The other namespaces of the same run (set by the engine on the parents' namespace): links there on a
+        # parent here count against a new link's MAC address and mode, as the kernel counts them.
+        self.peers = ()
 
     def set_l3(self, addresses, routes, unmanaged_routes=None):
         """The addresses and routes (None: not dumped), set when the snapshot is made or added later."""

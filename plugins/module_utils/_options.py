@@ -57,14 +57,6 @@ PROMISC_OPTIONS = {
     "lock_timeout": LOCK_OPTIONS["lock_timeout"],
 }
 
-INFO_OPTIONS = {
-    "names": {"type": "list", "elements": "str"},
-    "parents": {"type": "list", "elements": "str"},
-    "details": {"type": "str", "default": "full", "choices": ["full", "brief"]},
-    "state_links": {"type": "bool", "default": False},
-    "netns": {"type": "str"},
-}
-
 STATE_LINK_OPTIONS = {key: value for key, value in LINK_OPTIONS.items() if key not in ("netns", "lock_timeout")}
 
 PARENT_OPTIONS = {
@@ -79,17 +71,27 @@ PARENT_OPTIONS = {
 # of a thousand links' suboptions cost as much as the rest of an unchanged run, for checks _model makes anyway.
 LINK_KEYS = frozenset(STATE_LINK_OPTIONS)
 LINKS_OPTION = {"type": "list", "elements": "dict", "default": []}
+PARENTS_OPTION = {"type": "list", "elements": "dict", "default": [], "options": PARENT_OPTIONS}
+PURGE_OPTIONS = {
+    "purge": {"type": "bool", "default": False},
+    "purge_exclude": {"type": "list", "elements": "raw", "default": []},
+}
+
+INFO_OPTIONS = {
+    "names": {"type": "list", "elements": "str"},
+    "parents": {"type": "list", "elements": "str"},
+    "details": {"type": "str", "default": "full", "choices": ["full", "brief"]},
+    "state_links": {"type": "bool", "default": False},
+    # macvlan_state's arguments of a change to come: the result's ``snapshot`` gives back what it can change
+    "snapshot": {"type": "dict", "options": dict(PURGE_OPTIONS, links=LINKS_OPTION, parents=PARENTS_OPTION)},
+    "netns": {"type": "str"},
+}
 
 STATE_OPTIONS = {
     "links": LINKS_OPTION,
-    "parents": {
-        "type": "list",
-        "elements": "dict",
-        "default": [],
-        "options": PARENT_OPTIONS,
-    },
-    "purge": {"type": "bool", "default": False},
-    "purge_exclude": {"type": "list", "elements": "raw", "default": []},
+    "parents": PARENTS_OPTION,
+    "purge": PURGE_OPTIONS["purge"],
+    "purge_exclude": PURGE_OPTIONS["purge_exclude"],
     "rollback": {"type": "bool", "default": True},
     "return_links": {"type": "str", "default": "changed", "choices": ["changed", "all", "none"]},
     "confirm_timeout": {"type": "int", "default": 0},

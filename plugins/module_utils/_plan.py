@@ -180,9 +180,11 @@ def _check_parent(spec, work, where, existing, departing=frozenset(), parent_mtu
             % (spec["mtu"], parent_name, parent["mtu"], ", as parents asks for it" if asked is not None else "")
         )
     # The parent's other links: indexed once per snapshot, so checking N links costs O(N), not O(N^2).
+    # The links moved into other namespaces count too: the kernel keeps one set per parent.
     groups = [(work.ns, work.sibling_index(parent["ifindex"]))]
-    if where is not work:
-        groups.append((where.ns, where.sibling_index(parent["ifindex"], foreign=True)))
+    for other in [where] + [peer for peer in work.peers if peer is not where]:
+        if other is not work:
+            groups.append((other.ns, other.sibling_index(parent["ifindex"], foreign=True)))
 
     room = []
 
@@ -649,6 +651,70 @@ def as_state_link(view):
         del entry["ipv6_addr_gen_mode"]
     entry["state"] = "present"
     return entry
+
+
+def restore_args(specs, parents, snapshots, netns, purge=False, purge_exclude=()):
+    """The macvlan_state arguments ``{links, parents, left_out}`` that later give back everything a macvlan_state
+    call with ``specs`` and ``parents`` (normalized; ``parent: default`` resolved) can change, taken from the
+    observed ``snapshots`` (namespace -> snapshot: ``netns`` and each ``link_netns``). Pure.
+
+    - ``links``: every link the call names, as it is now, where it is now (the namespace of its parent, or its
+      ``link_netns``; both when the call would move it), every attribute (``as_state_link``); a named link that
+      does not exist where the call puts it, ``state: absent`` there (the call may create it); with ``purge``,
+      every other macvlan/macvtap link on the managed parents in every namespace observed, except the excluded
+      names (the call may delete them).
+    - ``parents``: each of ``parents`` with its promiscuous flag, MTU and state as they are now.
+    - ``left_out``: named links that cannot be given back (their parent is in a namespace the call does not see).
+
+    Given to macvlan_state without purge they delete what the call created, put back what it changed, moved or
+    deleted, and touch nothing else."""
+    work = snapshots[netns]
+    entries = {}
+    left_out = []
+
+    def keep(ns, link):
+        if (ns, link["name"]) in entries or link["kind"] not in MACVLAN_KINDS:
+            return
+        view = link_view(link, snapshots[ns], work)
+        if view["parent"] is None:
+            left_out.append(link["name"] if ns == netns else "%s (in %s)" % (link["name"], ns))
+            return
+        entry = as_state_link(view)
+        if ns != netns:
+            entry["link_netns"] = ns
+        entries[(ns, link["name"])] = entry
+
+    for spec in specs:
+        name = spec["name"]
+        target = spec.get("link_netns") or netns
+        link = snapshots[target].links.get(name)
+        if link is not None:
+            keep(target, link)
+        elif (target, name) not in entries:
+            absent = {"name": name, "state": "absent"}
+            if target != netns:
+                absent["link_netns"] = target
+            entries[(target, name)] = absent
+        if target != netns and name in work.links:
+            keep(netns, work.links[name])  # the call would move it into link_netns
+    if purge:
+        managed = {p["name"] for p in parents} | {s["parent"] for s in specs if s["state"] == "present"}
+        excluded = set(purge_exclude)
+        indexes = sorted(work.links[name]["ifindex"] for name in managed if name in work.links)
+        for ns, snapshot in snapshots.items():
+            for index in indexes:
+                for link in snapshot.children(index, foreign=ns != netns):
+                    if link["name"] not in excluded:
+                        keep(ns, link)
+    restore_parents = []
+    for parent in parents:
+        link = work.links.get(parent["name"])
+        if link is not None:
+            restore_parents.append(
+                {"name": link["name"], "promisc": link["promisc"], "mtu": link["mtu"], "link_state": link["link_state"]}
+            )
+    ordered = sorted(entries.items(), key=lambda item: (item[0][0] != netns, item[0][0] or "", item[0][1]))
+    return {"links": [item[1] for item in ordered], "parents": restore_parents, "left_out": sorted(left_out)}
 
 
 def verify_link(spec, view):

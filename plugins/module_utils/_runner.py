@@ -114,10 +114,18 @@ def run_info_module(module):
         fail_json(module, str(exc))
     names = module.params["names"]
     parents = module.params["parents"]
+    restore = None
     try:
         with _netlink.Session() as session:
-            session.open(ns)
-            snapshot = session.observe(ns)
+            if module.params["snapshot"] is not None:
+                restore, snapshot = take_snapshot(session, module.params["snapshot"], ns)
+            else:
+                session.open(ns)
+                snapshot = session.observe(ns)
+    except (_model.ModelError, _plan.PlanError) as exc:
+        fail_json(module, "snapshot." + str(exc))
+    except EngineError as exc:
+        fail_json(module, "snapshot: " + str(exc))
     except _netlink.NetlinkFailure as exc:
         fail_json(module, str(exc))
     links, parent_facts = collect_facts(snapshot, names, parents)
@@ -135,6 +143,8 @@ def run_info_module(module):
     }
     if module.params["state_links"]:
         result["state_links"] = [_plan.as_state_link(view) for view in links.values() if view["parent"] is not None]
+    if restore is not None:
+        result["snapshot"] = restore
     if module.params["details"] == "brief":
         links = {name: _results.brief(view) for name, view in links.items()}
     result["links"] = links
@@ -260,6 +270,36 @@ def collect_facts(snapshot, names=None, parents=None):
     return links, result
 
 
+def state_arguments(params, netns):
+    """macvlan_state's ``links``, ``parents`` and ``purge_exclude`` (from ``params``: the module's, or
+    macvlan_info's ``snapshot``) checked and normalized: (specs, parents, excluded names). Raises ModelError or
+    PlanError naming the option."""
+    specs = []
+    for index, link in enumerate(params["links"]):
+        prefix = "links[%d]." % index
+        _model.check_keys(link, LINK_KEYS, prefix[:-1])
+        specs.append(_model.normalize_link(dict(link, netns=netns), prefix=prefix, raw=True))
+    parents = _model.normalize_parents(params["parents"])
+    exclude = [_model.validate_ifname(name, "purge_exclude") for name in params["purge_exclude"]]
+    _plan.check_link_set(specs)
+    return specs, parents, exclude
+
+
+def take_snapshot(session, params, netns):
+    """macvlan_info's ``snapshot``: observe the namespaces a macvlan_state call with ``params`` works in (links,
+    addresses and routes), resolve its ``parent: default``, and return (the ``snapshot`` result, the snapshot of
+    ``netns``). Raises ModelError, PlanError or EngineError."""
+    specs, parents, exclude = state_arguments(params, netns)
+    _engine.canonical_namespaces(specs, netns)
+    engine = LinkEngine(session, True, multi=True)
+    snapshots = engine.observe(specs, netns)
+    resolved = engine.resolve(specs, snapshots)
+    result = _plan.restore_args(specs, parents, snapshots, netns, params["purge"], exclude)
+    if resolved:
+        result["resolved"] = resolved
+    return result, snapshots[netns]
+
+
 def run_state_module(module):
     """The whole of the ``macvlan_state`` module."""
     params = module.params
@@ -267,16 +307,10 @@ def run_state_module(module):
     try:
         if netns is not None:
             _model.validate_netns(netns)
-        specs = []
-        for index, link in enumerate(params["links"]):
-            prefix = "links[%d]." % index
-            _model.check_keys(link, LINK_KEYS, prefix[:-1])
-            spec = _model.normalize_link(dict(link, netns=netns), prefix=prefix, raw=True)
+        specs, parents, exclude = state_arguments(params, netns)
+        for index, spec in enumerate(specs):
             if spec["state"] == "present":
-                _engine.check_kernel(spec, prefix)
-            specs.append(spec)
-        parents = _model.normalize_parents(params["parents"])
-        exclude = [_model.validate_ifname(name, "purge_exclude") for name in params["purge_exclude"]]
+                _engine.check_kernel(spec, "links[%d]." % index)
         protect = _model.normalize_protect(params.get("protect"))
         confirm_timeout = params["confirm_timeout"] or None
         if confirm_timeout is not None and not 1 <= confirm_timeout <= _confirm.MAX_TIMEOUT:
@@ -284,7 +318,6 @@ def run_state_module(module):
                 "confirm_timeout: %r is out of range 1..%d seconds (0 or omitted: no confirm)"
                 % (confirm_timeout, _confirm.MAX_TIMEOUT)
             )
-        _plan.check_link_set(specs)
     except (_model.ModelError, _plan.PlanError) as exc:
         fail_json(module, str(exc))
     try:

@@ -53,6 +53,52 @@ options:
         takes (to restore this state later).
     type: bool
     default: false
+  snapshot:
+    description:
+      - The arguments of a M(hostnet.macvlan.macvlan_state) call to come (in the same O(netns)). Also return
+        RV(snapshot), the arguments of another macvlan_state call that later gives back everything that call can
+        change, as it is now.
+      - Checked as macvlan_state checks them (an error names C(snapshot.) and the option); a C(parent) of
+        V(default) is resolved from the routes as macvlan_state would resolve it now.
+      - The C(hostnet.macvlan.rollout) playbook takes one (through the topology role's C(snapshot) entry point)
+        before it applies a topology without confirm mode, and gives it back when the host fails.
+    type: dict
+    suboptions:
+      links:
+        description: macvlan_state's O(hostnet.macvlan.macvlan_state#module:links), as they will be given to it.
+        type: list
+        elements: dict
+        default: []
+      parents:
+        description: macvlan_state's O(hostnet.macvlan.macvlan_state#module:parents).
+        type: list
+        elements: dict
+        default: []
+        suboptions:
+          name:
+            description: The parent's name.
+            type: raw
+            required: true
+          promisc:
+            description: Its promiscuous flag.
+            type: bool
+            default: true
+          mtu:
+            description: Its MTU.
+            type: int
+          link_state:
+            description: Its administrative state.
+            type: str
+            choices: [up, down]
+      purge:
+        description: macvlan_state's O(hostnet.macvlan.macvlan_state#module:purge).
+        type: bool
+        default: false
+      purge_exclude:
+        description: macvlan_state's O(hostnet.macvlan.macvlan_state#module:purge_exclude).
+        type: list
+        elements: raw
+        default: []
 seealso:
   - module: hostnet.macvlan.macvlan
   - module: hostnet.macvlan.promisc
@@ -127,12 +173,40 @@ state_links:
       (kernel-made IPv6 link-local addresses left out). Give it back to macvlan_state to return to this state,
       for example after a failed rollout.
     - Links whose parent is in another namespace are left out.
+    - Shortened to its first 100 links when the result would not fit AWX's event size (RV(truncated) says so):
+      a shortened list given back to macvlan_state with purge deletes the other links. To restore what a
+      macvlan_state call changes, use O(snapshot), which is never shortened.
   returned: when O(state_links=true)
   type: list
   elements: dict
   sample:
     - {name: mv-web, parent: eth1, type: macvlan, mode: bridge, mac_address: "02:42:ac:11:00:10", mtu: 1400,
        link_state: up, bcqueuelen: 1000, addresses: [192.0.2.10/24], routes: [], state: present}
+snapshot:
+  description:
+    - With O(snapshot), the arguments of the M(hostnet.macvlan.macvlan_state) call (in the same O(netns), without
+      purge) that gives back everything the call described by O(snapshot) can change, as it is now.
+    - C(links) holds each link that call names, with every attribute that restores it exactly, in the namespace it
+      is in now (a link that call would move into C(link_netns) is listed where it is now, and as absent there);
+      a named link that does not exist yet is listed with C(state=absent) (the restore deletes it if that call
+      created it); with C(purge), every other macvlan/macvtap link on the parents that call manages, in every
+      namespace it looks into, except C(purge_exclude) (that call may delete them, the restore creates them
+      again). C(parents) holds each parent of C(parents) with its promiscuous flag, MTU and state as they are now.
+    - C(left_out) names the links that cannot be given back (their parent is in a namespace that call does not
+      see); C(resolved) the resolved C(parent=default) values, as macvlan_state reports them.
+    - Never shortened to fit AWX's event size (a restore needs all of it). A link takes about 380 bytes of JSON:
+      above about 1,800 links the result is larger than AWX keeps for one job event (700,000 bytes), so that
+      event carries no result data in AWX; the playbook still has all of it.
+  returned: when O(snapshot) is given
+  type: dict
+  sample:
+    links:
+      - {name: mv-web, parent: eth1, type: macvlan, mode: bridge, mac_address: "02:42:ac:11:00:10", mtu: 1400,
+         link_state: up, bcqueuelen: 1000, addresses: [192.0.2.10/24], routes: [], state: present}
+      - {name: mv-new, state: absent}
+    parents:
+      - {name: eth1, promisc: false, mtu: 1500, link_state: up}
+    left_out: []
 truncated:
   description:
     - Present only when the result had to be shortened to stay under AWX's limit for one job event, saying what

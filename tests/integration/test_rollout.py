@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO, ip_json
+from oracle import describe_difference, full_dump
 from rollout_helpers import Fleet, add_host, failing_probe, kernel_state, recap, seed, topology
 
 HOSTS = (1, 2, 3, 4)
@@ -310,6 +311,100 @@ def test_persisted_files_are_restored(lab, tmp_path):
         p.relative_to(netdir).as_posix(): (p.read_text(), p.stat().st_mode) for p in netdir.rglob("*") if p.is_file()
     }
     assert after == before
+
+
+def _without_ifindex(ns):
+    """The full iproute2 dump of ``ns`` with the ifindexes left out: the snapshot restore creates a deleted or
+    moved link again (same name, MAC, mode, addresses and routes), and the kernel gives it a new index."""
+    dump = full_dump(ns)
+    for link in dump["links"].values():
+        link.pop("ifindex", None)
+    return dump
+
+
+def _assert_dumps_equal(before, after, ns):
+    assert after == before, "netns %s differs from the dump taken before:\n  %s" % (
+        ns,
+        "\n  ".join(describe_difference(before, after)),
+    )
+
+
+def test_without_confirm_the_snapshot_gives_back_parents_moved_links_and_the_default_parent(lab, tmp_path):
+    """rollout_confirm_timeout 0: a host that fails verification is restored from the role's snapshot. The
+    change raised a parent's MTU and took another parent down, created a link on ``parent: default``, changed a
+    link, purged one, moved one into another namespace with ``link_netns`` and created one there: afterwards
+    both namespaces' full iproute2 dumps are as before (but for the ifindexes of the links created again)."""
+    ns = add_host(lab, 1)
+    gw = "%s-g1" % lab.prefix
+    other = lab.netns("x1")
+    lab.veth(ns, "p1", "q1", peer_ns=gw)
+    lab.ip(ns, "addr", "add", "192.0.2.2/24", "dev", "p0")
+    lab.ip(ns, "route", "add", "default", "via", "192.0.2.1")
+    seed(lab, ns)
+    lab.ip(ns, "link", "add", "mv-moved", "link", "p0", "address", "02:00:00:00:aa:03", "type", "macvlan")
+    lab.ip(ns, "addr", "add", "10.1.0.2/24", "dev", "mv-moved")
+    lab.ip(ns, "link", "set", "mv-moved", "up")
+    before, before_other = _without_ifindex(ns), _without_ifindex(other)
+    fleet = Fleet(tmp_path)
+    fleet.add(
+        "h1",
+        {
+            "macvlan_topology_netns": ns,
+            "macvlan_topology_persist": "none",
+            "macvlan_topology_install_pyroute2": False,
+            "macvlan_topology_purge": True,
+            "macvlan_topology_parents": [{"name": "p0", "mtu": 1600}, {"name": "p1", "link_state": "down"}],
+            "macvlan_topology_links": [
+                {"name": "mv0", "parent": "default", "addresses": ["192.0.2.101/24"]},
+                {"name": "mv-old", "parent": "p0", "mode": "bridge", "mtu": 1400},
+                {"name": "mv-moved", "parent": "p0", "link_netns": other},
+                {"name": "mvx", "parent": "p0", "link_netns": other, "addresses": ["10.2.0.2/24"]},
+            ],
+            "rollout_confirm_timeout": 0,
+            "rollout_probes": [failing_probe(ns)],
+            "rollout_probe_retries": 0,
+        },
+    )
+    proc = fleet.run()
+    assert proc.returncode != 0
+    assert "h1 was rolled back (verify)" in proc.stdout, proc.stdout[-5000:]
+    assert "set mtu of p0: 1600 -> 1500" in proc.stdout  # the change did happen, and was given back
+    _assert_dumps_equal(before, _without_ifindex(ns), ns)
+    _assert_dumps_equal(before_other, _without_ifindex(other), other)
+
+
+def test_without_confirm_a_snapshot_of_many_links_is_given_back_whole(lab, tmp_path):
+    """1500 macvlans on the parent and a purge that deletes them all: the snapshot is never shortened to fit
+    AWX's event size (a shortened one gave back the first 100 links only), and the restore creates every one
+    again, each with its MAC, mode and address."""
+    ns = add_host(lab, 1)
+    batch = tmp_path / "links.batch"
+    lines = []
+    for index in range(1500):
+        name = "m%04d" % index
+        mac = "02:00:00:01:%02x:%02x" % (index >> 8, index & 0xFF)
+        mode = ("bridge", "vepa", "private")[index % 3]
+        lines.append("link add %s link p0 address %s type macvlan mode %s" % (name, mac, mode))
+        lines.append("address add 10.%d.%d.1/32 dev %s" % (index >> 8, index & 0xFF, name))
+    batch.write_text("\n".join(lines) + "\n")
+    lab.ip(ns, "-batch", str(batch))
+    before = kernel_state(ns)
+    fleet = Fleet(tmp_path)
+    fleet.add(
+        "h1",
+        dict(
+            topology(ns, 1),
+            rollout_confirm_timeout=0,
+            rollout_probes=[failing_probe(ns)],
+            rollout_probe_retries=0,
+        ),
+    )
+    fleet.hosts["h1"]["macvlan_topology_links"] = [{"name": "mv0", "parent": "p0"}]
+    proc = fleet.run()
+    assert proc.returncode != 0
+    assert "h1 was rolled back (verify)" in proc.stdout, proc.stdout[-5000:]
+    assert "create macvlan m0000 on p0" in proc.stdout  # the purge did happen: the restore creates them again
+    assert kernel_state(ns) == before
 
 
 def _ansible_runner():

@@ -563,3 +563,103 @@ def test_a_new_link_gets_its_multicast_flags_with_the_creation():
 def test_allmulticast_must_be_a_bool():
     with pytest.raises(ValueError, match="allmulticast: 'yes' must be true or false"):
         plan(snap(), allmulticast="yes")
+
+
+def restore_fixture():
+    """eth1 (mtu 9000, promisc) and eth2 in the work namespace: keep (bridge, an address), old and excluded on
+    eth1, elsewhere on eth2, mover on eth1 (to be moved into vm1); in vm1 inside (on eth1) and stranger (its
+    parent in a third namespace)."""
+    eth1 = dict(PARENT, mtu=9000)
+    eth2 = dict(PARENT, name="eth2", ifindex=3, promisc=False, link_state="down")
+    links = [mv("keep", 5), mv("old", 6), mv("excluded", 7), mv("elsewhere", 8, parent_ifindex=3), mv("mover", 9)]
+    work = Snapshot(None, [eth1, eth2, *links], {5: ["192.0.2.5/24"]}, {})
+    vm = Snapshot(
+        "vm1", [mv("inside", 4, parent_netnsid=0, parent_ifindex=2), mv("stranger", 5, parent_netnsid=1)], {}, {}
+    )
+    vm.peer_nsid = 0
+    return {None: work, "vm1": vm}
+
+
+def test_restore_args_give_back_what_the_call_names_and_nothing_else():
+    snapshots = restore_fixture()
+    links = specs(
+        {"name": "keep", "mode": "vepa", "addresses": []},
+        {"name": "new"},
+        {"name": "gone", "state": "absent"},
+        {"name": "mover", "link_netns": "vm1"},
+        {"name": "fresh", "link_netns": "vm1"},
+        {"name": "inside", "link_netns": "vm1", "mtu": 1400},
+    )
+    parents = [{"name": "eth2", "promisc": True, "mtu": 1400, "link_state": "up"}]
+    args = _plan.restore_args(links, parents, snapshots, None)
+    by_key = {(entry.get("link_netns"), entry["name"]): entry for entry in args["links"]}
+    assert list(by_key) == [
+        (None, "gone"),
+        (None, "keep"),
+        (None, "mover"),
+        (None, "new"),
+        ("vm1", "fresh"),
+        ("vm1", "inside"),
+        ("vm1", "mover"),
+    ]
+    keep = by_key[(None, "keep")]
+    assert (keep["mode"], keep["addresses"], keep["parent"], keep["state"]) == (
+        "bridge",
+        ["192.0.2.5/24"],
+        "eth1",
+        "present",
+    )
+    assert by_key[(None, "new")] == {"name": "new", "state": "absent"}
+    assert by_key[("vm1", "fresh")] == {"name": "fresh", "state": "absent", "link_netns": "vm1"}
+    assert by_key[("vm1", "mover")] == {"name": "mover", "state": "absent", "link_netns": "vm1"}
+    assert by_key[(None, "mover")]["state"] == "present"  # given back where it is now
+    assert (by_key[("vm1", "inside")]["parent"], by_key[("vm1", "inside")]["link_netns"]) == ("eth1", "vm1")
+    # the parents the call manages, as they are now; without purge nothing else
+    assert args["parents"] == [{"name": "eth2", "promisc": False, "mtu": 1500, "link_state": "down"}]
+    assert args["left_out"] == []
+    # every entry is a valid macvlan_state link, and the set is one macvlan_state accepts
+    _plan.check_link_set([normalize_link(entry) for entry in args["links"]])
+
+
+def test_restore_args_with_purge_add_every_link_the_purge_may_delete():
+    snapshots = restore_fixture()
+    args = _plan.restore_args(
+        specs({"name": "keep"}),
+        [{"name": "eth1", "promisc": True, "mtu": None, "link_state": None}],
+        snapshots,
+        None,
+        purge=True,
+        purge_exclude=["excluded"],
+    )
+    names = [(entry.get("link_netns"), entry["name"]) for entry in args["links"]]
+    # elsewhere is on eth2, which the call does not manage; excluded is excluded; stranger is not on eth1
+    assert names == [(None, "keep"), (None, "mover"), (None, "old"), ("vm1", "inside")]
+    assert args["parents"] == [{"name": "eth1", "promisc": True, "mtu": 9000, "link_state": "up"}]
+
+
+def test_restore_args_name_a_link_they_cannot_give_back():
+    snapshots = restore_fixture()
+    args = _plan.restore_args(specs({"name": "stranger", "link_netns": "vm1"}), [], snapshots, None)
+    assert args == {"links": [], "parents": [], "left_out": ["stranger (in vm1)"]}
+
+
+def test_restore_args_given_back_plan_nothing_on_the_snapshot_they_came_from():
+    snapshots = restore_fixture()
+    args = _plan.restore_args(specs({"name": "keep"}, {"name": "old"}), [], snapshots, None)
+    for entry in args["links"]:
+        spec = normalize_link(entry)
+        assert plan_link(spec, snapshots[None], snapshots[None])[0] == [], entry
+
+
+def test_a_mac_address_held_in_another_namespace_on_the_same_parent_counts():
+    """The kernel keeps one MAC set per parent: a link moved into another namespace of the run still holds its
+    address there. A creation is refused while it stays, and deletes it first when the same plan deletes it."""
+    work = snap(ns=None)
+    vm = Snapshot("vm1", [mv("moved", 4, parent_netnsid=0, parent_ifindex=2, mac_address="02:00:00:00:aa:03")], {}, {})
+    vm.peer_nsid = 0
+    work.peers = [vm]
+    spec = normalize_link({"name": "back", "parent": "eth1", "mac_address": "02:00:00:00:aa:03"})
+    with pytest.raises(PlanError, match="already used by 'moved' on parent 'eth1'"):
+        plan_link(spec, work, work)
+    actions = plan_link(spec, work, work, departing={("vm1", "moved")})[0]
+    assert actions[0]["op"] == "create" and actions[0]["room"] == [("vm1", "moved")]
