@@ -574,7 +574,7 @@ def _replay(data, namespaces, lock_timeout):
     from ansible_collections.hostnet.macvlan.plugins.module_utils import _netlink
 
     with _lock.NamespaceLocks(namespaces, timeout=lock_timeout), _netlink.Session() as session:
-        return _journal.replay(_journal.Journal.from_data(data["journal"]), session)
+        return _journal.replay(_journal.Journal.from_data(data["journal"]), session, guarded=True)
 
 
 def _say(line):

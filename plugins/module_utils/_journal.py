@@ -246,9 +246,45 @@ class Journal:
         return cls(data.get("entries") or [])
 
 
-def replay(journal, session):
+# The settings a guarded replay sets back only while they still hold what the change set: step op -> the key of
+# the link as ``Session.lookup`` reads it.
+GUARDED = {
+    "set_mtu": "mtu",
+    "set_link_state": "link_state",
+    "set_mode": "mode",
+    "set_mac_address": "mac_address",
+    "set_bcqueuelen": "bcqueuelen",
+    "set_bclim": "bclim",
+    "set_promisc": "promisc",
+    "set_allmulticast": "allmulticast",
+    "set_multicast": "multicast",
+}
+
+
+def changed_since(step, session):
+    """For a guarded replay: the line that says why ``step`` is left out (its setting no longer holds what the
+    change set: something else changed it since), or None to carry it out. One RTM_GETLINK."""
+    key = GUARDED.get(step["op"])
+    if key is None or step.get("before") is None:
+        return None
+    link = session.lookup(step["ns"], step["name"])
+    if link is None or link.get(key) is None or link[key] == step["before"]:
+        return None
+    return "%s: %s left as it is: %s is %s now, not %s as the change set it (changed since by someone else)" % (
+        step["name"],
+        key.replace("_", " "),
+        key.replace("_", " "),
+        link[key],
+        step["before"],
+    )
+
+
+def replay(journal, session, guarded=False):
     """Undo everything the journal holds (last first). Never raises: returns (restored, problems), lines that
-    say what was undone and what could not be."""
+    say what was undone and what could not be.
+
+    ``guarded`` (a revert minutes after the change): a setting whose value is no longer what the change set is
+    left as it is, and reported (someone changed it again since; setting it back would undo what they did)."""
     restored = []
     problems = []  # (the link whose addresses and routes a restore_l3 step could not all put back, or None; line)
     with contextlib.suppress(Exception):  # a rollback never crashes
@@ -258,6 +294,10 @@ def replay(journal, session):
             problems.append((None, "%s: cannot be restored: %s" % (step["name"], step["why"])))
             continue
         try:
+            left = changed_since(step, session) if guarded else None
+            if left is not None:
+                problems.append((None, left))
+                continue
             result = session.apply(step)
         except Exception as exc:  # noqa: BLE001 (a rollback never crashes; it reports)
             problems.append((None, "%s: %s FAILED (%s)" % (step.get("name"), describe(step), _reason(exc))))

@@ -17,7 +17,7 @@ import time
 
 import pytest
 from faults_helpers import holding_lock, quiet_netns
-from oracle import assert_same, assert_same_except, full_dump
+from oracle import assert_same, assert_same_except, describe_difference, full_dump
 
 
 @pytest.fixture
@@ -223,3 +223,28 @@ def test_an_unchanged_run_arms_nothing(lab, ansible_default, host, state):
     assert again["changed"] is False and again["confirm"] is None
     assert json.loads(json.dumps(again["links"])) == []
     assert not os.listdir(state / "pending")
+
+
+def test_a_revert_leaves_a_setting_someone_changed_again_since(lab, ansible_default, host, state):
+    """The change sets old's MTU to 1400 and its mode to bridge; before the revert someone sets the MTU to 1300.
+    The revert gives back the mode and everything else, leaves the MTU at 1300 (setting it back would undo what
+    they did, not what the change did) and reports it as not restored."""
+    before = full_dump(host)
+    armed = ansible_default.run(
+        "macvlan_state",
+        netns=host,
+        links=[{"name": "old", "parent": "p0", "mode": "bridge", "mtu": 1400}],
+        confirm_timeout=120,
+    )["confirm"]
+    assert armed is not None
+    lab.ip(host, "link", "set", "old", "mtu", "1300")
+    reverted = ansible_default.run("macvlan_confirm", netns=host, revert=True)
+    assert reverted["changed"] is True and reverted["reverted"][0]["id"] == armed["id"]
+    assert reverted["reverted"][0]["not_restored"] == [
+        "old: mtu left as it is: mtu is 1300 now, not 1400 as the change set it (changed since by someone else)"
+    ]
+    expected = json.loads(json.dumps(before))
+    expected["links"]["old"]["mtu"] = 1300
+    after = full_dump(host)
+    assert after["links"]["old"]["linkinfo"]["info_data"]["mode"] == "vepa"  # the mode is given back
+    assert after == expected, describe_difference(expected, after)

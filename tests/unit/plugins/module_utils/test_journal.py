@@ -330,3 +330,34 @@ def test_a_route_is_replayed_without_cache_info_or_state_flags_and_with_the_new_
     assert set(found) == {_rtnl.RTA_TABLE, _rtnl.RTA_OIF, _rtnl.RTA_PRIORITY}
     assert struct.unpack_from("=I", data, found[_rtnl.RTA_OIF][0])[0] == 12
     assert struct.unpack_from("=I", data, found[_rtnl.RTA_PRIORITY][0])[0] == 77
+
+
+def test_a_guarded_replay_leaves_a_setting_someone_changed_since():
+    """A revert minutes later: the change set mv0's MTU to 1500 and its mode to vepa; someone set the MTU to 1300
+    since. The guarded replay sets the mode back, leaves the MTU and says why; an unguarded one (the rollback
+    within the run, under the lock) reads nothing and sets both back."""
+
+    class Session(FakeSession):
+        def __init__(self):
+            super().__init__()
+            self.looked_up = []
+
+        def lookup(self, ns, name):
+            self.looked_up.append((ns, name))
+            return {"name": name, "mtu": 1300, "mode": "vepa", "link_state": "up"}
+
+    journal = journal_of(
+        step("set_mode", before="bridge", after="vepa"),
+        step("set_mtu", before=1400, after=1500),
+        step("set_ipv6_autoconf", before=True, after=False),
+    )
+    session = Session()
+    restored, problems = _journal.replay(journal, session, guarded=True)
+    assert session.applied == ["set_ipv6_autoconf", "set_mode"]
+    assert problems == [
+        "mv0: mtu left as it is: mtu is 1300 now, not 1500 as the change set it (changed since by someone else)"
+    ]
+    assert len(restored) == 2
+    session = Session()
+    _journal.replay(journal, session)
+    assert session.applied == ["set_ipv6_autoconf", "set_mtu", "set_mode"] and session.looked_up == []
