@@ -312,6 +312,10 @@ def run_state_module(module):
             if spec["state"] == "present":
                 _engine.check_kernel(spec, "links[%d]." % index)
         protect = _model.normalize_protect(params.get("protect"))
+        if isinstance(params["confirm_timeout"], bool):  # Ansible's int type keeps a bool: true would be 1 s
+            raise _model.ModelError(
+                "confirm_timeout: %r is not a number of seconds (0 or omitted: no confirm)" % params["confirm_timeout"]
+            )
         confirm_timeout = params["confirm_timeout"] or None
         if confirm_timeout is not None and not 1 <= confirm_timeout <= _confirm.MAX_TIMEOUT:
             raise _model.ModelError(

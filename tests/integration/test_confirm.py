@@ -207,11 +207,13 @@ def test_confirm_in_a_namespace_that_does_not_exist_is_refused(lab, ansible_defa
     assert result["msg"] == "netns: 'hmv-no-such-namespace' does not exist (no such network namespace)"
 
 
-@pytest.mark.parametrize("timeout", [-1, 86401])
+@pytest.mark.parametrize("timeout", [-1, 86401, True])
 def test_confirm_timeout_out_of_range_is_refused(lab, ansible_default, host, state, timeout):
+    """Out of range, or a boolean (Ansible's int type keeps true as it is: it would have armed a 1 s revert)."""
     before = full_dump(host)
     result = ansible_default.run("macvlan_state", **change(host, timeout))
-    assert result["failed"] is True and result["msg"].startswith("confirm_timeout: %d is out of range" % timeout)
+    expected = "is not a number of seconds" if timeout is True else "is out of range"
+    assert result["failed"] is True and result["msg"].startswith("confirm_timeout: %r %s" % (timeout, expected))
     assert full_dump(host) == before
     assert not state.exists() or not any(state.rglob("*.json"))
 

@@ -233,6 +233,24 @@ def test_preflight_refuses_and_touches_nothing(lab, tmp_path):
     )
 
 
+def test_a_boolean_confirm_timeout_is_refused_at_pre_flight(lab, tmp_path):
+    """rollout_confirm_timeout: true would have become a 1-second revert (Ansible's int type keeps a boolean,
+    Jinja's int filter makes it 1): macvlan_state refuses it in the pre-flight's check mode, nothing changes."""
+    fleet = Fleet(tmp_path)
+    ns = add_host(lab, 1)
+    seed(lab, ns)
+    fleet.add("h1", dict(topology(ns, 1), rollout_confirm_timeout=True))
+    before = kernel_state(ns)
+    proc = fleet.run()
+    assert proc.returncode != 0
+    assert "confirm_timeout: True is not a number of seconds" in proc.stdout, proc.stdout[-3000:]
+    assert kernel_state(ns) == before
+    assert (
+        "batch 1: changed 0 [], unchanged 0 [], rolled back 0 [], reverted by itself 0 [], failed 1 ['h1']"
+        in summary_lines(proc.stdout)
+    )
+
+
 def test_refuses_the_interface_of_the_ansible_connection(lab, tmp_path):
     """With confirm off, the default-route interface is refused in the host namespace; with confirm on (the
     default) a change that cuts the path reverts by itself, so the same plan passes (check mode: nothing changes)."""
