@@ -16,6 +16,7 @@ directory, fsync, rename), removing, and the reload commands. Every path written
 inside its directory, also after resolving symbolic links.
 """
 
+import collections
 import contextlib
 import errno
 import glob
@@ -340,6 +341,11 @@ def _identity(path):
     return info.st_dev, info.st_ino
 
 
+# One journaled change: ``op`` (create, replace, remove, mkdir, rmdir), ``path``, ``extra`` (the kept file of a
+# replace or remove, the mode of a removed directory) and ``identity`` (of what this run put at ``path``).
+FileChange = collections.namedtuple("FileChange", "op path extra identity")
+
+
 class FileJournal:
     """The files ``apply`` changed, each change recorded as it is made (within one ``step``, which holds off a
     signal until the change is journaled), and how to put it back exactly.
@@ -355,7 +361,7 @@ class FileJournal:
 
     def __init__(self, signals):
         self.signals = signals
-        self.entries = []  # [op, path, kept path or mode, identity of what this run put at path]
+        self.entries = []  # FileChange, in the order they were made
 
     def __len__(self):
         return len(self.entries)
@@ -364,7 +370,7 @@ class FileJournal:
         return self.signals.step()
 
     def add(self, op, path, extra=None, identity=None):
-        self.entries.append([op, path, extra, identity])
+        self.entries.append(FileChange(op, path, extra, identity))
 
     def keep_name(self, path):
         folder, name = posixpath.split(path)
@@ -373,16 +379,16 @@ class FileJournal:
     def done(self):
         """[{path, state}] of the files changed so far (directories left out), as ``apply`` reports them."""
         states = {"create": "written", "replace": "written", "remove": "removed"}
-        return [{"path": step[1], "state": states[step[0]]} for step in self.entries if step[0] in states]
+        return [{"path": change.path, "state": states[change.op]} for change in self.entries if change.op in states]
 
     def folders(self):
-        return {posixpath.dirname(entry[1]) for entry in self.entries}
+        return {posixpath.dirname(change.path) for change in self.entries}
 
     def commit(self):
         """The run succeeded: drop the kept files."""
-        for step in self.entries:
-            if step[0] in ("replace", "remove"):
-                _unlink_quietly(step[2])
+        for change in self.entries:
+            if change.op in ("replace", "remove"):
+                _unlink_quietly(change.extra)
 
     def rollback(self):
         """Undo every journaled change, newest first. Returns (restored, problems): lines for the report."""
