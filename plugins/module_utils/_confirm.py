@@ -600,7 +600,9 @@ def main(argv):
                 break
             time.sleep(min(left, 1.0))
             if not os.path.exists(_path(change_id)):
-                _say("hostnet.macvlan: change %s was confirmed; nothing to revert" % change_id)
+                _say(
+                    "hostnet.macvlan: change %s is no longer pending (confirmed or reverted); nothing to do" % change_id
+                )
                 return 0
         data = _read_json(_path(change_id))
         if data is not None:
@@ -614,7 +616,7 @@ def main(argv):
         time.sleep(RETRY_S)
         record = revert(change_id, reason)
     if record is None:
-        _say("hostnet.macvlan: change %s was confirmed; nothing to revert" % change_id)
+        _say("hostnet.macvlan: change %s is no longer pending (confirmed or reverted); nothing to do" % change_id)
         return 0
     _say("hostnet.macvlan: reverted change %s (%s)" % (change_id, reason))
     for line in record["restored"]:

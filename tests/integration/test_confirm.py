@@ -131,6 +131,11 @@ def test_a_second_change_while_one_is_pending_fails_clearly(lab, ansible_default
     assert reverted["changed"] is True and reverted["reverted"][0]["id"] == armed["id"]
     assert reverted["last_revert"]["reason"] == "asked"
     assert_same(host, before)
+    # The waiting process of the change sees within a second that it has nothing left to do, and ends.
+    deadline = time.monotonic() + 5
+    while subprocess.run(["pgrep", "-f", "wait %s" % armed["id"]], capture_output=True, check=False).returncode == 0:
+        assert time.monotonic() < deadline, "the waiter of a reverted change is still running"
+        time.sleep(0.2)
 
 
 def test_a_revert_that_races_a_run_waits_for_the_lock(lab, ansible_default, host, state):

@@ -143,7 +143,7 @@ def test_a_revert_in_a_namespace_that_is_gone_says_so_and_touches_nothing(state,
 
 def test_the_revert_helper_gives_up_quietly_on_a_confirmed_change(state, capsys):
     assert _confirm.main(["revert", "20261129T120000-0000abcd"]) == 0
-    assert "was confirmed; nothing to revert" in capsys.readouterr().out
+    assert "is no longer pending (confirmed or reverted); nothing to do" in capsys.readouterr().out
     assert _confirm.main(["bogus"]) == 2
 
 
