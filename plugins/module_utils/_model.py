@@ -541,6 +541,14 @@ def normalize_link(params, prefix="", raw=False):
             )
     else:
         spec["routes"] = None
+    options = [key for key in IPV6_OPTIONS if spec.get(key) is not None]
+    if options and spec["mtu"] is not None and spec["mtu"] < 1280:
+        fail(
+            "mtu",
+            spec["mtu"],
+            "is below 1280, the IPv6 minimum: the kernel keeps no IPv6 state on such a link, so %s cannot be set; "
+            "leave the IPv6 options out or give it an mtu of 1280 or more" % options[0],
+        )
     return spec
 
 

@@ -389,7 +389,10 @@ def _recreate(spec, create, base, reasons, parent, before, old_ns):
         )
     action = dict(create, op="recreate", old_ns=old_ns, reasons=reasons, old_kind=before["type"] if before else None)
     after = _predict_created(spec, parent)
-    return _created_then_set(action, spec, base) + _l3_actions(spec, base, [], []), before, after
+    actions = _created_then_set(action, spec, base)
+    for follow in actions[1:]:  # the new link's settings and bringing it up: after the re-creation, not before
+        follow["phase"] = PHASES["recreate"]
+    return actions + _l3_actions(spec, base, [], []), before, after
 
 
 def ipv6_wanted(spec):

@@ -192,6 +192,25 @@ def test_a_new_link_never_shows_a_link_local_address(lab, ansible_default, host,
     assert link_local(lab, host, "mvq") == []
 
 
+@pytest.mark.parametrize("change", [{"mode": "passthru"}, {"type": "macvtap"}], ids=["passthru", "macvtap"])
+def test_a_recreated_link_gets_its_ipv6_options_and_comes_up(lab, ansible_default, host, change):
+    """A change the kernel cannot make in place (into passthru, macvlan to macvtap) re-creates the link: the new
+    link gets the IPv6 options and comes up (they were applied to the old link before the re-creation, and the
+    new one stayed down: the run failed its read-back and rolled back). Then the rerun changes nothing."""
+    lab.ip(host, "link", "add", "link", "p0", "name", "mvr", "up", "type", "macvlan", "mode", "bridge")
+    args = {"netns": host, "links": [dict({"name": "mvr", "parent": "p0", "ipv6_addr_gen_mode": "none"}, **change)]}
+    result = ansible_default.run("macvlan_state", **args)
+    assert result["changed"] is True and not result.get("failed"), result.get("msg")
+    link = lab.link(host, "mvr")
+    assert "UP" in link["flags"] and link["inet6_addr_gen_mode"] == "none"
+    assert link["linkinfo"]["info_kind"] == change.get("type", "macvlan")
+    assert link["linkinfo"]["info_data"]["mode"] == change.get("mode", "bridge")
+    time.sleep(0.5)
+    assert link_local(lab, host, "mvr") == []
+    again = ansible_default.run("macvlan_state", **args)
+    assert again["changed"] is False and not again.get("failed"), again.get("msg")
+
+
 def test_stable_privacy_without_a_secret_is_refused_before_any_change(lab, ansible_default, host):
     lab.ip(host, "link", "add", "link", "p0", "name", "mvs", "type", "macvlan", "mode", "bridge")
     before = full_dump(host), ipv6_state(lab, host, "mvs")
@@ -227,6 +246,11 @@ def test_stable_privacy_without_a_secret_is_refused_before_any_change(lab, ansib
         (
             {"ipv6_disabled": True, "routes": [{"dest": "2001:db8:9::/48"}]},
             "has IPv6 routes (2001:db8:9::/48), and ipv6_disabled is true",
+        ),
+        (
+            {"mtu": 1200, "ipv6_addr_gen_mode": "none"},
+            "mtu: 1200 is below 1280, the IPv6 minimum: the kernel keeps no IPv6 state on such a link, so "
+            "ipv6_addr_gen_mode cannot be set",
         ),
     ],
 )

@@ -410,3 +410,11 @@ def test_sort_addresses_orders_as_ipaddress_does():
 )
 def test_kernel_link_local(cidr, link_local):
     assert _model.is_kernel_link_local(cidr) is link_local
+
+
+@pytest.mark.parametrize("option, value", [("ipv6_addr_gen_mode", "none"), ("ipv6_disabled", False)])
+def test_ipv6_options_with_an_mtu_below_1280_are_refused(option, value):
+    """Below 1280 the kernel keeps no IPv6 state on a link: the option could not be set (EAFNOSUPPORT part-way)."""
+    with pytest.raises(ModelError, match=r"mtu: 1200 is below 1280, the IPv6 minimum: .* so %s cannot be set" % option):
+        normalize_link({"name": "mv0", "parent": "eth1", "mtu": 1200, option: value})
+    assert normalize_link({"name": "mv0", "parent": "eth1", "mtu": 1280, option: value})["mtu"] == 1280

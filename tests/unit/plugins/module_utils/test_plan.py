@@ -663,3 +663,14 @@ def test_a_mac_address_held_in_another_namespace_on_the_same_parent_counts():
         plan_link(spec, work, work)
     actions = plan_link(spec, work, work, departing={("vm1", "moved")})[0]
     assert actions[0]["op"] == "create" and actions[0]["room"] == [("vm1", "moved")]
+
+
+def test_a_recreated_link_gets_its_ipv6_settings_and_comes_up_after_the_recreation():
+    """The new link's IPv6 settings and its bringing up follow the re-creation (they went to the old link, in
+    the earlier in-place phase, and the new one stayed down)."""
+    snapshot = snap(mv("mv0", 5))
+    actions = plan(snapshot, mode="passthru", ipv6_addr_gen_mode="none", ipv6_autoconf=False)[0]
+    ordered = _plan.order_actions(actions)
+    assert ops(ordered) == ["recreate", "set_ipv6_addr_gen_mode", "set_ipv6_autoconf", "set_link_state"]
+    assert ordered[0]["spec"]["link_state"] == "down" and ordered[-1]["after"] == "up"
+
