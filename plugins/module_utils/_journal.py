@@ -247,14 +247,14 @@ class Journal:
 
 
 # The settings a guarded replay sets back only while they still hold what the change set: step op -> the key of
-# the link as ``Session.lookup`` reads it.
+# the link as ``Session.lookup`` reads it. Not bclim: the kernel keeps one broadcast cutoff per parent, so setting
+# one link's back changes its siblings' too (their own undo steps would then see a value "changed since").
 GUARDED = {
     "set_mtu": "mtu",
     "set_link_state": "link_state",
     "set_mode": "mode",
     "set_mac_address": "mac_address",
     "set_bcqueuelen": "bcqueuelen",
-    "set_bclim": "bclim",
     "set_promisc": "promisc",
     "set_allmulticast": "allmulticast",
     "set_multicast": "multicast",

@@ -663,7 +663,8 @@ def restore_args(specs, parents, snapshots, netns, purge=False, purge_exclude=()
 
     - ``links``: every link the call names, as it is now, where it is now (the namespace of its parent, or its
       ``link_netns``; both when the call would move it), every attribute (``as_state_link``); a named link that
-      does not exist where the call puts it, ``state: absent`` there (the call may create it); with ``purge``,
+      does not exist where the call puts it, ``state: absent`` there (the call may create it); the other links
+      on the parent of a link the call gives ``bclim`` (the kernel keeps one cutoff per parent); with ``purge``,
       every other macvlan/macvtap link on the managed parents in every namespace observed, except the excluded
       names (the call may delete them).
     - ``parents``: each of ``parents`` with its promiscuous flag, MTU and state as they are now.
@@ -700,15 +701,20 @@ def restore_args(specs, parents, snapshots, netns, purge=False, purge_exclude=()
             entries[(target, name)] = absent
         if target != netns and name in work.links:
             keep(netns, work.links[name])  # the call would move it into link_netns
-    if purge:
-        managed = {p["name"] for p in parents} | {s["parent"] for s in specs if s["state"] == "present"}
-        excluded = set(purge_exclude)
-        indexes = sorted(work.links[name]["ifindex"] for name in managed if name in work.links)
+
+    def keep_children(parents, excluded=()):
+        indexes = sorted(work.links[name]["ifindex"] for name in parents if name in work.links)
         for ns, snapshot in snapshots.items():
             for index in indexes:
                 for link in snapshot.children(index, foreign=ns != netns):
                     if link["name"] not in excluded:
                         keep(ns, link)
+
+    # The kernel keeps one broadcast cutoff per parent: a link given bclim changes its siblings' too.
+    keep_children({s["parent"] for s in specs if s["state"] == "present" and s.get("bclim") is not None})
+    if purge:
+        managed = {p["name"] for p in parents} | {s["parent"] for s in specs if s["state"] == "present"}
+        keep_children(managed, set(purge_exclude))
     restore_parents = []
     for parent in parents:
         link = work.links.get(parent["name"])

@@ -125,7 +125,8 @@ def run_info_module(module):
     except (_model.ModelError, _plan.PlanError) as exc:
         fail_json(module, "snapshot." + str(exc))
     except EngineError as exc:
-        fail_json(module, "snapshot: " + str(exc))
+        message = str(exc)
+        fail_json(module, "snapshot" + ("." if message.startswith(("links[", "parents[")) else ": ") + message)
     except _netlink.NetlinkFailure as exc:
         fail_json(module, str(exc))
     links, parent_facts = collect_facts(snapshot, names, parents)

@@ -189,7 +189,8 @@ snapshot:
     - C(links) holds each link that call names, with every attribute that restores it exactly, in the namespace it
       is in now (a link that call would move into C(link_netns) is listed where it is now, and as absent there);
       a named link that does not exist yet is listed with C(state=absent) (the restore deletes it if that call
-      created it); with C(purge), every other macvlan/macvtap link on the parents that call manages, in every
+      created it); when that call gives a link C(bclim), the other links on its parent (the kernel keeps one
+      broadcast cutoff per parent); with C(purge), every other macvlan/macvtap link on the parents that call manages, in every
       namespace it looks into, except C(purge_exclude) (that call may delete them, the restore creates them
       again). C(parents) holds each parent of C(parents) with its promiscuous flag, MTU and state as they are now.
     - C(left_out) names the links that cannot be given back (their parent is in a namespace that call does not

@@ -674,3 +674,17 @@ def test_a_recreated_link_gets_its_ipv6_settings_and_comes_up_after_the_recreati
     assert ops(ordered) == ["recreate", "set_ipv6_addr_gen_mode", "set_ipv6_autoconf", "set_link_state"]
     assert ordered[0]["spec"]["link_state"] == "down" and ordered[-1]["after"] == "up"
 
+
+def test_restore_args_keep_the_siblings_of_a_link_given_bclim():
+    """The kernel keeps one broadcast cutoff per parent: a call giving a link bclim changes its siblings'."""
+    snapshots = restore_fixture()
+    args = _plan.restore_args(specs({"name": "new", "bclim": 5}), [], snapshots, None)
+    names = [(entry.get("link_netns"), entry["name"]) for entry in args["links"]]
+    assert names == [
+        (None, "excluded"),
+        (None, "keep"),
+        (None, "mover"),
+        (None, "new"),
+        (None, "old"),
+        ("vm1", "inside"),
+    ]
