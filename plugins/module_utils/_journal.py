@@ -148,7 +148,12 @@ def undo_for(step, effect, context):
         undo = {"op": "undo_create", "ns": step["link_ns"], "name": name, "kind": step["spec"]["type"]}
         if step["link_ns"] == ns:  # the parent is in the link's namespace: the undo checks it is still on it
             undo["parent"] = step["spec"]["parent"]
-        return [undo]
+        port = step.get("port_bclim")
+        if port is None:
+            return [undo]
+        # The new link's bclim changed the cutoff its siblings share; deleting it leaves that: set it back.
+        back = {"op": "set_bclim", "ns": port["ns"], "name": port["name"], "kind": port["kind"]}
+        return [undo, dict(back, before=step["spec"]["bclim"], after=port["bclim"])]
     if op == "delete":
         return [context.restore(ns, name)]
     if op == "move_netns":

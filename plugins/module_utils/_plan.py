@@ -289,6 +289,9 @@ def plan_link(spec, work, where, departing=frozenset(), claimed=frozenset(), par
     create = {"op": "create", "ns": ns_work, "link_ns": ns_link, "name": name, "spec": _creation_spec(spec)}
     if room:
         create["room"] = room  # the departing links this creation needs gone (a re-creation copies it)
+    port = _shared_bclim(spec, work, parent, existing or stray)
+    if port is not None:
+        create["port_bclim"] = port  # what the undo of the creation sets back (a re-creation copies it)
 
     actions = []
     current = None
@@ -379,6 +382,22 @@ def _immutable_reasons(spec, link, parent, ns_work=None):
     if (link.get("mode") == "passthru") != (spec["mode"] == "passthru"):
         reasons.append("mode %s -> %s (into or out of passthru)" % (link.get("mode"), spec["mode"]))
     return reasons
+
+
+def _shared_bclim(spec, work, parent, existing):
+    """The broadcast cutoff the parent's other links share, when a new link with ``bclim`` changes it (the kernel
+    keeps one per parent, and deleting the new link does not set it back): {ns, name, kind, bclim} of one of them,
+    for the undo of the creation. None otherwise (no bclim asked, no other link, the same value, or a kernel that
+    does not report it)."""
+    if spec.get("bclim") is None:
+        return None
+    groups = [(work.ns, work.sibling_index(parent["ifindex"])["links"])]
+    groups += [(peer.ns, peer.sibling_index(parent["ifindex"], foreign=True)["links"]) for peer in work.peers]
+    for ns, links in groups:
+        for link in links:
+            if link is not existing and link.get("bclim") is not None and link["bclim"] != spec["bclim"]:
+                return {"ns": ns, "name": link["name"], "kind": link["kind"], "bclim": link["bclim"]}
+    return None
 
 
 def _recreate(spec, create, base, reasons, parent, before, old_ns):

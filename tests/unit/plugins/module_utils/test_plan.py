@@ -688,3 +688,12 @@ def test_restore_args_keep_the_siblings_of_a_link_given_bclim():
         (None, "old"),
         ("vm1", "inside"),
     ]
+
+
+def test_a_new_link_with_bclim_notes_the_cutoff_its_siblings_share_for_the_undo():
+    snapshot = snap(mv("mva", 5, bclim=1))
+    create = plan(snapshot, bclim=6)[0][0]
+    assert create["op"] == "create"
+    assert create["port_bclim"] == {"ns": None, "name": "mva", "kind": "macvlan", "bclim": 1}
+    assert "port_bclim" not in plan(snapshot, bclim=1)[0][0]  # the same value: nothing to set back
+    assert "port_bclim" not in plan(snap(), bclim=6)[0][0]  # no sibling
