@@ -173,8 +173,8 @@ state_links:
       (kernel-made IPv6 link-local addresses left out). Give it back to macvlan_state to return to this state,
       for example after a failed rollout.
     - Links whose parent is in another namespace are left out.
-    - Shortened to its first 100 links when the result would not fit AWX's event size (RV(truncated) says so):
-      a shortened list given back to macvlan_state with purge deletes the other links. To restore what a
+    - Shortened to its first 100 links when the result would not fit AWX's event size (RV(truncated) says so),
+      and a shortened list given back to macvlan_state with purge deletes the other links. To restore what a
       macvlan_state call changes, use O(snapshot), which is never shortened.
   returned: when O(state_links=true)
   type: list
@@ -195,7 +195,7 @@ snapshot:
       again). C(parents) holds each parent of C(parents) with its promiscuous flag, MTU and state as they are now.
     - C(left_out) names the links that cannot be given back (their parent is in a namespace that call does not
       see); C(resolved) the resolved C(parent=default) values, as macvlan_state reports them.
-    - Never shortened to fit AWX's event size (a restore needs all of it). A link takes about 380 bytes of JSON:
+    - Never shortened to fit AWX's event size (a restore needs all of it). A link takes about 380 bytes of JSON, so
       above about 1,800 links the result is larger than AWX keeps for one job event (700,000 bytes), so that
       event carries no result data in AWX; the playbook still has all of it.
   returned: when O(snapshot) is given
