@@ -69,7 +69,8 @@ options:
             reported in the C(resolved) result of M(hostnet.macvlan.macvlan_state).
         type: str
       mtu:
-        description: MTU, at most the parent's; omit to keep the current one.
+        description: MTU, at most the parent's; omit to keep the current one. Below 1280 the kernel keeps no IPv6 on
+          the link, so IPv6 addresses and options are refused with it.
         type: int
       source_macs:
         description: Exact set of source MACs (mode V(source) only).

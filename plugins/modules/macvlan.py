@@ -111,6 +111,8 @@ options:
     description:
       - MTU of the link (68-65535); it cannot exceed the parent's MTU. Omit to keep the current one (a new
         link inherits the parent's).
+      - Below 1280 the kernel keeps no IPv6 state on the link, so IPv6 addresses and the IPv6 options are refused
+        together with such an MTU.
     type: int
   source_macs:
     description:
