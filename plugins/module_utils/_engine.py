@@ -178,14 +178,15 @@ class LinkEngine:
         return False
 
     def _open(self, ns, specs):
-        option = "netns"
-        for spec in specs:
+        option, label = "netns", ""
+        for index, spec in enumerate(specs):
             if spec.get("link_netns") == ns and spec.get("netns") != ns:
-                option = "link_netns"
+                option, label = "link_netns", self._label(index, spec)  # the error names a link that asks for it
+                break
         try:
             self.session.open(ns, option)
         except _netlink.NetlinkFailure as exc:
-            raise EngineError(str(exc)) from None
+            raise EngineError(label + str(exc)) from None
 
     @staticmethod
     def pair(spec, snapshots):

@@ -179,4 +179,12 @@ def test_state_errors_name_the_link(lab, ansible_default, host):
     )
     result = ansible_default.run("macvlan_state", netns=host, parents=[{"name": "eth9"}])
     assert result["failed"] and result["msg"].startswith("parents[0].name: 'eth9' does not exist")
+    result = ansible_default.run(
+        "macvlan_state",
+        netns=host,
+        links=[{"name": "mva", "parent": "p0"}, {"name": "mvb", "parent": "p0", "link_netns": "hmv-no-such-ns"}],
+    )
+    assert result["failed"] and result["msg"].startswith(
+        "links[1] (mvb): link_netns: network namespace 'hmv-no-such-ns' does not exist"
+    )
     assert lab.link(host, "mva") is None
