@@ -148,12 +148,7 @@ def undo_for(step, effect, context):
         undo = {"op": "undo_create", "ns": step["link_ns"], "name": name, "kind": step["spec"]["type"]}
         if step["link_ns"] == ns:  # the parent is in the link's namespace: the undo checks it is still on it
             undo["parent"] = step["spec"]["parent"]
-        port = step.get("port_bclim")
-        if port is None:
-            return [undo]
-        # The new link's bclim changed the cutoff its siblings share; deleting it leaves that: set it back.
-        back = {"op": "set_bclim", "ns": port["ns"], "name": port["name"], "kind": port["kind"]}
-        return [undo, dict(back, before=step["spec"]["bclim"], after=port["bclim"])]
+        return [undo]
     if op == "delete":
         return [context.restore(ns, name)]
     if op == "move_netns":
@@ -170,6 +165,13 @@ def undo_for(step, effect, context):
         if l3 is not None:
             undo.append(dict(l3, op="restore_l3"))
         return undo
+    if op == "set_bclim" and step.get("shared"):
+        # A new link's cutoff: the parent's, shared by its other links; deleting the link would leave it. The step
+        # reported the value it replaced (``Session._op_set_bclim``): set back before the link is deleted.
+        replaced = effect.get("replaced") if isinstance(effect, dict) else None
+        if replaced is None or replaced == step["after"]:
+            return []
+        return [_set(step, "set_bclim", step["after"], replaced)]
     if step.get("new"):
         return []  # a setting of a link this run created (and brought up): undone by deleting the link
     if op in ("set_promisc", "set_allmulticast", "set_multicast"):

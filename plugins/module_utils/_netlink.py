@@ -473,7 +473,14 @@ class Session:
         self._set_data(action, [("IFLA_MACVLAN_BC_QUEUE_LEN", action["after"])])
 
     def _op_set_bclim(self, action):
+        """``shared`` (a new link's cutoff, which its parent's other links share): returns {"replaced": the value
+        the link had, that is the parent's} for the undo (one RTM_GETLINK)."""
+        replaced = None
+        if action.get("shared"):
+            link = self.lookup(action["ns"], action["name"])
+            replaced = link.get("bclim") if link is not None else None
         self._set_data(action, [("IFLA_MACVLAN_BC_CUTOFF", action["after"])])
+        return {"replaced": replaced} if action.get("shared") else None
 
     def _op_set_mac_address(self, action):
         msg = self._link_msg(action["ns"], action["name"])

@@ -289,9 +289,6 @@ def plan_link(spec, work, where, departing=frozenset(), claimed=frozenset(), par
     create = {"op": "create", "ns": ns_work, "link_ns": ns_link, "name": name, "spec": _creation_spec(spec)}
     if room:
         create["room"] = room  # the departing links this creation needs gone (a re-creation copies it)
-    port = _shared_bclim(spec, work, parent, existing or stray)
-    if port is not None:
-        create["port_bclim"] = port  # what the undo of the creation sets back (a re-creation copies it)
 
     actions = []
     current = None
@@ -384,22 +381,6 @@ def _immutable_reasons(spec, link, parent, ns_work=None):
     return reasons
 
 
-def _shared_bclim(spec, work, parent, existing):
-    """The broadcast cutoff the parent's other links share, when a new link with ``bclim`` changes it (the kernel
-    keeps one per parent, and deleting the new link does not set it back): {ns, name, kind, bclim} of one of them,
-    for the undo of the creation. None otherwise (no bclim asked, no other link, the same value, or a kernel that
-    does not report it)."""
-    if spec.get("bclim") is None:
-        return None
-    groups = [(work.ns, work.sibling_index(parent["ifindex"])["links"])]
-    groups += [(peer.ns, peer.sibling_index(parent["ifindex"], foreign=True)["links"]) for peer in work.peers]
-    for ns, links in groups:
-        for link in links:
-            if link is not existing and link.get("bclim") is not None and link["bclim"] != spec["bclim"]:
-                return {"ns": ns, "name": link["name"], "kind": link["kind"], "bclim": link["bclim"]}
-    return None
-
-
 def _recreate(spec, create, base, reasons, parent, before, old_ns):
     if spec["recreate"] == "never":
         raise PlanError(
@@ -432,7 +413,8 @@ def _created_then_set(create, spec, base):
     the link undoes them (the kernel gives the parent its own address back when its passthru link goes)."""
     wanted = ipv6_wanted(spec)
     mac_later = passthru_mac_later(spec)
-    if not wanted and not mac_later:
+    bclim = spec.get("bclim")
+    if not wanted and not mac_later and bclim is None:
         return [create]
     actions = []
     up = spec["link_state"] == "up" and bool(wanted)
@@ -441,9 +423,16 @@ def _created_then_set(create, spec, base):
         created["link_state"] = "down"
     if mac_later:
         created["mac_address"] = None
+    if bclim is not None:
+        created["bclim"] = None
     actions.append(dict(create, spec=created))
     if mac_later:
         actions.append(dict(base, op="set_mac_address", before=None, after=spec["mac_address"], new=True))
+    if bclim is not None:
+        # The kernel keeps one broadcast cutoff per parent, shared by its links (in every namespace, seen or not),
+        # and deleting the new link leaves it. Set after the creation, the step reads the value it replaces, and
+        # its undo (before the link is deleted) puts that back.
+        actions.append(dict(base, op="set_bclim", before=None, after=bclim, shared=True))
     for key in wanted:
         actions.append(dict(base, op="set_" + key, before=None, after=spec[key], new=True))
     if up:
@@ -821,6 +810,12 @@ def describe(action):
         return "set flags of %s: %s -> %s%s" % (name, flag_names(action["before"]), flag_names(action["after"]), where)
     if op == "set_mac_address" and action.get("new"):
         return "set mac address of new passthru link %s (and with it of its parent): %s%s" % (
+            name,
+            action["after"],
+            where,
+        )
+    if op == "set_bclim" and action.get("shared"):
+        return "set bclim of new link %s: %s (the broadcast cutoff all links on its parent share)%s" % (
             name,
             action["after"],
             where,

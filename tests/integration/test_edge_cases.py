@@ -151,7 +151,8 @@ def test_bclim_is_shared_and_rolled_back(lab, ansible, host):
 
 def test_a_new_link_with_bclim_rolled_back_gives_its_siblings_their_cutoff_again(lab, ansible, host):
     """A new link's bclim sets the cutoff its siblings share (the kernel keeps one per parent), and deleting the
-    link leaves it: the rollback of a run that created mvc with bclim 6 and then failed sets mva's back."""
+    link leaves it: the rollback of a run that created mvc with bclim 6 and then failed sets it back to what the
+    step replaced before deleting mvc, so mva has its own again."""
     ansible.converge("macvlan", name="mva", parent="p0", netns=host)
     before = rtnl(host, "mva").get("bc_cutoff")  # the kernel leaves the default (1) out
     assert before is None
@@ -163,7 +164,7 @@ def test_a_new_link_with_bclim_rolled_back_gives_its_siblings_their_cutoff_again
             {"name": "mvd", "parent": "p0", "routes": [{"dest": "198.51.100.0/24", "gateway": "203.0.113.1"}]},
         ],
     )
-    assert failed["failed"] is True and "set bclim of mva: 6 -> 1" in failed["msg"], failed["msg"]
+    assert failed["failed"] is True and "set bclim of mvc: 6 -> 1" in failed["msg"], failed["msg"]
     assert rtnl(host, "mva").get("bc_cutoff") is None
     assert lab.link(host, "mvc") is None and lab.link(host, "mvd") is None
 

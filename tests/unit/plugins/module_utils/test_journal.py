@@ -363,9 +363,10 @@ def test_a_guarded_replay_leaves_a_setting_someone_changed_since():
     assert session.applied == ["set_ipv6_autoconf", "set_mtu", "set_mode"] and session.looked_up == []
 
 
-def test_the_undo_of_a_creation_that_changed_the_shared_cutoff_sets_it_back():
-    port = {"ns": "ns1", "name": "mva", "kind": "macvlan", "bclim": 1}
-    create = step("create", spec=dict(SPEC, bclim=6), name="mv1", port_bclim=port)
-    undo = _journal.undo_for(create, True, context())
-    assert [u["op"] for u in undo] == ["undo_create", "set_bclim"]
-    assert (undo[1]["name"], undo[1]["before"], undo[1]["after"]) == ("mva", 6, 1)
+def test_the_shared_cutoff_a_new_link_set_is_set_back_to_what_it_replaced():
+    shared = step("set_bclim", before=None, after=6, shared=True)
+    assert _journal.undo_for(shared, {"replaced": 1}, context()) == [
+        {"op": "set_bclim", "ns": "ns1", "name": "mv0", "kind": "macvlan", "before": 6, "after": 1}
+    ]
+    assert _journal.undo_for(shared, {"replaced": 6}, context()) == []  # it was already 6
+    assert _journal.undo_for(shared, {"replaced": None}, context()) == []  # a kernel that does not report it

@@ -690,10 +690,13 @@ def test_restore_args_keep_the_siblings_of_a_link_given_bclim():
     ]
 
 
-def test_a_new_link_with_bclim_notes_the_cutoff_its_siblings_share_for_the_undo():
-    snapshot = snap(mv("mva", 5, bclim=1))
-    create = plan(snapshot, bclim=6)[0][0]
-    assert create["op"] == "create"
-    assert create["port_bclim"] == {"ns": None, "name": "mva", "kind": "macvlan", "bclim": 1}
-    assert "port_bclim" not in plan(snapshot, bclim=1)[0][0]  # the same value: nothing to set back
-    assert "port_bclim" not in plan(snap(), bclim=6)[0][0]  # no sibling
+def test_a_new_link_gets_its_bclim_after_the_creation_in_a_step_that_can_be_undone():
+    """The cutoff is the parent's, shared by every link on it (also in namespaces the run does not see): the
+    creation leaves it alone and a ``shared`` step sets it, which reports what it replaced for the undo."""
+    actions = plan(snap(mv("mva", 5, bclim=1)), bclim=6)[0]
+    assert ops(actions) == ["create", "set_bclim"]
+    assert actions[0]["spec"]["bclim"] is None
+    assert actions[1]["shared"] is True and actions[1]["after"] == 6 and "new" not in actions[1]
+    assert _plan.describe(actions[1]).startswith("set bclim of new link mv0: 6 (the broadcast cutoff")
+    recreated = plan(snap(mv("mv0", 5, kind="macvtap")), bclim=6)[0]
+    assert ops(_plan.order_actions(recreated)) == ["recreate", "set_bclim"]
