@@ -47,6 +47,9 @@ VIEW_KEYS = (
 # The attributes a user may leave unset (the kernel's value then stands): verified only when asked for.
 OPTIONAL_KEYS = tuple(key for key in VIEW_KEYS if key not in ("name", "type", "parent", "mode", "link_state", "routes"))
 
+# Below this MTU the kernel keeps no IPv6 state on a link (RFC 8200's minimum link MTU).
+IPV6_MIN_MTU = 1280
+
 # In-place attributes in the order they are applied.
 IN_PLACE = (
     "mode",
@@ -293,6 +296,7 @@ def plan_link(spec, work, where, departing=frozenset(), claimed=frozenset(), par
     actions = []
     current = None
     if existing is None and stray is None:
+        _refuse_ipv6_below_minimum(spec, parent.get("mtu"), "its parent's")
         actions += _created_then_set(create, spec, base)
         spec = kernel_served(spec, [], ())
         after = _predict_created(spec, parent)
@@ -302,6 +306,9 @@ def plan_link(spec, work, where, departing=frozenset(), claimed=frozenset(), par
         # The link exists where it is created but is wanted in link_netns: a move keeps it, when nothing
         # immutable differs. Moving drops its addresses and routes and takes it down.
         reasons = _immutable_reasons(spec, stray, (work.ns, resolve_parent(stray, work, work)[1]))
+        _refuse_ipv6_below_minimum(
+            spec, parent.get("mtu") if reasons else stray["mtu"], "its parent's" if reasons else "its own"
+        )
         if reasons:
             refuse_stacked(stray, work, "recreate")
             return _recreate(kernel_served(spec, [], ()), create, base, reasons, parent, before, old_ns=ns_work)
@@ -311,6 +318,9 @@ def plan_link(spec, work, where, departing=frozenset(), claimed=frozenset(), par
         spec = kernel_served(spec, [], ())
     else:
         reasons = _immutable_reasons(spec, existing, resolve_parent(existing, where, work), ns_work)
+        _refuse_ipv6_below_minimum(
+            spec, parent.get("mtu") if reasons else existing["mtu"], "its parent's" if reasons else "its own"
+        )
         if reasons:
             refuse_stacked(existing, where, "recreate")
             return _recreate(kernel_served(spec, [], ()), create, base, reasons, parent, before, old_ns=ns_link)
@@ -379,6 +389,22 @@ def _immutable_reasons(spec, link, parent, ns_work=None):
     if (link.get("mode") == "passthru") != (spec["mode"] == "passthru"):
         reasons.append("mode %s -> %s (into or out of passthru)" % (link.get("mode"), spec["mode"]))
     return reasons
+
+
+def _refuse_ipv6_below_minimum(spec, mtu, whose):
+    """Refuse IPv6 options or addresses on a link that keeps an MTU below 1280 (``mtu``, ``whose``: where it comes
+    from, when ``spec`` sets none; ``_model`` refuses an explicit one): the kernel keeps no IPv6 state on such a
+    link, and the run would fail part-way (EAFNOSUPPORT, EINVAL)."""
+    if spec.get("mtu") is not None or mtu is None or mtu >= IPV6_MIN_MTU:
+        return
+    asked = [(key, spec[key]) for key in ipv6_wanted(spec)]
+    asked += [("addresses", cidr) for cidr in spec.get("addresses") or () if ":" in cidr]
+    if asked:
+        raise PlanError(
+            "%s: %s would have MTU %d (%s), below 1280, where the kernel keeps no IPv6 state on a link, so %r cannot "
+            "be set; give it an mtu of 1280 or more (and its parent), or leave it out"
+            % (asked[0][0], spec["name"], mtu, whose, asked[0][1])
+        )
 
 
 def _recreate(spec, create, base, reasons, parent, before, old_ns):

@@ -72,8 +72,8 @@ def _key(item):
 
 
 def _settled(ns):
-    """Every link that is up has its carrier and, unless IPv6 address generation is off, its link-local address,
-    and no address is still in duplicate address detection."""
+    """Every link that is up has its carrier and, unless IPv6 address generation is off or its MTU is below 1280,
+    its link-local address, and no address is still in duplicate address detection."""
     modes = {e["ifname"]: e.get("inet6_addr_gen_mode") for e in _ip_json(ns, "-d", "link", "show")}
     for entry in _ip_json(ns, "addr", "show"):
         flags = entry.get("flags", [])
@@ -83,7 +83,8 @@ def _settled(ns):
             return False
         addresses = entry.get("addr_info", [])
         has_ll = any(a.get("family") == "inet6" and a.get("scope") == "link" for a in addresses)
-        if not has_ll and modes.get(entry["ifname"]) != "none":
+        # Below an MTU of 1280 the kernel keeps no IPv6 on a link: no link-local address ever comes.
+        if not has_ll and modes.get(entry["ifname"]) != "none" and entry.get("mtu", 1500) >= 1280:
             return False
         # The local route of an IPv6 address appears when its duplicate address detection ends.
         if any(a.get("tentative") and not a.get("dadfailed") for a in addresses):

@@ -211,6 +211,19 @@ def test_a_recreated_link_gets_its_ipv6_options_and_comes_up(lab, ansible_defaul
     assert again["changed"] is False and not again.get("failed"), again.get("msg")
 
 
+@pytest.mark.parametrize("check", [True, False], ids=["check", "run"])
+def test_ipv6_options_on_a_link_that_inherits_an_mtu_below_1280_are_refused(lab, ansible_default, host, check):
+    """The parent's MTU is 1200: a new link inherits it, and the kernel keeps no IPv6 state below 1280. Refused
+    before anything changes (it failed part-way with EAFNOSUPPORT and rolled back; check mode said changed)."""
+    lab.ip(host, "link", "set", "p0", "mtu", "1200")
+    before = full_dump(host)
+    args = {"netns": host, "links": [{"name": "mvn", "parent": "p0", "ipv6_addr_gen_mode": "none"}]}
+    result = ansible_default.run("macvlan_state", check=check, **args)
+    assert result.get("failed") is True, result
+    assert "ipv6_addr_gen_mode: mvn would have MTU 1200 (its parent's), below 1280" in result["msg"], result["msg"]
+    assert full_dump(host) == before
+
+
 def test_stable_privacy_without_a_secret_is_refused_before_any_change(lab, ansible_default, host):
     lab.ip(host, "link", "add", "link", "p0", "name", "mvs", "type", "macvlan", "mode", "bridge")
     before = full_dump(host), ipv6_state(lab, host, "mvs")

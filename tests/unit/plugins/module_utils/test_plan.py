@@ -700,3 +700,14 @@ def test_a_new_link_gets_its_bclim_after_the_creation_in_a_step_that_can_be_undo
     assert _plan.describe(actions[1]).startswith("set bclim of new link mv0: 6 (the broadcast cutoff")
     recreated = plan(snap(mv("mv0", 5, kind="macvtap")), bclim=6)[0]
     assert ops(_plan.order_actions(recreated)) == ["recreate", "set_bclim"]
+
+
+def test_ipv6_on_a_link_that_keeps_an_mtu_below_1280_is_refused():
+    """Below 1280 the kernel keeps no IPv6 state on a link: an inherited MTU (the parent's, for a new or
+    re-created link; the link's own, in place) counts as an explicit one does (_model)."""
+    small = Snapshot(None, [dict(PARENT, mtu=1200), mv("mv1", 6, mtu=1200)], {}, {})
+    with pytest.raises(PlanError, match=r"ipv6_addr_gen_mode: mv0 would have MTU 1200 \(its parent's\), below 1280"):
+        plan(small, ipv6_addr_gen_mode="none")
+    with pytest.raises(PlanError, match=r"addresses: mv1 would have MTU 1200 \(its own\), below 1280"):
+        plan(small, name="mv1", addresses=["2001:db8::1/64"])
+    assert ops(plan(small, name="mv1", addresses=["192.0.2.1/24"])[0]) == ["add_address"]
