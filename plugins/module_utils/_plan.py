@@ -219,7 +219,16 @@ def _check_parent(spec, work, where, existing, departing=frozenset(), parent_mtu
             )
     mac = spec.get("mac_address")
     if mac and spec["mode"] != "passthru":
-        if parent["mac_address"] == mac:
+        # A passthru link with an address of its own gives it to the parent too; once it goes (re-created here,
+        # or deleted by the same plan, first) the parent has its earlier address again, which the kernel alone
+        # knows: the parent's present one is then no conflict.
+        leaving = [
+            link
+            for ns, group in groups
+            for link in group["passthru"]
+            if (link is existing or (ns, link["name"]) in departing) and link["mac_address"] == parent["mac_address"]
+        ]
+        if parent["mac_address"] == mac and not leaving:
             raise PlanError(
                 "mac_address: %s is the MAC address of parent %r; a macvlan needs its own address" % (mac, parent_name)
             )

@@ -169,6 +169,25 @@ def test_a_new_link_with_bclim_rolled_back_gives_its_siblings_their_cutoff_again
     assert lab.link(host, "mvc") is None and lab.link(host, "mvd") is None
 
 
+def test_a_passthru_link_re_created_as_bridge_keeps_the_address_it_gave_its_parent(lab, ansible_default, host):
+    """A passthru link with its own MAC gives it to its parent; re-created in bridge mode with the same MAC it was
+    refused ("is the MAC address of parent"), although the parent gets its earlier address back when the passthru
+    link goes."""
+    mac = "02:00:00:00:21:01"
+    own = lab.link(host, "p0")["address"]
+    lab.ip(host, "link", "add", "m1", "link", "p0", "type", "macvlan", "mode", "passthru")
+    lab.ip(host, "link", "set", "m1", "address", mac, "up")
+    assert lab.link(host, "p0")["address"] == mac
+    args = {"netns": host, "links": [{"name": "m1", "parent": "p0", "mode": "bridge", "mac_address": mac}]}
+    result = ansible_default.run("macvlan_state", **args)
+    assert result["changed"] is True and not result.get("failed"), result.get("msg")
+    link = lab.link(host, "m1")
+    assert (link["linkinfo"]["info_data"]["mode"], link["address"]) == ("bridge", mac)
+    assert lab.link(host, "p0")["address"] == own
+    again = ansible_default.run("macvlan_state", **args)
+    assert again["changed"] is False and not again.get("failed"), again.get("msg")
+
+
 def test_state_errors_name_the_link(lab, ansible_default, host):
     result = ansible_default.run(
         "macvlan_state",

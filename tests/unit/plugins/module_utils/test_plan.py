@@ -711,3 +711,22 @@ def test_ipv6_on_a_link_that_keeps_an_mtu_below_1280_is_refused():
     with pytest.raises(PlanError, match=r"addresses: mv1 would have MTU 1200 \(its own\), below 1280"):
         plan(small, name="mv1", addresses=["2001:db8::1/64"])
     assert ops(plan(small, name="mv1", addresses=["192.0.2.1/24"])[0]) == ["add_address"]
+
+
+def test_the_address_a_leaving_passthru_link_gave_its_parent_is_free_for_a_new_link():
+    """A passthru link with its own MAC gives it to the parent; re-created out of passthru (or deleted by the same
+    plan) it leaves, and the parent has its earlier address again: its present one is no conflict."""
+    mac = "02:00:00:00:21:01"
+    parent = dict(PARENT, mac_address=mac)
+    passthru = mv("mv0", 5, mode="passthru", mac_address=mac)
+    snapshot = Snapshot(None, [parent, passthru], {}, {})
+    assert ops(plan(snapshot, mode="bridge", mac_address=mac)[0]) == ["recreate"]
+    with pytest.raises(PlanError, match="already has the passthru link mv0"):  # while it stays
+        plan_link(normalize_link({"name": "mv1", "parent": "eth1", "mac_address": mac}), snapshot, snapshot)
+    actions = plan_link(
+        normalize_link({"name": "mv1", "parent": "eth1", "mac_address": mac}),
+        snapshot,
+        snapshot,
+        departing={(None, "mv0")},
+    )[0]
+    assert actions[0]["op"] == "create" and set(actions[0]["room"]) == {(None, "mv0")}
