@@ -230,7 +230,7 @@ class LinkEngine:
                 for spec in specs:
                     keep.add((spec.get("link_netns") or spec.get("netns"), spec["name"]))
                     keep.add((spec.get("netns"), spec["name"]))  # a link still to be moved into link_netns
-                keep |= {(None, name) for name in purge_exclude}
+                keep |= {(_plan.ANY_NS, name) for name in purge_exclude}
                 purged = _plan.plan_purge(snapshots, netns, managed, keep)
             # Links this plan deletes make room on their parents (a MAC address, a passthru parent).
             departing = {(e["actions"][0]["ns"], e["spec"]["name"]) for e in purged}

@@ -47,6 +47,9 @@ VIEW_KEYS = (
 # The attributes a user may leave unset (the kernel's value then stands): verified only when asked for.
 OPTIONAL_KEYS = tuple(key for key in VIEW_KEYS if key not in ("name", "type", "parent", "mode", "link_state", "routes"))
 
+# The namespace of a purge_exclude name in ``plan_purge``'s keep set: every namespace (None is the host's).
+ANY_NS = object()
+
 # Below this MTU the kernel keeps no IPv6 state on a link (RFC 8200's minimum link MTU).
 IPV6_MIN_MTU = 1280
 
@@ -1044,8 +1047,8 @@ def plan_purge(snapshots, netns, managed_parents, keep):
     """Delete actions (with before views) for macvlan/macvtap links on managed parents that are not kept.
 
     ``snapshots`` maps namespace -> snapshot; ``netns`` is the namespace of the parents; ``keep`` is a set of
-    (namespace, name) the desired state lists plus names the user excluded (namespace None matches any).
-    """
+    (namespace, name) the desired state lists (None: the host namespace) plus the names the user excluded
+    (namespace ``ANY_NS``: in every namespace)."""
     work = snapshots[netns]
     parents = {work.links[name]["ifindex"]: name for name in managed_parents if name in work.links}
     entries = []
@@ -1053,7 +1056,7 @@ def plan_purge(snapshots, netns, managed_parents, keep):
         for parent_index in sorted(parents):
             candidates = snapshot.children(parent_index, foreign=ns != netns)
             for link in sorted(candidates, key=lambda item: item["name"]):
-                if (ns, link["name"]) in keep or (None, link["name"]) in keep:
+                if (ns, link["name"]) in keep or (ANY_NS, link["name"]) in keep:
                     continue
                 refuse_stacked(link, snapshot, "purge")
                 action = {"op": "delete", "ns": ns, "name": link["name"], "kind": link["kind"], "purge": True}

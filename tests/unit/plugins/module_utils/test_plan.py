@@ -277,9 +277,15 @@ def test_plan_purge_only_unlisted_on_managed_parents():
     stranger = mv("stranger", 5, parent_netnsid=1, parent_ifindex=2)  # same index, parent in a third netns
     vm = Snapshot("vm1", [moved, stranger], {}, {})
     vm.peer_nsid = 0
-    keep = {(None, "keep"), (None, "excluded")}
+    keep = {(None, "keep"), (_plan.ANY_NS, "excluded")}
     entries = _plan.plan_purge({None: work, "vm1": vm}, None, {"eth1"}, keep)
     assert [(e["actions"][0]["ns"], e["spec"]["name"]) for e in entries] == [(None, "old"), ("vm1", "inside")]
+    # A name the desired state lists in the host namespace keeps that link only, not a namesake elsewhere; an
+    # excluded name is kept everywhere.
+    entries = _plan.plan_purge({None: work, "vm1": vm}, None, {"eth1"}, keep | {(None, "inside")})
+    assert [(e["actions"][0]["ns"], e["spec"]["name"]) for e in entries] == [(None, "old"), ("vm1", "inside")]
+    entries = _plan.plan_purge({None: work, "vm1": vm}, None, {"eth1"}, keep | {(_plan.ANY_NS, "inside")})
+    assert [(e["actions"][0]["ns"], e["spec"]["name"]) for e in entries] == [(None, "old")]
     assert all(e["purged"] and e["before"]["parent"] == "eth1" for e in entries)
     assert _plan.plan_purge({None: work}, None, set(), set()) == []
 
