@@ -225,7 +225,7 @@ class LinkEngine:
             purged = []
             if purge:
                 label = "purge: "
-                managed = {p["name"] for p in parents} | {s["parent"] for s in specs if s["state"] == "present"}
+                managed = _plan.managed_parents(specs, parents)
                 keep = set()
                 for spec in specs:
                     keep.add((spec.get("link_netns") or spec.get("netns"), spec["name"]))

@@ -747,20 +747,14 @@ def restore_args(specs, parents, snapshots, netns, purge=False, purge_exclude=()
             entries[(target, name)] = absent
         if target != netns and name in work.links:
             keep(netns, work.links[name])  # the call would move it into link_netns
-
-    def keep_children(parents, excluded=()):
-        indexes = sorted(work.links[name]["ifindex"] for name in parents if name in work.links)
-        for ns, snapshot in snapshots.items():
-            for index in indexes:
-                for link in snapshot.children(index, foreign=ns != netns):
-                    if link["name"] not in excluded:
-                        keep(ns, link)
-
     # The kernel keeps one broadcast cutoff per parent: a link given bclim changes its siblings' too.
-    keep_children({s["parent"] for s in specs if s["state"] == "present" and s.get("bclim") is not None})
+    shared = {s["parent"] for s in specs if s["state"] == "present" and s.get("bclim") is not None}
+    for ns, link in children_on(snapshots, netns, shared):
+        keep(ns, link)
     if purge:
-        managed = {p["name"] for p in parents} | {s["parent"] for s in specs if s["state"] == "present"}
-        keep_children(managed, set(purge_exclude))
+        for ns, link in children_on(snapshots, netns, managed_parents(specs, parents)):
+            if link["name"] not in purge_exclude:
+                keep(ns, link)
     restore_parents = []
     for parent in parents:
         link = work.links.get(parent["name"])
@@ -1043,6 +1037,23 @@ def check_link_set(specs, prefix="links"):
             )
 
 
+def managed_parents(specs, parents):
+    """The parents a macvlan_state call manages (purge's scope): those in ``parents`` and those of its present
+    links."""
+    return {p["name"] for p in parents} | {s["parent"] for s in specs if s["state"] == "present"}
+
+
+def children_on(snapshots, netns, parent_names):
+    """(namespace, link) of every macvlan/macvtap link on the parents ``parent_names`` (of namespace ``netns``),
+    in every observed namespace (a link moved elsewhere counts by its parent), parent by parent, by name."""
+    work = snapshots[netns]
+    indexes = sorted(work.links[name]["ifindex"] for name in parent_names if name in work.links)
+    for ns, snapshot in snapshots.items():
+        for index in indexes:
+            for link in sorted(snapshot.children(index, foreign=ns != netns), key=lambda item: item["name"]):
+                yield ns, link
+
+
 def plan_purge(snapshots, netns, managed_parents, keep):
     """Delete actions (with before views) for macvlan/macvtap links on managed parents that are not kept.
 
@@ -1050,31 +1061,28 @@ def plan_purge(snapshots, netns, managed_parents, keep):
     (namespace, name) the desired state lists (None: the host namespace) plus the names the user excluded
     (namespace ``ANY_NS``: in every namespace)."""
     work = snapshots[netns]
-    parents = {work.links[name]["ifindex"]: name for name in managed_parents if name in work.links}
     entries = []
-    for ns, snapshot in snapshots.items():
-        for parent_index in sorted(parents):
-            candidates = snapshot.children(parent_index, foreign=ns != netns)
-            for link in sorted(candidates, key=lambda item: item["name"]):
-                if (ns, link["name"]) in keep or (ANY_NS, link["name"]) in keep:
-                    continue
-                refuse_stacked(link, snapshot, "purge")
-                action = {"op": "delete", "ns": ns, "name": link["name"], "kind": link["kind"], "purge": True}
-                spec = {
-                    "name": link["name"],
-                    "state": "absent",
-                    "netns": netns,
-                    "link_netns": ns if ns != netns else None,
-                }
-                entries.append(
-                    {
-                        "spec": spec,
-                        "actions": [action],
-                        "before": link_view(link, snapshot, work),
-                        "after": None,
-                        "purged": True,
-                    }
-                )
+    for ns, link in children_on(snapshots, netns, managed_parents):
+        if (ns, link["name"]) in keep or (ANY_NS, link["name"]) in keep:
+            continue
+        snapshot = snapshots[ns]
+        refuse_stacked(link, snapshot, "purge")
+        action = {"op": "delete", "ns": ns, "name": link["name"], "kind": link["kind"], "purge": True}
+        spec = {
+            "name": link["name"],
+            "state": "absent",
+            "netns": netns,
+            "link_netns": ns if ns != netns else None,
+        }
+        entries.append(
+            {
+                "spec": spec,
+                "actions": [action],
+                "before": link_view(link, snapshot, work),
+                "after": None,
+                "purged": True,
+            }
+        )
     return entries
 
 
