@@ -73,6 +73,9 @@ ADDR_GEN_MODES = {"eui64": 0, "none": 1, "stable_privacy": 2, "random": 3}
 ADDR_GEN_MODE_NAMES = {v: k for k, v in ADDR_GEN_MODES.items()}
 IPV6_OPTIONS = ("ipv6_disabled", "ipv6_accept_ra", "ipv6_autoconf", "ipv6_addr_gen_mode")
 
+# Below this MTU the kernel keeps no IPv6 state on a link (IPv6's minimum link MTU, RFC 8200).
+IPV6_MIN_MTU = 1280
+
 _MAC_RE = re.compile(r"^[0-9a-fA-F]{2}([:-])[0-9a-fA-F]{2}(\1[0-9a-fA-F]{2}){4}$")
 
 
@@ -510,7 +513,7 @@ def normalize_link(params, prefix="", raw=False):
                 addresses,
                 "has IPv6 addresses, which need link_state up: the kernel drops them when a link goes down",
             )
-        if ipv6 and spec["mtu"] is not None and spec["mtu"] < 1280:
+        if ipv6 and spec["mtu"] is not None and spec["mtu"] < IPV6_MIN_MTU:
             fail("mtu", spec["mtu"], "is below 1280, the IPv6 minimum, and addresses has IPv6 addresses (%s)" % ipv6[0])
         if ipv6 and spec["ipv6_disabled"]:
             fail(
@@ -542,7 +545,7 @@ def normalize_link(params, prefix="", raw=False):
     else:
         spec["routes"] = None
     options = [key for key in IPV6_OPTIONS if spec.get(key) is not None]
-    if options and spec["mtu"] is not None and spec["mtu"] < 1280:
+    if options and spec["mtu"] is not None and spec["mtu"] < IPV6_MIN_MTU:
         fail(
             "mtu",
             spec["mtu"],

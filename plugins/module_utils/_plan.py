@@ -50,9 +50,6 @@ OPTIONAL_KEYS = tuple(key for key in VIEW_KEYS if key not in ("name", "type", "p
 # The namespace of a purge_exclude name in ``plan_purge``'s keep set: every namespace (None is the host's).
 ANY_NS = object()
 
-# Below this MTU the kernel keeps no IPv6 state on a link (RFC 8200's minimum link MTU).
-IPV6_MIN_MTU = 1280
-
 # In-place attributes in the order they are applied.
 IN_PLACE = (
     "mode",
@@ -308,7 +305,7 @@ def plan_link(spec, work, where, departing=frozenset(), claimed=frozenset(), par
     actions = []
     current = None
     if existing is None and stray is None:
-        _refuse_ipv6_below_minimum(spec, parent.get("mtu"), "its parent's")
+        _refuse_ipv6_below_minimum(spec, parent)
         actions += _created_then_set(create, spec, base)
         spec = kernel_served(spec, [], ())
         after = _predict_created(spec, parent)
@@ -318,9 +315,7 @@ def plan_link(spec, work, where, departing=frozenset(), claimed=frozenset(), par
         # The link exists where it is created but is wanted in link_netns: a move keeps it, when nothing
         # immutable differs. Moving drops its addresses and routes and takes it down.
         reasons = _immutable_reasons(spec, stray, (work.ns, resolve_parent(stray, work, work)[1]))
-        _refuse_ipv6_below_minimum(
-            spec, parent.get("mtu") if reasons else stray["mtu"], "its parent's" if reasons else "its own"
-        )
+        _refuse_ipv6_below_minimum(spec, parent, None if reasons else stray)
         if reasons:
             refuse_stacked(stray, work, "recreate")
             return _recreate(kernel_served(spec, [], ()), create, base, reasons, parent, before, old_ns=ns_work)
@@ -330,9 +325,7 @@ def plan_link(spec, work, where, departing=frozenset(), claimed=frozenset(), par
         spec = kernel_served(spec, [], ())
     else:
         reasons = _immutable_reasons(spec, existing, resolve_parent(existing, where, work), ns_work)
-        _refuse_ipv6_below_minimum(
-            spec, parent.get("mtu") if reasons else existing["mtu"], "its parent's" if reasons else "its own"
-        )
+        _refuse_ipv6_below_minimum(spec, parent, None if reasons else existing)
         if reasons:
             refuse_stacked(existing, where, "recreate")
             return _recreate(kernel_served(spec, [], ()), create, base, reasons, parent, before, old_ns=ns_link)
@@ -403,11 +396,13 @@ def _immutable_reasons(spec, link, parent, ns_work=None):
     return reasons
 
 
-def _refuse_ipv6_below_minimum(spec, mtu, whose):
-    """Refuse IPv6 options or addresses on a link that keeps an MTU below 1280 (``mtu``, ``whose``: where it comes
-    from, when ``spec`` sets none; ``_model`` refuses an explicit one): the kernel keeps no IPv6 state on such a
-    link, and the run would fail part-way (EAFNOSUPPORT, EINVAL)."""
-    if spec.get("mtu") is not None or mtu is None or mtu >= IPV6_MIN_MTU:
+def _refuse_ipv6_below_minimum(spec, parent, kept=None):
+    """Refuse IPv6 options or addresses on a link whose MTU stays below 1280 when ``spec`` sets none (``_model``
+    refuses an explicit one): ``kept``, the observed link it changes in place (its own MTU), or None for a link
+    created or re-created (its parent's, as the plan leaves it). The kernel keeps no IPv6 state on such a link,
+    and the run would fail part-way (EAFNOSUPPORT, EINVAL)."""
+    mtu, whose = (parent.get("mtu"), "its parent's") if kept is None else (kept["mtu"], "its own")
+    if spec.get("mtu") is not None or mtu is None or mtu >= _model.IPV6_MIN_MTU:
         return
     asked = [(key, spec[key]) for key in ipv6_wanted(spec)]
     asked += [("addresses", cidr) for cidr in spec.get("addresses") or () if ":" in cidr]
@@ -912,7 +907,7 @@ def _phase(action):
     if action.get("early"):
         return EARLY_DELETE_PHASE
     if "phase" in action:
-        return action["phase"]  # a parent's MTU and state (``plan_parent``)
+        return action["phase"]  # a parent's MTU and state (plan_parent), a re-created link's settings (_recreate)
     return PHASES.get(action["op"], SET_PHASE)
 
 
