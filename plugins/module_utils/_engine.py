@@ -271,6 +271,7 @@ class LinkEngine:
             entries += purged
             label = ""
             _plan.check_route_collisions(entries, snapshots)
+            _plan.share_bclim_steps(entries)
             _plan.mark_early_deletes(entries)
         except _plan.PlanError as exc:
             raise EngineError(label + str(exc)) from None

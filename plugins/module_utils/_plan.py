@@ -916,6 +916,23 @@ def order_actions(actions):
     return sorted(actions, key=_phase)
 
 
+def share_bclim_steps(entries):
+    """Keep one ``shared`` bclim step per parent: the cutoff is the parent's, so the first new link's step sets it
+    for all of them (and its undo sets it back); the others would read and set the same value again (one
+    RTM_GETLINK and one RTM_NEWLINK each). Their links are created without bclim, which leaves the cutoff as it
+    is. Changes ``entries`` in place."""
+    seen = set()
+    for entry in sorted(entries, key=lambda e: min((_phase(a) for a in e["actions"]), default=0)):
+        spec = entry["spec"]
+        steps = [a for a in entry["actions"] if a["op"] == "set_bclim" and a.get("shared")]
+        if not steps:
+            continue
+        key = (spec.get("netns"), spec["parent"])
+        if key in seen:
+            entry["actions"] = [a for a in entry["actions"] if a not in steps]
+        seen.add(key)
+
+
 def mark_early_deletes(entries):
     """Deletions go last, except those that make room: the links ``_check_parent`` let a creation, re-creation
     or new MAC address pass over only because the same plan deletes them (the kernel would refuse it while

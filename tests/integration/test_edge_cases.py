@@ -161,12 +161,25 @@ def test_a_new_link_with_bclim_rolled_back_gives_its_siblings_their_cutoff_again
         netns=host,
         links=[
             {"name": "mvc", "parent": "p0", "bclim": 6, "addresses": ["192.0.2.6/24"]},
+            {"name": "mve", "parent": "p0", "bclim": 6},
             {"name": "mvd", "parent": "p0", "routes": [{"dest": "198.51.100.0/24", "gateway": "203.0.113.1"}]},
         ],
     )
     assert failed["failed"] is True and "set bclim of mvc: 6 -> 1" in failed["msg"], failed["msg"]
     assert rtnl(host, "mva").get("bc_cutoff") is None
-    assert lab.link(host, "mvc") is None and lab.link(host, "mvd") is None
+    assert lab.link(host, "mvc") is None and lab.link(host, "mvd") is None and lab.link(host, "mve") is None
+    # Without the failing link: one step sets the parent's cutoff for both new links; the rerun changes nothing.
+    args = {
+        "netns": host,
+        "links": [{"name": "mvc", "parent": "p0", "bclim": 6}, {"name": "mve", "parent": "p0", "bclim": 6}],
+    }
+    created = ansible.run("macvlan_state", **args)
+    assert created["changed"] is True and not created.get("failed"), created.get("msg")
+    assert [line for line in created["actions"] if line.startswith("set bclim")] == [
+        "set bclim of new link mvc: 6 (the broadcast cutoff all links on its parent share) in netns %s" % host
+    ]
+    assert [rtnl(host, name).get("bc_cutoff") for name in ("mva", "mvc", "mve")] == [6, 6, 6]
+    assert ansible.run("macvlan_state", **args)["changed"] is False
 
 
 def test_a_passthru_link_re_created_as_bridge_keeps_the_address_it_gave_its_parent(lab, ansible_default, host):

@@ -736,3 +736,16 @@ def test_the_address_a_leaving_passthru_link_gave_its_parent_is_free_for_a_new_l
         departing={(None, "mv0")},
     )[0]
     assert actions[0]["op"] == "create" and set(actions[0]["room"]) == {(None, "mv0")}
+
+
+def test_one_shared_bclim_step_per_parent():
+    """The cutoff is the parent's: the first new link's step sets it for every new link on that parent (and its
+    undo sets it back); the others are created without bclim and read and set nothing."""
+    snapshot = snap(mv("mva", 5, bclim=1))
+    entries = []
+    for name in ("mv0", "mv1", "mv2"):
+        spec = normalize_link({"name": name, "parent": "eth1", "bclim": 6})
+        entries.append({"spec": spec, "actions": plan_link(spec, snapshot, snapshot)[0]})
+    _plan.share_bclim_steps(entries)
+    assert [ops(e["actions"]) for e in entries] == [["create", "set_bclim"], ["create"], ["create"]]
+    assert all(e["actions"][0]["spec"]["bclim"] is None for e in entries)
